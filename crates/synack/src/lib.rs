@@ -1,0 +1,19 @@
+//! synack: a sans-IO TCP/IP stack.
+//!
+//! The core never asks the world anything: time comes in as [`Instant`], randomness
+//! as a seed in [`StackConfig`], packets as byte slices through
+//! [`Stack::handle_packet`], and leave through [`Stack::poll_transmit`]. See
+//! [`Stack`] for the calling contract.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod tcp;
+pub mod time;
+pub mod wire;
+
+pub use tcp::seq::SeqNum;
+pub use time::Instant;

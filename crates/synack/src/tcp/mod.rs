@@ -1,0 +1,3 @@
+//! The TCP protocol machinery, one module per mechanism.
+
+pub mod seq;

@@ -1,0 +1,356 @@
+//! Wire formats: IPv4 (RFC 791), IPv6 (RFC 8200) and TCP (RFC 9293 §3.1) with its
+//! options (RFC 9293 §3.2, RFC 7323, RFC 2018), and the Internet checksum (RFC 1071).
+//!
+//! Parse, don't validate: [`parse`] turns bytes into a typed [`Segment`] or a
+//! [`ParseError`] naming the reason; nothing here panics on any input. [`emit`]
+//! writes a whole IP+TCP packet into a caller-provided buffer.
+//!
+//! Lower-level zero-copy views ([`Ipv4Packet`], [`Ipv6Packet`], [`TcpPacket`]) are
+//! available for tools that want individual fields.
+
+pub mod checksum;
+pub mod ipv4;
+pub mod ipv6;
+pub mod tcp;
+
+use core::fmt;
+use core::net::IpAddr;
+
+pub use ipv4::Ipv4Packet;
+pub use ipv6::Ipv6Packet;
+pub use tcp::TcpPacket;
+
+use crate::tcp::seq::SeqNum;
+
+/// IANA protocol number of TCP.
+pub const IP_PROTO_TCP: u8 = 6;
+/// Length of an IPv4 header without options.
+pub const IPV4_HEADER_LEN: usize = 20;
+/// Length of the fixed IPv6 header.
+pub const IPV6_HEADER_LEN: usize = 40;
+/// Length of a TCP header without options.
+pub const TCP_HEADER_LEN: usize = 20;
+/// Largest TCP header (data offset 15).
+pub const TCP_MAX_HEADER_LEN: usize = 60;
+/// Most SACK blocks a header can carry (RFC 2018 §3: 4 without timestamps).
+pub const MAX_SACK_BLOCKS: usize = 4;
+
+/// Why a packet was dropped by the parser. Each reason has its own drop counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParseError {
+    /// Shorter than the headers it claims to carry.
+    Truncated,
+    /// IP version nibble is neither 4 nor 6.
+    BadIpVersion,
+    /// IPv4 IHL below 5 or past the packet.
+    BadIpHeaderLength,
+    /// IPv4 total length / IPv6 payload length disagrees with the bytes present.
+    BadIpTotalLength,
+    /// IPv4 header checksum does not verify.
+    BadIpChecksum,
+    /// An IPv4 fragment (MF set or offset non-zero) or an IPv6 Fragment header: not reassembled.
+    Fragment,
+    /// The upper-layer protocol is not TCP.
+    NotTcp,
+    /// An IPv6 extension header is malformed or unsupported.
+    BadExtensionHeader,
+    /// TCP data offset below 5 or past the segment.
+    BadDataOffset,
+    /// A TCP option has a bad length or overruns the header.
+    BadOption,
+    /// The TCP checksum over the pseudo-header does not verify.
+    BadChecksum,
+    /// Source or destination port is zero.
+    ZeroPort,
+    /// A source address that can never be a peer (multicast, broadcast, unspecified).
+    BadAddress,
+}
+
+impl ParseError {
+    /// Every reason, in counter order.
+    pub const ALL: [Self; 13] = [
+        Self::Truncated,
+        Self::BadIpVersion,
+        Self::BadIpHeaderLength,
+        Self::BadIpTotalLength,
+        Self::BadIpChecksum,
+        Self::Fragment,
+        Self::NotTcp,
+        Self::BadExtensionHeader,
+        Self::BadDataOffset,
+        Self::BadOption,
+        Self::BadChecksum,
+        Self::ZeroPort,
+        Self::BadAddress,
+    ];
+
+    /// Index of this reason in [`ParseError::ALL`], for counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short snake_case name for counters and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::BadIpVersion => "bad_ip_version",
+            Self::BadIpHeaderLength => "bad_ip_header_length",
+            Self::BadIpTotalLength => "bad_ip_total_length",
+            Self::BadIpChecksum => "bad_ip_checksum",
+            Self::Fragment => "fragment",
+            Self::NotTcp => "not_tcp",
+            Self::BadExtensionHeader => "bad_extension_header",
+            Self::BadDataOffset => "bad_data_offset",
+            Self::BadOption => "bad_option",
+            Self::BadChecksum => "bad_checksum",
+            Self::ZeroPort => "zero_port",
+            Self::BadAddress => "bad_address",
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a packet could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmitError {
+    /// The buffer is shorter than the packet.
+    BufferTooSmall,
+    /// Source and destination are of different IP versions.
+    AddressFamilyMismatch,
+    /// More SACK blocks than fit next to the other options.
+    OptionsTooLong,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BufferTooSmall => "buffer too small",
+            Self::AddressFamilyMismatch => "address family mismatch",
+            Self::OptionsTooLong => "options too long",
+        })
+    }
+}
+
+/// TCP control bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: Self = Self(0x01);
+    pub const SYN: Self = Self(0x02);
+    pub const RST: Self = Self(0x04);
+    pub const PSH: Self = Self(0x08);
+    pub const ACK: Self = Self(0x10);
+    pub const URG: Self = Self(0x20);
+    pub const ECE: Self = Self(0x40);
+    pub const CWR: Self = Self(0x80);
+
+    /// No flags.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub const fn fin(self) -> bool {
+        self.contains(Self::FIN)
+    }
+    pub const fn syn(self) -> bool {
+        self.contains(Self::SYN)
+    }
+    pub const fn rst(self) -> bool {
+        self.contains(Self::RST)
+    }
+    pub const fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub const fn ack(self) -> bool {
+        self.contains(Self::ACK)
+    }
+}
+
+impl core::ops::BitOr for TcpFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for TcpFlags {
+    fn bitor_assign(&mut self, rhs: Self) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// tcpdump style: `S`, `F`, `R`, `P`, `.` for ACK, e.g. `S.` for SYN-ACK, `FP.`.
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut any = false;
+        for (flag, c) in [(Self::SYN, 'S'), (Self::FIN, 'F'), (Self::RST, 'R'), (Self::PSH, 'P'), (Self::URG, 'U'), (Self::ECE, 'E'), (Self::CWR, 'W')] {
+            if self.contains(flag) {
+                write!(f, "{c}")?;
+                any = true;
+            }
+        }
+        if self.ack() {
+            f.write_str(".")?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// A SACK block: bytes `[left, right)` the receiver holds (RFC 2018 §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SackBlock {
+    pub left: SeqNum,
+    pub right: SeqNum,
+}
+
+/// The TCP timestamps option (RFC 7323 §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timestamps {
+    /// TSval: the sender's clock.
+    pub val: u32,
+    /// TSecr: the echoed TSval (meaningful when ACK is set).
+    pub ecr: u32,
+}
+
+/// The TCP options synack understands. Unknown options are skipped by their length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2), only meaningful on SYN.
+    pub mss: Option<u16>,
+    /// Window scale shift (kind 3), only meaningful on SYN. Values above 14 are kept
+    /// as received; RFC 7323 §2.3 says the user treats them as 14.
+    pub window_scale: Option<u8>,
+    /// SACK-permitted (kind 4), only meaningful on SYN.
+    pub sack_permitted: bool,
+    /// Timestamps (kind 8).
+    pub timestamps: Option<Timestamps>,
+    /// SACK blocks (kind 5); the first `sack_count` entries are valid.
+    pub sack_blocks: [SackBlock; MAX_SACK_BLOCKS],
+    /// How many entries of `sack_blocks` are valid.
+    pub sack_count: u8,
+}
+
+impl TcpOptions {
+    /// The valid SACK blocks.
+    pub fn sack(&self) -> &[SackBlock] {
+        &self.sack_blocks[..usize::from(self.sack_count).min(MAX_SACK_BLOCKS)]
+    }
+
+    /// Appends a SACK block; returns false when all slots are used.
+    pub fn push_sack(&mut self, block: SackBlock) -> bool {
+        let n = usize::from(self.sack_count);
+        if n >= MAX_SACK_BLOCKS {
+            return false;
+        }
+        self.sack_blocks[n] = block;
+        self.sack_count += 1;
+        true
+    }
+}
+
+/// A parsed TCP header (everything but the payload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpHeader {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: TcpFlags,
+    /// The raw (unscaled) window field.
+    pub window: u16,
+    pub urgent: u16,
+    pub options: TcpOptions,
+}
+
+impl TcpHeader {
+    /// Length this header takes on the wire, options and padding included.
+    pub fn header_len(&self) -> usize {
+        tcp::header_len(&self.options)
+    }
+
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    pub fn seq_len(&self, payload_len: usize) -> usize {
+        payload_len + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
+    }
+}
+
+/// A parsed, checksum-verified TCP segment inside an IPv4 or IPv6 packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub hop_limit: u8,
+    pub tcp: TcpHeader,
+    pub payload: &'a [u8],
+}
+
+/// Parses an IPv4 or IPv6 packet carrying TCP, verifying both checksums.
+///
+/// # Errors
+/// A [`ParseError`] naming the first problem found. Never panics.
+pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    let Some(first) = packet.first() else {
+        return Err(ParseError::Truncated);
+    };
+    let (src, dst, hop_limit, tcp_bytes) = match first >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(packet)?;
+            (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.ttl(), ip.into_payload())
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(packet)?;
+            (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.hop_limit(), ip.into_payload())
+        }
+        _ => return Err(ParseError::BadIpVersion),
+    };
+    if src.is_unspecified() || src.is_multicast() || src == IpAddr::V4(core::net::Ipv4Addr::BROADCAST) {
+        return Err(ParseError::BadAddress);
+    }
+    let tcp = TcpPacket::new_checked(tcp_bytes)?;
+    if !tcp.verify_checksum(&src, &dst) {
+        return Err(ParseError::BadChecksum);
+    }
+    let header = tcp.header()?;
+    Ok(Segment { src, dst, hop_limit, tcp: header, payload: tcp.into_payload() })
+}
+
+/// Length of the whole packet [`emit`] would write.
+pub fn emitted_len(src: &IpAddr, tcp: &TcpHeader, payload_len: usize) -> usize {
+    let ip = if src.is_ipv4() { IPV4_HEADER_LEN } else { IPV6_HEADER_LEN };
+    ip + tcp.header_len() + payload_len
+}
+
+/// Writes an IP packet carrying `tcp` + `payload` into `buf`, checksums filled in.
+/// Returns the number of bytes written.
+///
+/// # Errors
+/// [`EmitError::BufferTooSmall`] if `buf` is short; [`EmitError::AddressFamilyMismatch`]
+/// if `src` and `dst` differ in version; [`EmitError::OptionsTooLong`] if the options
+/// exceed 40 bytes.
+pub fn emit(src: IpAddr, dst: IpAddr, hop_limit: u8, tcp: &TcpHeader, payload: &[u8], buf: &mut [u8]) -> Result<usize, EmitError> {
+    let tcp_len = tcp::header_len_checked(&tcp.options)? + payload.len();
+    let ip_len = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?,
+        (IpAddr::V6(s), IpAddr::V6(d)) => ipv6::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?,
+        _ => return Err(EmitError::AddressFamilyMismatch),
+    };
+    let Some(rest) = buf.get_mut(ip_len..ip_len + tcp_len) else {
+        return Err(EmitError::BufferTooSmall);
+    };
+    tcp::emit(tcp, payload, &src, &dst, rest)?;
+    Ok(ip_len + tcp_len)
+}
