@@ -1,0 +1,1 @@
+//! synack-sim: a deterministic, impairable network simulator.
