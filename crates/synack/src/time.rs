@@ -63,7 +63,7 @@ impl AddAssign<Duration> for Instant {
     }
 }
 
-impl Sub<Instant> for Instant {
+impl Sub for Instant {
     type Output = Duration;
     fn sub(self, rhs: Self) -> Duration {
         self.saturating_duration_since(rhs)
@@ -79,6 +79,7 @@ impl fmt::Display for Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn arithmetic_saturates_instead_of_wrapping() {

@@ -1,3 +1,12 @@
 //! The TCP protocol machinery, one module per mechanism.
 
+pub(crate) mod buffer;
+pub mod congestion;
+pub(crate) mod conn;
+pub(crate) mod input;
+pub mod isn;
+pub(crate) mod output;
+pub mod reassembly;
+pub mod rto;
 pub mod seq;
+pub mod state;

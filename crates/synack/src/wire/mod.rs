@@ -12,6 +12,8 @@ pub mod checksum;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
+#[cfg(test)]
+mod tests;
 
 use core::fmt;
 use core::net::IpAddr;

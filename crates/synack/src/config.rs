@@ -1,0 +1,262 @@
+//! Configuration with documented, cited defaults.
+//!
+//! [`TcpConfig`] holds every tunable of the protocol; [`StackConfig`] adds what the
+//! stack needs from its world: a secret for ISNs (RFC 6528) and a seed for its
+//! random choices. Both are plain data: build, adjust the fields or use the
+//! validating setters, and hand to [`crate::Stack::new`], which validates.
+
+use core::fmt;
+use core::ops::RangeInclusive;
+use core::time::Duration;
+
+/// Protocol tunables. Defaults follow Linux where RFCs leave a choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Maximum segment lifetime. TIME-WAIT lasts 2·MSL. RFC 9293 §3.4.2 suggests 2
+    /// minutes; Linux's TIME-WAIT is 60 s, so the default MSL is 30 s.
+    pub msl: Duration,
+    /// Lower bound on the RTO. RFC 6298 §2.4 says 1 s; Linux uses 200 ms (TCP_RTO_MIN).
+    pub min_rto: Duration,
+    /// Upper bound on the RTO. RFC 6298 §2.5 allows a maximum of at least 60 s;
+    /// Linux uses 120 s (TCP_RTO_MAX).
+    pub max_rto: Duration,
+    /// RTO before any RTT sample. RFC 6298 §2.1: 1 s.
+    pub initial_rto: Duration,
+    /// SYN retransmissions before connect fails (Linux tcp_syn_retries = 6).
+    pub syn_retries: u32,
+    /// SYN,ACK retransmissions before a half-open connection is dropped
+    /// (Linux tcp_synack_retries = 5).
+    pub synack_retries: u32,
+    /// Retransmissions of data or FIN before the connection times out
+    /// (Linux tcp_retries2 = 15, RFC 1122 §4.2.3.5 R2 ≥ 100 s).
+    pub data_retries: u32,
+    /// Send buffer size in bytes (Linux tcp_wmem default 16 KiB grows; we start larger).
+    pub send_buffer: usize,
+    /// Receive buffer size in bytes (Linux tcp_rmem default 128 KiB).
+    pub recv_buffer: usize,
+    /// The MSS we advertise: interface MTU minus IP and TCP headers.
+    /// 1460 for a 1500-byte IPv4 MTU; IPv6 connections advertise 20 less.
+    pub mss: u16,
+    /// Disable Nagle's algorithm on new sockets (RFC 1122 §4.2.3.4; TCP_NODELAY).
+    pub nodelay: bool,
+    /// Longest an ACK may be delayed (RFC 1122 §4.2.3.2 ≤ 0.5 s; Linux TCP_DELACK_MAX 200 ms,
+    /// minimum 40 ms, which is what a bulk receiver sees).
+    pub delayed_ack: Duration,
+    /// Maximum compact TIME-WAIT entries (Linux tcp_max_tw_buckets = 262144).
+    pub max_time_wait: usize,
+    /// Cap on a listener's accept queue (Linux net.core.somaxconn = 4096).
+    pub somaxconn: usize,
+    /// Cap on a listener's half-open (SYN-RECEIVED) queue (Linux tcp_max_syn_backlog).
+    pub max_syn_backlog: usize,
+    /// Ephemeral ports for connect (Linux ip_local_port_range = 32768–60999).
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// When the accept queue is full, answer the handshake's final ACK with RST
+    /// instead of dropping it (Linux tcp_abort_on_overflow = 0).
+    pub abort_on_overflow: bool,
+    /// Reuse a TIME-WAIT 4-tuple for a new outgoing connection when timestamps make
+    /// it safe (Linux tcp_tw_reuse).
+    pub time_wait_reuse: bool,
+    /// RFC 5961 challenge ACKs allowed per second per stack (Linux tcp_challenge_ack_limit).
+    pub challenge_ack_limit: u32,
+    /// Offer window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Hop limit / TTL of outgoing packets (Linux ip_default_ttl = 64).
+    pub hop_limit: u8,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            msl: Duration::from_secs(30),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            initial_rto: Duration::from_secs(1),
+            syn_retries: 6,
+            synack_retries: 5,
+            data_retries: 15,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            mss: 1460,
+            nodelay: false,
+            delayed_ack: Duration::from_millis(40),
+            max_time_wait: 262_144,
+            somaxconn: 4096,
+            max_syn_backlog: 1024,
+            ephemeral_ports: 32768..=60999,
+            abort_on_overflow: false,
+            time_wait_reuse: true,
+            challenge_ack_limit: 1000,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            hop_limit: 64,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.field, self.reason)
+    }
+}
+
+impl TcpConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, reason| Err(ConfigError { field, reason });
+        if self.min_rto.is_zero() || self.min_rto > self.max_rto {
+            return err("min_rto", "must be non-zero and at most max_rto");
+        }
+        if self.initial_rto < self.min_rto || self.initial_rto > self.max_rto {
+            return err("initial_rto", "must lie within [min_rto, max_rto]");
+        }
+        if self.mss < 88 {
+            return err("mss", "must be at least 88 (RFC 9293 §3.7.1 minimum IPv4 MTU 576 allows 536; 88 is the absolute floor)");
+        }
+        if self.send_buffer < usize::from(self.mss) || self.recv_buffer < usize::from(self.mss) {
+            return err("send_buffer/recv_buffer", "must hold at least one MSS");
+        }
+        if self.recv_buffer > (1 << 30) {
+            return err("recv_buffer", "must be at most 1 GiB (RFC 7323 §2.3 window limit)");
+        }
+        if self.ephemeral_ports.is_empty() || *self.ephemeral_ports.start() == 0 {
+            return err("ephemeral_ports", "must be a non-empty range not containing 0");
+        }
+        if self.somaxconn == 0 || self.max_syn_backlog == 0 {
+            return err("somaxconn/max_syn_backlog", "must be at least 1");
+        }
+        if self.hop_limit == 0 {
+            return err("hop_limit", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Sets the MSL (TIME-WAIT lasts twice this).
+    ///
+    /// # Errors
+    /// If `msl` is zero.
+    pub fn set_msl(&mut self, msl: Duration) -> Result<(), ConfigError> {
+        if msl.is_zero() {
+            return Err(ConfigError { field: "msl", reason: "must be non-zero" });
+        }
+        self.msl = msl;
+        Ok(())
+    }
+
+    /// Sets the ephemeral port range.
+    ///
+    /// # Errors
+    /// If the range is empty or contains port 0.
+    pub fn set_ephemeral_ports(&mut self, ports: RangeInclusive<u16>) -> Result<(), ConfigError> {
+        let old = core::mem::replace(&mut self.ephemeral_ports, ports);
+        let r = self.validate();
+        if r.is_err() {
+            self.ephemeral_ports = old;
+        }
+        r
+    }
+
+    /// The window-scale shift we offer: the smallest that lets the window field
+    /// cover the receive buffer (RFC 7323 §2.3: at most 14).
+    pub fn rcv_wscale(&self) -> u8 {
+        if !self.window_scaling {
+            return 0;
+        }
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+/// Everything a [`crate::Stack`] needs from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackConfig {
+    /// Protocol tunables.
+    pub tcp: TcpConfig,
+    /// Secret key of the ISN generator (RFC 6528 §3) and of the demux hash.
+    /// Use fresh OS randomness in production; a fixed value in simulation.
+    pub secret: [u8; 16],
+    /// Seed of the stack's pseudo-random choices (ephemeral port, challenge-ACK jitter).
+    pub seed: u64,
+}
+
+impl StackConfig {
+    /// A configuration with default tunables and the given randomness.
+    pub fn new(secret: [u8; 16], seed: u64) -> Self {
+        Self { tcp: TcpConfig::default(), secret, seed }
+    }
+
+    /// A deterministic configuration derived from one seed (for simulation and tests).
+    pub fn from_seed(seed: u64) -> Self {
+        let mut secret = [0u8; 16];
+        secret[..8].copy_from_slice(&seed.to_le_bytes());
+        secret[8..].copy_from_slice(&(!seed).rotate_left(17).to_le_bytes());
+        Self::new(secret, seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        assert_eq!(TcpConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_with_their_field() {
+        let cases: [(&str, fn(&mut TcpConfig)); 5] = [
+            ("min_rto", |c| c.min_rto = Duration::ZERO),
+            ("initial_rto", |c| c.initial_rto = Duration::from_millis(1)),
+            ("mss", |c| c.mss = 10),
+            ("ephemeral_ports", |c| c.ephemeral_ports = 0..=10),
+            ("hop_limit", |c| c.hop_limit = 0),
+        ];
+        for (field, mutate) in cases {
+            let mut c = TcpConfig::default();
+            mutate(&mut c);
+            assert_eq!(c.validate().map_err(|e| e.field), Err(field));
+        }
+    }
+
+    #[test]
+    fn setter_keeps_old_value_on_error() {
+        let mut c = TcpConfig::default();
+        #[allow(clippy::reversed_empty_ranges)]
+        let bad = 10..=5;
+        assert!(c.set_ephemeral_ports(bad).is_err());
+        assert_eq!(c.ephemeral_ports, 32768..=60999);
+    }
+
+    #[test]
+    fn window_scale_covers_buffer() {
+        let mut c = TcpConfig::default();
+        c.recv_buffer = 65535;
+        assert_eq!(c.rcv_wscale(), 0);
+        c.recv_buffer = 256 * 1024;
+        assert_eq!(c.rcv_wscale(), 3);
+        c.recv_buffer = 1 << 30;
+        assert_eq!(c.rcv_wscale(), 14);
+        c.window_scaling = false;
+        assert_eq!(c.rcv_wscale(), 0);
+    }
+}

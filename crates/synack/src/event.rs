@@ -1,0 +1,167 @@
+//! What the stack tells its user: events (state changes, ready connections,
+//! errors) and counters (every drop reason and every kind of segment).
+
+use core::fmt;
+use core::net::SocketAddr;
+
+use crate::error::ConnectionError;
+use crate::stack::SocketHandle;
+use crate::tcp::state::{Cause, State};
+use crate::time::Instant;
+use crate::wire::ParseError;
+
+/// Something that happened in the stack. Drained with [`crate::Stack::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A connection changed state.
+    StateChanged {
+        /// When.
+        at: Instant,
+        /// The socket, if it still has one (a compact TIME-WAIT entry has none).
+        handle: Option<SocketHandle>,
+        /// Local address.
+        local: SocketAddr,
+        /// Remote address (None for a listener).
+        remote: Option<SocketAddr>,
+        /// Old state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Why.
+        cause: Cause,
+    },
+    /// A connection completed its handshake and waits in `listener`'s accept queue.
+    Incoming {
+        /// When.
+        at: Instant,
+        /// The listener to call [`crate::Stack::accept`] on.
+        listener: SocketHandle,
+    },
+    /// A connection ended abnormally.
+    Error {
+        /// When.
+        at: Instant,
+        /// The socket.
+        handle: SocketHandle,
+        /// What happened.
+        error: ConnectionError,
+    },
+}
+
+/// Formats a connection as `LOCAL-REMOTE` (`10.0.0.1:80-10.0.0.2:40000`).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnName(pub SocketAddr, pub Option<SocketAddr>);
+
+impl fmt::Display for ConnName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(r) => write!(f, "{}-{}", self.0, r),
+            None => write!(f, "{}-*", self.0),
+        }
+    }
+}
+
+macro_rules! counters {
+    ($($(#[$m:meta])* $name:ident,)*) => {
+        /// Counters of everything the stack did and every reason it dropped something.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct Counters {
+            /// Packets dropped by the parser, indexed by [`ParseError::index`].
+            pub parse_drops: [u64; ParseError::ALL.len()],
+            $($(#[$m])* pub $name: u64,)*
+        }
+
+        impl Counters {
+            /// Every named counter with its value, parse drops included, in a fixed order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                let named = [$((stringify!($name), self.$name),)*];
+                ParseError::ALL
+                    .iter()
+                    .map(move |e| (e.as_str(), self.parse_drops[e.index()]))
+                    .chain(named)
+            }
+        }
+    };
+}
+
+counters! {
+    /// IP packets handed to the stack.
+    packets_in,
+    /// IP packets the stack emitted.
+    packets_out,
+    /// Valid segments processed.
+    segments_in,
+    /// Segments emitted.
+    segments_out,
+    /// Packets whose destination is not one of our addresses.
+    drop_not_our_address,
+    /// Segments for no socket (answered with RST unless they carried RST).
+    drop_no_socket,
+    /// Segments failing the RFC 9293 §3.10.7.4 acceptability test.
+    drop_out_of_window,
+    /// Segments dropped by PAWS (RFC 7323 §5).
+    drop_paws,
+    /// Segments whose ACK acknowledges nothing we sent.
+    drop_bad_ack,
+    /// Segments without ACK in synchronized states.
+    drop_no_ack,
+    /// SYNs dropped because a listener's SYN queue was full.
+    drop_syn_queue_full,
+    /// Final ACKs dropped because a listener's accept queue was full.
+    drop_accept_queue_full,
+    /// Segments ignored in LISTEN (RST, or neither SYN nor ACK).
+    drop_listen_ignored,
+    /// Data that arrived after the application shut down reading.
+    drop_after_shutdown,
+    /// Outgoing packets that did not fit the caller's buffer.
+    drop_tx_buffer_small,
+    /// RSTs sent.
+    rst_sent,
+    /// RSTs received and accepted.
+    rst_received,
+    /// RSTs ignored (out of window).
+    rst_ignored,
+    /// RFC 5961 challenge ACKs sent.
+    challenge_acks,
+    /// Challenge ACKs suppressed by the rate limit.
+    challenge_acks_suppressed,
+    /// Connections opened actively (connect).
+    active_opens,
+    /// Connections opened passively (SYN to a listener).
+    passive_opens,
+    /// Connections that completed the handshake.
+    established,
+    /// Connect attempts refused by RST.
+    refused,
+    /// Retransmitted segments (any cause).
+    retransmits,
+    /// Retransmission timeouts.
+    rto_expirations,
+    /// Fast retransmits (three duplicate ACKs).
+    fast_retransmits,
+    /// Zero-window probes sent.
+    window_probes,
+    /// Connections that timed out.
+    timeouts,
+    /// Connections that entered TIME-WAIT.
+    time_wait_entered,
+    /// Connections that skipped TIME-WAIT because the table was full.
+    time_wait_overflow,
+    /// TIME-WAIT entries whose timer was restarted by a retransmitted FIN.
+    time_wait_restarted,
+    /// TIME-WAIT 4-tuples reused by a new connection.
+    time_wait_reused,
+    /// Duplicate ACKs received.
+    dup_acks,
+    /// Bytes the application queued for sending.
+    bytes_sent,
+    /// Bytes delivered to the application.
+    bytes_received,
+}
+
+impl Counters {
+    /// Packets dropped by the parser for `reason`.
+    pub fn parse_drop(&self, reason: ParseError) -> u64 {
+        self.parse_drops[reason.index()]
+    }
+}

@@ -1,0 +1,521 @@
+//! The application's calls (RFC 9293 §3.10 "user calls", in socket form):
+//! listen, connect, accept, send, recv, shutdown, close, abort, options, and the
+//! views of sockets (`ss`) and of one connection (`TCP_INFO`).
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::demux::FourTuple;
+use super::listen::Listener;
+use super::{ports, Socket, SocketHandle, Stack};
+use crate::error::{AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError};
+use crate::event::Event;
+use crate::tcp::conn::Tcb;
+use crate::tcp::input::rst_segment;
+use crate::tcp::state::{Cause, State};
+use rand_core::RngCore;
+
+/// Which directions [`Stack::shutdown`] closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// No more receiving: queued and future data is discarded.
+    Read,
+    /// No more sending: a FIN follows the queued data.
+    Write,
+    /// Both.
+    Both,
+}
+
+/// One line of the socket table (what `ss -tan` shows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// The handle, if the socket still has one (compact TIME-WAIT entries do not).
+    pub handle: Option<SocketHandle>,
+    /// State.
+    pub state: State,
+    /// Local address.
+    pub local: SocketAddr,
+    /// Remote address (None for a listener).
+    pub remote: Option<SocketAddr>,
+    /// Bytes received not yet read; for a listener, connections waiting in the accept queue.
+    pub recv_queue: usize,
+    /// Bytes queued not yet acknowledged; for a listener, the accept queue's bound.
+    pub send_queue: usize,
+}
+
+/// Connection details, like Linux's `TCP_INFO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub state: State,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    pub rttvar: Option<Duration>,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Our send MSS.
+    pub mss: u16,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    /// Peer's window (scaled).
+    pub snd_wnd: u32,
+    /// Our receive window.
+    pub rcv_wnd: u32,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub retransmits: u64,
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// Bytes in flight.
+    pub unacked: usize,
+}
+
+impl Stack {
+    /// Opens a listening socket (RFC 9293 OPEN, passive). `backlog` bounds the accept
+    /// queue (capped at `somaxconn`) and the SYN queue (capped at `max_syn_backlog`).
+    ///
+    /// # Errors
+    /// [`ListenError::AddrInUse`] if a listener holds the address (or overlaps it via
+    /// the wildcard), [`ListenError::AddrNotAvailable`] for an address not ours,
+    /// [`ListenError::InvalidArgument`] for port 0 or backlog 0.
+    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<SocketHandle, ListenError> {
+        if local.port() == 0 || backlog == 0 {
+            return Err(ListenError::InvalidArgument);
+        }
+        if !local.ip().is_unspecified() && !self.is_our_address(&local.ip()) {
+            return Err(ListenError::AddrNotAvailable);
+        }
+        let clash = self.listeners.keys().any(|l| l.port() == local.port() && l.is_ipv4() == local.is_ipv4() && (l.ip() == local.ip() || l.ip().is_unspecified() || local.ip().is_unspecified()));
+        if clash {
+            return Err(ListenError::AddrInUse);
+        }
+        let cfg = &self.config.tcp;
+        let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
+        let h = self.alloc_slot(|handle| Socket::Listener(Listener { handle, local, accept_cap, syn_cap, syn_queue: 0, accept_queue: VecDeque::new() }));
+        self.listeners.insert(local, h.index);
+        self.events.push_back(Event::StateChanged { at: self.now, handle: Some(h), local, remote: None, from: State::Closed, to: State::Listen, cause: Cause::AppListen });
+        Ok(h)
+    }
+
+    /// Opens a connection (RFC 9293 OPEN, active): sends SYN. `local` picks the local
+    /// address and/or port; by default the stack's first address of the remote's
+    /// family and an ephemeral port. Completion is seen as the state ESTABLISHED (or
+    /// an [`Event::Error`] with `Refused`/`TimedOut`).
+    ///
+    /// # Errors
+    /// See [`ConnectError`].
+    pub fn connect(&mut self, remote: SocketAddr, local: Option<SocketAddr>) -> Result<SocketHandle, ConnectError> {
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
+            return Err(ConnectError::InvalidArgument);
+        }
+        let local_ip = match local {
+            Some(l) if !l.ip().is_unspecified() => {
+                if !self.is_our_address(&l.ip()) || l.is_ipv4() != remote.is_ipv4() {
+                    return Err(ConnectError::AddrNotAvailable);
+                }
+                l.ip()
+            }
+            _ => *self.addresses.iter().find(|a| a.is_ipv4() == remote.is_ipv4()).ok_or(ConnectError::AddrNotAvailable)?,
+        };
+        let mut reuse_tw = None;
+        let local = match local.map(|l| l.port()).filter(|&p| p != 0) {
+            Some(port) => {
+                let key = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+                if self.conns.contains_key(&key) {
+                    return Err(ConnectError::AddrInUse);
+                }
+                if self.time_wait.get(&key).is_some() {
+                    if !self.tw_reusable(&key) {
+                        return Err(ConnectError::AddrInUse);
+                    }
+                    reuse_tw = Some(key);
+                }
+                key.local
+            }
+            None => {
+                let hint = self.rng.next_u32();
+                let range = self.config.tcp.ephemeral_ports.clone();
+                let base = SocketAddr::new(local_ip, 0);
+                let mut tw_candidate = None;
+                let port = ports::pick(&range, hint, |p| {
+                    let key = FourTuple { local: ports::with_port(base, p), remote };
+                    if self.conns.contains_key(&key) || self.find_listener(&key.local).is_some() {
+                        return false;
+                    }
+                    if self.time_wait.get(&key).is_some() {
+                        if tw_candidate.is_none() && self.tw_reusable(&key) {
+                            tw_candidate = Some(p);
+                        }
+                        return false;
+                    }
+                    true
+                });
+                match (port, tw_candidate) {
+                    (Some(p), _) => ports::with_port(base, p),
+                    (None, Some(p)) => {
+                        let l = ports::with_port(base, p);
+                        reuse_tw = Some(FourTuple { local: l, remote });
+                        l
+                    }
+                    (None, None) => return Err(ConnectError::NoFreePorts),
+                }
+            }
+        };
+        let mut iss = self.isn.isn(self.now, local, remote);
+        if let Some(key) = reuse_tw {
+            if let Some(e) = self.time_wait.remove(&key) {
+                // Like Linux's tcp_twsk_unique: start well past the old incarnation.
+                iss = e.snd_nxt + 65537u32;
+                self.counters.time_wait_reused += 1;
+                self.time_wait_closed(&key, &e, Cause::TimeWaitReused);
+            }
+        }
+        let ts_offset = self.isn.ts_offset(local, remote);
+        let cfg = self.config.tcp.clone();
+        let h = self.alloc_slot(|h| Socket::Conn(Box::new(Tcb::new(h, local, remote, iss, ts_offset, &cfg))));
+        self.conns.insert(FourTuple { local, remote }, h.index);
+        self.counters.active_opens += 1;
+        self.with_conn(h.index, |t, ctx| t.transition(State::SynSent, Cause::AppConnect, ctx));
+        self.touch(h.index);
+        Ok(h)
+    }
+
+    /// Linux tcp_tw_reuse: a TIME-WAIT 4-tuple may be reused for an outgoing
+    /// connection if timestamps were in use and the last one seen is over a second
+    /// old, so PAWS on the peer rejects any old duplicate.
+    fn tw_reusable(&self, key: &FourTuple) -> bool {
+        self.config.tcp.time_wait_reuse
+            && self.config.tcp.timestamps
+            && self.time_wait.get(key).and_then(|e| e.ts).is_some_and(|(_, _, at)| self.now.saturating_duration_since(at) >= Duration::from_secs(1))
+    }
+
+    /// Takes a completed connection from a listener's accept queue.
+    ///
+    /// # Errors
+    /// [`AcceptError::WouldBlock`] when none is waiting.
+    pub fn accept(&mut self, listener: SocketHandle) -> Result<SocketHandle, AcceptError> {
+        let idx = self.index_of(listener).ok_or(AcceptError::InvalidHandle)?;
+        let Some(Socket::Listener(l)) = self.slots[idx as usize].sock.as_mut() else {
+            return Err(AcceptError::NotListening);
+        };
+        let h = l.accept_queue.pop_front().ok_or(AcceptError::WouldBlock)?;
+        if let Some(cidx) = self.index_of(h) {
+            if let Some(Socket::Conn(t)) = self.slots[cidx as usize].sock.as_mut() {
+                t.parent = None;
+            }
+        }
+        Ok(h)
+    }
+
+    fn conn_index(&self, h: SocketHandle) -> Result<u32, SocketError> {
+        let idx = self.index_of(h).ok_or(SocketError::InvalidHandle)?;
+        match self.slots[idx as usize].sock {
+            Some(Socket::Conn(_)) => Ok(idx),
+            _ => Err(SocketError::InvalidState),
+        }
+    }
+
+    /// Queues data to send; returns how many bytes were taken (possibly fewer than
+    /// offered when the send buffer fills).
+    ///
+    /// # Errors
+    /// [`SendError::WouldBlock`] when the buffer is full; see [`SendError`].
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
+        let idx = self.conn_index(h).map_err(|_| SendError::InvalidHandle)?;
+        let r = self.with_conn(idx, |t, _| t.send(data)).ok_or(SendError::InvalidHandle)?;
+        if let Ok(n) = r {
+            self.counters.bytes_sent += n as u64;
+            self.touch(idx);
+        }
+        r
+    }
+
+    /// Reads received data. `Ok(0)` is end of stream: the peer's FIN arrived and all
+    /// data before it has been read (or reading was shut down).
+    ///
+    /// # Errors
+    /// [`RecvError::WouldBlock`] when nothing is ready yet; see [`RecvError`].
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let idx = self.conn_index(h).map_err(|_| RecvError::InvalidHandle)?;
+        let r = self.with_conn(idx, |t, _| t.recv(buf)).ok_or(RecvError::InvalidHandle)?;
+        if self.conn(idx).is_some_and(|t| t.ack_now) {
+            self.touch(idx);
+        }
+        r
+    }
+
+    /// Shuts down reading, writing or both (RFC 9293 CLOSE for writing).
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidHandle`] or, for a listener, [`SocketError::InvalidState`].
+    pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        let prev = self.conn(idx).map(|t| t.state).ok_or(SocketError::InvalidHandle)?;
+        self.with_conn(idx, |t, ctx| {
+            if matches!(how, Shutdown::Read | Shutdown::Both) {
+                t.read_closed = true;
+                t.recv_buf.clear();
+            }
+            if matches!(how, Shutdown::Write | Shutdown::Both) {
+                t.close_write(ctx);
+            }
+        });
+        self.after_change(idx, prev);
+        Ok(())
+    }
+
+    /// Closes a socket: a listener stops (its pending connections are reset); a
+    /// connection sends FIN after its queued data and lives on in the stack until the
+    /// close completes. With linger 0, or with unread received data (RFC 2525 §2.17,
+    /// as Linux does), the connection is aborted with RST instead. The handle is
+    /// invalid afterwards.
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidHandle`] for a stale handle.
+    pub fn close(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        let idx = self.index_of(h).ok_or(SocketError::InvalidHandle)?;
+        if matches!(self.slots[idx as usize].sock, Some(Socket::Listener(_))) {
+            self.close_listener(idx);
+            return Ok(());
+        }
+        let tcb = self.conn(idx).ok_or(SocketError::InvalidHandle)?;
+        if tcb.linger_zero || (!tcb.recv_buf.is_empty() && tcb.state != State::TimeWait) {
+            return self.abort(h);
+        }
+        let prev = tcb.state;
+        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        self.with_conn(idx, |t, ctx| {
+            t.orphan = true;
+            t.read_closed = true;
+            t.close_write(ctx);
+        });
+        let state = self.conn(idx).map(|t| t.state);
+        if matches!(state, Some(State::TimeWait | State::Closed)) && prev == state.unwrap_or(State::Closed) {
+            // Already finished (a husk): just let go.
+            self.time_wait.detach(&key);
+            if self.conns.get(&key) == Some(&idx) {
+                self.conns.remove(&key);
+            }
+            self.free_slot(idx);
+            return Ok(());
+        }
+        self.after_change(idx, prev);
+        Ok(())
+    }
+
+    /// Aborts a connection (RFC 9293 ABORT): a RST `<SEQ=SND.NXT><CTL=RST>` in the
+    /// synchronized states and SYN-RECEIVED, nothing in SYN-SENT; queued data is
+    /// dropped. Closing a listener aborts its pending connections.
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidHandle`] for a stale handle.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), SocketError> {
+        let idx = self.index_of(h).ok_or(SocketError::InvalidHandle)?;
+        if matches!(self.slots[idx as usize].sock, Some(Socket::Listener(_))) {
+            self.close_listener(idx);
+            return Ok(());
+        }
+        self.abort_conn(idx, Cause::AppAbort);
+        Ok(())
+    }
+
+    fn abort_conn(&mut self, idx: u32, cause: Cause) {
+        let Some(tcb) = self.conn(idx) else { return };
+        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let prev = tcb.state;
+        if matches!(prev, State::SynReceived) || (prev.is_synchronized() && prev != State::TimeWait) {
+            let rst = rst_segment(tcb.local, tcb.remote, tcb.snd_max, Some(tcb.rcv_nxt));
+            self.push_ctrl(rst);
+        }
+        self.with_conn(idx, |t, ctx| {
+            t.orphan = true;
+            if t.state != State::Closed {
+                t.fail(ConnectionError::Aborted, cause, ctx);
+            }
+        });
+        if prev == State::TimeWait {
+            self.time_wait.detach(&key);
+        }
+        if prev == State::SynReceived {
+            self.leave_syn_queue(idx, false);
+        }
+        if self.conns.get(&key) == Some(&idx) {
+            self.conns.remove(&key);
+        }
+        self.free_slot(idx);
+    }
+
+    fn close_listener(&mut self, idx: u32) {
+        let Some(Socket::Listener(l)) = self.slots[idx as usize].sock.as_ref() else { return };
+        let (handle, local) = (l.handle, l.local);
+        let mut children: Vec<u32> = l.accept_queue.iter().filter_map(|&h| self.index_of(h)).collect();
+        // Half-open children are found through their parent link.
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(Socket::Conn(t)) = &s.sock {
+                if t.parent == Some(handle) && t.state == State::SynReceived {
+                    children.push(i as u32);
+                }
+            }
+        }
+        for c in children {
+            self.abort_conn(c, Cause::ListenerClosed);
+        }
+        self.listeners.remove(&local);
+        self.events.push_back(Event::StateChanged { at: self.now, handle: Some(handle), local, remote: None, from: State::Listen, to: State::Closed, cause: Cause::AppClose });
+        self.free_slot(idx);
+    }
+
+    /// Sets SO_LINGER: `Some(Duration::ZERO)` makes close send RST. Other values
+    /// behave like the default (close in the background).
+    ///
+    /// # Errors
+    /// [`SocketError`] for a bad handle or a listener.
+    pub fn set_linger(&mut self, h: SocketHandle, linger: Option<Duration>) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        self.with_conn(idx, |t, _| t.linger_zero = linger == Some(Duration::ZERO));
+        Ok(())
+    }
+
+    /// Sets TCP_NODELAY (disables Nagle's algorithm when true).
+    ///
+    /// # Errors
+    /// [`SocketError`] for a bad handle or a listener.
+    pub fn set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        self.with_conn(idx, |t, _| t.nodelay = nodelay);
+        self.touch(idx);
+        Ok(())
+    }
+
+    /// Sets the send buffer size in bytes (at least one MSS).
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidArgument`] when below one MSS.
+    pub fn set_send_buffer(&mut self, h: SocketHandle, bytes: usize) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        if bytes < usize::from(self.config.tcp.mss) {
+            return Err(SocketError::InvalidArgument);
+        }
+        self.with_conn(idx, |t, _| t.send_buf.set_capacity(bytes));
+        Ok(())
+    }
+
+    /// Sets the receive buffer size in bytes (at least one MSS). Shrinking never
+    /// takes back window already advertised.
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidArgument`] when below one MSS or above 1 GiB.
+    pub fn set_recv_buffer(&mut self, h: SocketHandle, bytes: usize) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        if bytes < usize::from(self.config.tcp.mss) || bytes > 1 << 30 {
+            return Err(SocketError::InvalidArgument);
+        }
+        self.with_conn(idx, |t, _| t.recv_cap = bytes);
+        self.touch(idx);
+        Ok(())
+    }
+
+    // ---- getters ----
+
+    /// A socket's state (None for an invalid handle).
+    pub fn state(&self, h: SocketHandle) -> Option<State> {
+        let idx = self.index_of(h)?;
+        match self.slots[idx as usize].sock.as_ref()? {
+            Socket::Listener(_) => Some(State::Listen),
+            Socket::Conn(t) => Some(t.state),
+        }
+    }
+
+    /// Why a connection failed, if it did.
+    pub fn error(&self, h: SocketHandle) -> Option<ConnectionError> {
+        self.conn(self.index_of(h)?)?.error
+    }
+
+    /// Local and remote address of a connection.
+    pub fn addrs(&self, h: SocketHandle) -> Option<(SocketAddr, SocketAddr)> {
+        let t = self.conn(self.index_of(h)?)?;
+        Some((t.local, t.remote))
+    }
+
+    /// Bytes that [`Stack::send`] would accept now.
+    pub fn send_capacity(&self, h: SocketHandle) -> usize {
+        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, |t| if t.write_closed { 0 } else { t.send_buf.free() })
+    }
+
+    /// Bytes queued for sending and not yet acknowledged.
+    pub fn send_queue(&self, h: SocketHandle) -> usize {
+        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, |t| t.send_buf.len())
+    }
+
+    /// Bytes ready for [`Stack::recv`].
+    pub fn recv_queue(&self, h: SocketHandle) -> usize {
+        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, Tcb::recv_queue)
+    }
+
+    /// Every socket, like `ss -tan`: listeners, connections, and TIME-WAIT entries.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        let mut out = Vec::new();
+        for s in &self.slots {
+            match &s.sock {
+                Some(Socket::Listener(l)) => out.push(SocketInfo {
+                    handle: Some(l.handle),
+                    state: State::Listen,
+                    local: l.local,
+                    remote: None,
+                    recv_queue: l.accept_queue.len(),
+                    send_queue: l.accept_cap,
+                }),
+                Some(Socket::Conn(t)) if t.state != State::TimeWait => out.push(SocketInfo {
+                    handle: Some(t.handle),
+                    state: t.state,
+                    local: t.local,
+                    remote: Some(t.remote),
+                    recv_queue: t.recv_buf.len(),
+                    send_queue: t.send_buf.len(),
+                }),
+                _ => {}
+            }
+        }
+        for (key, e) in self.time_wait.iter() {
+            out.push(SocketInfo { handle: e.handle, state: State::TimeWait, local: key.local, remote: Some(key.remote), recv_queue: 0, send_queue: 0 });
+        }
+        out
+    }
+
+    /// TCP_INFO-style details of a connection.
+    pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
+        let t = self.conn(self.index_of(h)?)?;
+        Some(TcpInfo {
+            state: t.state,
+            srtt: t.rtt.srtt(),
+            rttvar: t.rtt.rttvar(),
+            rto: t.rtt.rto(),
+            mss: t.mss,
+            cwnd: t.cc.cwnd(),
+            ssthresh: t.cc.ssthresh(),
+            snd_wnd: t.snd_wnd,
+            rcv_wnd: t.rcv_wnd(),
+            snd_wscale: t.snd_wscale,
+            rcv_wscale: t.rcv_wscale,
+            sack: t.sack_ok,
+            timestamps: t.ts_ok,
+            retransmits: t.stats.retransmits,
+            segs_in: t.stats.segs_in,
+            segs_out: t.stats.segs_out,
+            bytes_acked: t.stats.bytes_acked,
+            bytes_received: t.stats.bytes_received,
+            unacked: t.in_flight(),
+        })
+    }
+
+    /// Connections in TIME-WAIT.
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait.len()
+    }
+}

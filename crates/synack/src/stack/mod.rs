@@ -1,0 +1,590 @@
+//! The stack: every socket of one host, the tables that find them, and the
+//! calling contract that connects the sans-IO core to a world.
+//!
+//! Submodules: [`demux`] (keyed 4-tuple and listener tables), `listen` (LISTEN and
+//! the two queues), `time_wait` (compact TIME-WAIT records), `ports` (ephemeral
+//! ports), `api` (the application's calls).
+
+mod api;
+pub(crate) mod demux;
+mod listen;
+mod ports;
+pub(crate) mod time_wait;
+
+use alloc::boxed::Box;
+use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+use core::net::{IpAddr, SocketAddr};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::config::{ConfigError, StackConfig};
+use crate::event::{Counters, Event};
+use crate::tcp::conn::{ChallengeLimiter, Ctx, CtrlSegment, Tcb};
+use crate::tcp::input::rst_segment;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::state::{Cause, State};
+use crate::time::Instant;
+use crate::wire::{self, TcpHeader};
+
+pub use api::{Shutdown, SocketInfo, TcpInfo};
+use demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+use listen::Listener;
+use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
+
+/// Most control segments (RST replies) queued before further ones are dropped.
+const MAX_CTRL_QUEUE: usize = 4096;
+
+/// Names one socket of a [`Stack`]. Stale handles are detected (a generation count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl SocketHandle {
+    /// A number for display.
+    pub fn id(self) -> u32 {
+        self.index
+    }
+}
+
+impl fmt::Display for SocketHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.index)
+    }
+}
+
+#[derive(Debug)]
+enum Socket {
+    Listener(Listener),
+    Conn(Box<Tcb>),
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    sock: Option<Socket>,
+    /// In the transmit queue.
+    queued: bool,
+    /// The deadline last pushed to the timer heap.
+    deadline: Option<Instant>,
+}
+
+/// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
+///
+/// # Calling contract
+///
+/// The stack never reads a clock, never sleeps and never does I/O. Its user:
+/// - hands in every received IP packet with [`Stack::handle_packet`];
+/// - calls [`Stack::handle_timeout`] once the time returned by
+///   [`Stack::poll_timeout`] has come;
+/// - after any of the calls above, and after application calls (`send`, `close`,
+///   ...), drains [`Stack::poll_transmit`] until it returns `None`, sending each
+///   packet; the buffer should hold at least the MTU (1500 bytes by default);
+/// - drains [`Stack::poll_event`] to learn of state changes, ready connections and
+///   errors.
+///
+/// `now` must not go backwards (an earlier `now` is treated as the latest one
+/// seen). Application calls take no `now`: they act at the latest time the stack
+/// was given.
+///
+/// # Examples
+/// ```
+/// use synack::{Stack, StackConfig, Instant};
+/// use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+///
+/// let a_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+/// let b_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+/// let mut a = Stack::new(StackConfig::from_seed(1), &[a_ip]).unwrap();
+/// let mut b = Stack::new(StackConfig::from_seed(2), &[b_ip]).unwrap();
+/// let l = b.listen(SocketAddr::new(b_ip, 80), 16).unwrap();
+/// let c = a.connect(SocketAddr::new(b_ip, 80), None).unwrap();
+/// let mut buf = [0u8; 1500];
+/// let now = Instant::ZERO;
+/// // Shuttle packets until both are quiet.
+/// loop {
+///     let mut moved = false;
+///     while let Some(n) = a.poll_transmit(now, &mut buf) { b.handle_packet(now, &buf[..n]); moved = true; }
+///     while let Some(n) = b.poll_transmit(now, &mut buf) { a.handle_packet(now, &buf[..n]); moved = true; }
+///     if !moved { break; }
+/// }
+/// assert_eq!(a.state(c), Some(synack::State::Established));
+/// assert!(b.accept(l).is_ok());
+/// ```
+#[derive(Debug)]
+pub struct Stack {
+    config: StackConfig,
+    addresses: Vec<IpAddr>,
+    now: Instant,
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    conns: KeyedMap<FourTuple, u32>,
+    listeners: KeyedMap<SocketAddr, u32>,
+    time_wait: TimeWaitTable,
+    tx_queue: VecDeque<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    ctrl: VecDeque<CtrlSegment>,
+    events: VecDeque<Event>,
+    counters: Counters,
+    challenge: ChallengeLimiter,
+    isn: IsnGenerator,
+    rng: ChaCha8Rng,
+}
+
+impl Stack {
+    /// A stack owning `addresses`.
+    ///
+    /// # Errors
+    /// An invalid [`crate::TcpConfig`] field.
+    pub fn new(config: StackConfig, addresses: &[IpAddr]) -> Result<Self, ConfigError> {
+        config.tcp.validate()?;
+        let hasher = KeyedHasher::new(&config.secret);
+        Ok(Self {
+            addresses: addresses.to_vec(),
+            now: Instant::ZERO,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            conns: keyed_map(hasher),
+            listeners: keyed_map(hasher),
+            time_wait: TimeWaitTable::new(config.tcp.max_time_wait, hasher),
+            tx_queue: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            ctrl: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+            challenge: ChallengeLimiter::default(),
+            isn: IsnGenerator::new(config.secret),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// The addresses this stack answers for.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
+    }
+
+    /// Adds an address.
+    pub fn add_address(&mut self, addr: IpAddr) {
+        if !self.addresses.contains(&addr) {
+            self.addresses.push(addr);
+        }
+    }
+
+    /// Every counter.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The latest time the stack has been given.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Processes one received IP packet (IPv4 or IPv6). Malformed packets are counted
+    /// by reason in [`Counters::parse_drops`] and dropped; this never panics.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.advance(now);
+        self.counters.packets_in += 1;
+        let seg = match wire::parse(packet) {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.parse_drops[e.index()] += 1;
+                return;
+            }
+        };
+        if !self.addresses.contains(&seg.dst) {
+            self.counters.drop_not_our_address += 1;
+            return;
+        }
+        self.counters.segments_in += 1;
+        let key = FourTuple { local: SocketAddr::new(seg.dst, seg.tcp.dst_port), remote: SocketAddr::new(seg.src, seg.tcp.src_port) };
+        if let Some(&idx) = self.conns.get(&key) {
+            self.conn_input(idx, &seg.tcp, seg.payload);
+            return;
+        }
+        if self.time_wait.get(&key).is_some() && !self.time_wait_input(&key, &seg.tcp, seg.payload.len()) {
+            return;
+        }
+        if let Some(idx) = self.find_listener(&key.local) {
+            self.listen_input(idx, key, &seg.tcp, seg.payload.len());
+            return;
+        }
+        self.counters.drop_no_socket += 1;
+        self.reply_rst(key, &seg.tcp, seg.payload.len());
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection. "If the state is CLOSED (i.e.,
+    /// TCB does not exist), then all data in the incoming segment is discarded. An
+    /// incoming segment containing a RST is discarded. An incoming segment not
+    /// containing a RST causes a RST to be sent in response."
+    fn reply_rst(&mut self, key: FourTuple, hdr: &TcpHeader, payload_len: usize) {
+        if hdr.flags.rst() {
+            return;
+        }
+        let seg = if hdr.flags.ack() {
+            // "If the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>"
+            rst_segment(key.local, key.remote, hdr.ack, None)
+        } else {
+            // "<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
+            rst_segment(key.local, key.remote, crate::SeqNum(0), Some(hdr.seq + hdr.seq_len(payload_len)))
+        };
+        self.push_ctrl(seg);
+    }
+
+    fn push_ctrl(&mut self, seg: CtrlSegment) {
+        if self.ctrl.len() < MAX_CTRL_QUEUE {
+            self.ctrl.push_back(seg);
+        }
+    }
+
+    /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
+    fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
+        let now = self.now;
+        let Some(Socket::Conn(tcb)) = self.slots.get_mut(idx as usize).and_then(|s| s.sock.as_mut()) else {
+            return None;
+        };
+        let mut ctx = Ctx {
+            now,
+            cfg: &self.config.tcp,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            ctrl: &mut self.ctrl,
+            challenge: &mut self.challenge,
+        };
+        Some(f(tcb, &mut ctx))
+    }
+
+    fn conn(&self, idx: u32) -> Option<&Tcb> {
+        match self.slots.get(idx as usize).and_then(|s| s.sock.as_ref()) {
+            Some(Socket::Conn(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn conn_input(&mut self, idx: u32, hdr: &TcpHeader, payload: &[u8]) {
+        let Some(tcb) = self.conn(idx) else { return };
+        let prev = tcb.state;
+        let (local, remote) = (tcb.local, tcb.remote);
+        if prev == State::SynReceived && self.accept_queue_full_for(tcb) && hdr.flags.ack() && !hdr.flags.rst() && !hdr.flags.syn() {
+            self.counters.drop_accept_queue_full += 1;
+            if self.config.tcp.abort_on_overflow {
+                self.push_ctrl(rst_segment(local, remote, hdr.ack, None));
+                self.with_conn(idx, |t, ctx| {
+                    t.transition(State::Closed, Cause::AppAbort, ctx);
+                    t.stop_timers();
+                });
+                self.after_change(idx, prev);
+            }
+            return;
+        }
+        self.with_conn(idx, |t, ctx| {
+            t.stats.segs_in += 1;
+            if t.state == State::SynSent {
+                t.input_syn_sent(hdr, ctx);
+            } else {
+                t.input_synchronized(hdr, payload, ctx);
+            }
+        });
+        self.after_change(idx, prev);
+    }
+
+    /// Follows up a change to connection `idx`: queue moves, TIME-WAIT, removal,
+    /// transmit and timer scheduling.
+    fn after_change(&mut self, idx: u32, prev: State) {
+        let Some(tcb) = self.conn(idx) else { return };
+        let state = tcb.state;
+        if prev == State::SynReceived && state != State::SynReceived {
+            self.leave_syn_queue(idx, state != State::Closed);
+        }
+        match state {
+            State::TimeWait => self.enter_time_wait(idx),
+            State::Closed => self.retire(idx),
+            _ => self.touch(idx),
+        }
+    }
+
+    /// Schedules transmit and timers for `idx`.
+    fn touch(&mut self, idx: u32) {
+        let Some(tcb) = self.conn(idx) else { return };
+        let deadline = tcb.next_deadline();
+        let slot = &mut self.slots[idx as usize];
+        if !slot.queued {
+            slot.queued = true;
+            self.tx_queue.push_back(idx);
+        }
+        if deadline != slot.deadline {
+            slot.deadline = deadline;
+            if let Some(t) = deadline {
+                self.timers.push(Reverse((t, idx, slot.generation)));
+            }
+        }
+    }
+
+    /// A connection reached CLOSED: out of the demux table; freed if nobody holds it.
+    fn retire(&mut self, idx: u32) {
+        let Some(tcb) = self.conn(idx) else { return };
+        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
+        if self.conns.get(&key) == Some(&idx) {
+            self.conns.remove(&key);
+        }
+        if free {
+            self.free_slot(idx);
+        } else {
+            // Keep the husk for the application (to read data or the error); any
+            // pending segment such as an ACK of a FIN has been produced by now or is
+            // dropped with the connection.
+            self.slots[idx as usize].deadline = None;
+        }
+    }
+
+    /// A connection reached TIME-WAIT: a compact record replaces it in the demux.
+    fn enter_time_wait(&mut self, idx: u32) {
+        // Send the final ACK (of the peer's FIN) before the TCB stops transmitting.
+        self.flush_conn(idx);
+        let Some(tcb) = self.conn(idx) else { return };
+        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let wnd = u16::try_from(tcb.rcv_wnd() >> tcb.rcv_wscale).unwrap_or(u16::MAX);
+        let entry = TwEntry {
+            snd_nxt: tcb.snd_max,
+            rcv_nxt: tcb.rcv_nxt,
+            expires: self.now + self.config.tcp.msl * 2,
+            window: wnd,
+            ts: tcb.ts_ok.then_some((tcb.ts_recent, tcb.ts_offset, tcb.ts_recent_at)),
+            handle: (!tcb.orphan).then_some(tcb.handle),
+        };
+        let orphan = tcb.orphan;
+        self.conns.remove(&key);
+        if self.time_wait.insert(key, entry) {
+            self.counters.time_wait_entered += 1;
+        } else {
+            self.counters.time_wait_overflow += 1;
+            self.with_conn(idx, |t, ctx| t.transition(State::Closed, Cause::TimeWaitOverflow, ctx));
+        }
+        self.with_conn(idx, |t, _| t.stop_timers());
+        if orphan {
+            self.free_slot(idx);
+        } else {
+            self.slots[idx as usize].deadline = None;
+        }
+    }
+
+    /// Emits the pending segments of one connection into the control queue so they
+    /// go out even though the connection is leaving the tables.
+    fn flush_conn(&mut self, idx: u32) {
+        while let Some(Some(seg)) = self.with_conn(idx, |t, ctx| t.poll_segment(ctx).map(|s| (s, t.local, t.remote))) {
+            let (seg, local, remote) = seg;
+            debug_assert_eq!(seg.payload_len, 0, "a connection entering TIME-WAIT has no data left to send");
+            self.push_ctrl(CtrlSegment { src: local, dst: remote, hdr: seg.hdr });
+        }
+    }
+
+    /// Segment for a TIME-WAIT entry. Returns true if it should go on to a listener.
+    fn time_wait_input(&mut self, key: &FourTuple, hdr: &TcpHeader, payload_len: usize) -> bool {
+        let two_msl = self.config.tcp.msl * 2;
+        match self.time_wait.on_segment(key, hdr, payload_len, self.now, two_msl) {
+            TwDisposition::Drop => false,
+            TwDisposition::Ack(h) => {
+                self.push_ctrl(CtrlSegment { src: key.local, dst: key.remote, hdr: h });
+                false
+            }
+            TwDisposition::AckRestart(h) => {
+                self.counters.time_wait_restarted += 1;
+                self.push_ctrl(CtrlSegment { src: key.local, dst: key.remote, hdr: h });
+                false
+            }
+            TwDisposition::Reset(e) => {
+                self.time_wait_closed(key, &e, Cause::RcvRst);
+                false
+            }
+            TwDisposition::Reuse(e) => {
+                self.counters.time_wait_reused += 1;
+                self.time_wait_closed(key, &e, Cause::TimeWaitReused);
+                true
+            }
+        }
+    }
+
+    /// A TIME-WAIT entry is gone: the event, and the application's husk goes CLOSED.
+    fn time_wait_closed(&mut self, key: &FourTuple, e: &TwEntry, cause: Cause) {
+        self.events.push_back(Event::StateChanged {
+            at: self.now,
+            handle: e.handle,
+            local: key.local,
+            remote: Some(key.remote),
+            from: State::TimeWait,
+            to: State::Closed,
+            cause,
+        });
+        if let Some(h) = e.handle {
+            if let Some(idx) = self.index_of(h) {
+                if let Some(Socket::Conn(t)) = self.slots[idx as usize].sock.as_mut() {
+                    t.state = State::Closed;
+                }
+            }
+        }
+    }
+
+    /// Advances timers: retransmissions, delayed ACKs, probes, TIME-WAIT expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some(&Reverse((t, idx, generation))) = self.timers.peek() {
+            if t > self.now {
+                break;
+            }
+            self.timers.pop();
+            let Some(slot) = self.slots.get_mut(idx as usize) else { continue };
+            if slot.generation != generation || slot.deadline != Some(t) {
+                continue;
+            }
+            slot.deadline = None;
+            let Some(prev) = self.conn(idx).map(|t| t.state) else { continue };
+            self.with_conn(idx, |tcb, ctx| tcb.on_timeout(ctx));
+            self.after_change(idx, prev);
+        }
+        while let Some((key, e)) = self.time_wait.pop_expired(self.now) {
+            self.time_wait_closed(&key, &e, Cause::TimeWaitExpired);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The earliest time [`Stack::handle_timeout`] must be called, if any.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, idx, generation))) = self.timers.peek() {
+            let live = self.slots.get(idx as usize).is_some_and(|s| s.generation == generation && s.deadline == Some(t));
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+        let conn = self.timers.peek().map(|r| r.0 .0);
+        let tw = self.time_wait.next_expiry();
+        match (conn, tw) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes the next outgoing IP packet into `buf` and returns its length, or
+    /// `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.advance(now);
+        while let Some(c) = self.ctrl.pop_front() {
+            if c.hdr.flags.rst() {
+                self.counters.rst_sent += 1;
+            }
+            if let Some(n) = self.emit(c.src, c.dst, &c.hdr, &[], buf) {
+                return Some(n);
+            }
+        }
+        while let Some(idx) = self.tx_queue.pop_front() {
+            if let Some(slot) = self.slots.get_mut(idx as usize) {
+                slot.queued = false;
+            }
+            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| t.poll_segment(ctx).map(|s| (s, t.local, t.remote))) else {
+                // Nothing to send, but timers may have been armed by the attempt.
+                self.reschedule_timer(idx);
+                continue;
+            };
+            self.touch(idx);
+            let Some(tcb) = self.conn(idx) else { continue };
+            let payload = tcb.send_buf.slice(seg.payload_off, seg.payload_len);
+            let hop = self.config.tcp.hop_limit;
+            let r = wire::emit(local.ip(), remote.ip(), hop, &seg.hdr, payload, buf);
+            match r {
+                Ok(n) => {
+                    self.counters.packets_out += 1;
+                    self.counters.segments_out += 1;
+                    return Some(n);
+                }
+                Err(_) => self.counters.drop_tx_buffer_small += 1,
+            }
+        }
+        None
+    }
+
+    fn reschedule_timer(&mut self, idx: u32) {
+        let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) else { return };
+        let slot = &mut self.slots[idx as usize];
+        if deadline != slot.deadline {
+            slot.deadline = deadline;
+            if let Some(t) = deadline {
+                self.timers.push(Reverse((t, idx, slot.generation)));
+            }
+        }
+    }
+
+    fn emit(&mut self, src: SocketAddr, dst: SocketAddr, hdr: &TcpHeader, payload: &[u8], buf: &mut [u8]) -> Option<usize> {
+        match wire::emit(src.ip(), dst.ip(), self.config.tcp.hop_limit, hdr, payload, buf) {
+            Ok(n) => {
+                self.counters.packets_out += 1;
+                self.counters.segments_out += 1;
+                Some(n)
+            }
+            Err(_) => {
+                self.counters.drop_tx_buffer_small += 1;
+                None
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- slots ----
+
+    fn alloc_slot(&mut self, sock: impl FnOnce(SocketHandle) -> Socket) -> SocketHandle {
+        let index = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot::default());
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        let handle = SocketHandle { index, generation: slot.generation };
+        slot.sock = Some(sock(handle));
+        slot.deadline = None;
+        handle
+    }
+
+    fn free_slot(&mut self, idx: u32) {
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            if slot.sock.take().is_some() {
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.deadline = None;
+                self.free_slots.push(idx);
+            }
+        }
+    }
+
+    fn index_of(&self, h: SocketHandle) -> Option<u32> {
+        let slot = self.slots.get(h.index as usize)?;
+        (slot.generation == h.generation && slot.sock.is_some()).then_some(h.index)
+    }
+
+    fn is_our_address(&self, ip: &IpAddr) -> bool {
+        self.addresses.contains(ip)
+    }
+}

@@ -1,0 +1,175 @@
+//! TIME-WAIT as compact records (RFC 9293 §3.6.1, §3.10.7.4 TIME-WAIT; RFC 6191).
+//!
+//! A connection that enters TIME-WAIT leaves the connection table for this one:
+//! a few dozen bytes instead of a whole TCB, with a cap (Linux
+//! `tcp_max_tw_buckets`). Entries expire 2·MSL after the last FIN; a retransmitted
+//! FIN is acknowledged again and restarts the timer. Expiry is a FIFO queue
+//! (every entry lives the same 2·MSL), with stale queue entries skipped lazily.
+
+use alloc::collections::VecDeque;
+
+use crate::stack::demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+use crate::stack::SocketHandle;
+use crate::tcp::seq::SeqNum;
+use crate::time::Instant;
+use crate::wire::{TcpFlags, TcpHeader, Timestamps};
+
+/// What remains of a connection in TIME-WAIT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TwEntry {
+    pub(crate) snd_nxt: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    pub(crate) expires: Instant,
+    /// Window field to advertise in our ACKs (already scaled down).
+    pub(crate) window: u16,
+    /// (TS.Recent, our TS offset, when TS.Recent was taken) when timestamps were in use.
+    pub(crate) ts: Option<(u32, u32, Instant)>,
+    /// The application's socket, while it still has one.
+    pub(crate) handle: Option<SocketHandle>,
+}
+
+/// What to do with a segment that hit a TIME-WAIT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TwDisposition {
+    /// Drop it silently.
+    Drop,
+    /// Send this ACK.
+    Ack(TcpHeader),
+    /// A retransmitted FIN: send this ACK; the timer was restarted.
+    AckRestart(TcpHeader),
+    /// An acceptable RST: the entry is gone.
+    Reset(TwEntry),
+    /// A new SYN may reuse the 4-tuple (RFC 6191): the entry is gone; hand the
+    /// SYN to the listener.
+    Reuse(TwEntry),
+}
+
+#[derive(Debug)]
+pub(crate) struct TimeWaitTable {
+    map: KeyedMap<FourTuple, TwEntry>,
+    queue: VecDeque<(Instant, FourTuple)>,
+    cap: usize,
+}
+
+impl TimeWaitTable {
+    pub(crate) fn new(cap: usize, hasher: KeyedHasher) -> Self {
+        Self { map: keyed_map(hasher), queue: VecDeque::new(), cap }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<&TwEntry> {
+        self.map.get(key)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&FourTuple, &TwEntry)> {
+        self.map.iter()
+    }
+
+    /// Adds an entry; returns false when the table is full.
+    pub(crate) fn insert(&mut self, key: FourTuple, entry: TwEntry) -> bool {
+        if self.map.len() >= self.cap && !self.map.contains_key(&key) {
+            return false;
+        }
+        self.queue.push_back((entry.expires, key));
+        self.map.insert(key, entry);
+        true
+    }
+
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<TwEntry> {
+        self.map.remove(key)
+    }
+
+    /// Forgets the application's handle (it closed its socket).
+    pub(crate) fn detach(&mut self, key: &FourTuple) {
+        if let Some(e) = self.map.get_mut(key) {
+            e.handle = None;
+        }
+    }
+
+    /// The earliest expiry still pending.
+    pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
+        while let Some(&(t, key)) = self.queue.front() {
+            if self.map.get(&key).is_some_and(|e| e.expires == t) {
+                return Some(t);
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    /// Removes and returns one entry whose 2·MSL has run out by `now`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(FourTuple, TwEntry)> {
+        let t = self.next_expiry()?;
+        if t > now {
+            return None;
+        }
+        let (_, key) = self.queue.pop_front()?;
+        self.map.remove(&key).map(|e| (key, e))
+    }
+
+    /// RFC 9293 §3.10.7.4 for TIME-WAIT, and RFC 6191 for a new SYN.
+    pub(crate) fn on_segment(&mut self, key: &FourTuple, hdr: &TcpHeader, payload_len: usize, now: Instant, two_msl: core::time::Duration) -> TwDisposition {
+        let Some(e) = self.map.get_mut(key) else { return TwDisposition::Drop };
+        let f = hdr.flags;
+        if f.rst() {
+            // RFC 1337 would ignore it; like Linux (tcp_rfc1337 = 0) an exact RST ends TIME-WAIT.
+            if hdr.seq == e.rcv_nxt {
+                let e = *e;
+                self.map.remove(key);
+                return TwDisposition::Reset(e);
+            }
+            return TwDisposition::Drop;
+        }
+        if f.syn() && !f.ack() {
+            // RFC 6191 §2: with timestamps, a SYN whose TSval is newer than TS.Recent may
+            // start a new incarnation; without them, RFC 9293 (and RFC 1122 §4.2.2.13)
+            // allows it when its sequence number is beyond the old RCV.NXT.
+            let newer = match (e.ts, hdr.options.timestamps) {
+                (Some((recent, _, _)), Some(ts)) => SeqNum(ts.val).gt(SeqNum(recent)),
+                (Some(_), None) => false,
+                (None, _) => hdr.seq.gt(e.rcv_nxt),
+            };
+            if newer {
+                let e = *e;
+                self.map.remove(key);
+                return TwDisposition::Reuse(e);
+            }
+            return TwDisposition::Ack(Self::ack(key, e, now));
+        }
+        // "The only thing that can arrive in this state is a retransmission of the
+        // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+        if f.fin() && (hdr.seq + payload_len) + 1u32 == e.rcv_nxt {
+            e.expires = now + two_msl;
+            self.queue.push_back((e.expires, *key));
+            return TwDisposition::AckRestart(Self::ack(key, e, now));
+        }
+        // A bare ACK at RCV.NXT is a duplicate of what the peer already said: drop it.
+        // Anything else (data, a SYN,ACK, an old segment) is answered with our ACK, as
+        // for any unacceptable segment (RFC 9293 §3.10.7.4 "first").
+        if payload_len == 0 && !f.fin() && !f.syn() && hdr.seq == e.rcv_nxt {
+            return TwDisposition::Drop;
+        }
+        TwDisposition::Ack(Self::ack(key, e, now))
+    }
+
+    /// The ACK a TIME-WAIT entry sends.
+    fn ack(key: &FourTuple, e: &TwEntry, now: Instant) -> TcpHeader {
+        let mut hdr = TcpHeader {
+            src_port: key.local.port(),
+            dst_port: key.remote.port(),
+            seq: e.snd_nxt,
+            ack: e.rcv_nxt,
+            flags: TcpFlags::ACK,
+            window: e.window,
+            ..TcpHeader::default()
+        };
+        if let Some((recent, offset, _)) = e.ts {
+            // Truncation to 32 bits is the timestamp clock's wraparound.
+            hdr.options.timestamps = Some(Timestamps { val: (now.millis() as u32).wrapping_add(offset), ecr: recent });
+        }
+        hdr
+    }
+}

@@ -1,0 +1,177 @@
+//! Congestion control: the [`CongestionControl`] trait and one file per algorithm.
+//!
+//! RFC 5681 §3: "The slow start and congestion avoidance algorithms MUST be used
+//! by a TCP sender to control the amount of outstanding data being injected into
+//! the network." An algorithm owns `cwnd` and `ssthresh`; the connection owns
+//! everything else (FlightSize, duplicate-ACK counting, SACK scoreboard, the
+//! retransmission timer) and tells the algorithm what happened through the trait.
+//!
+//! | algorithm | file | reference |
+//! |---|---|---|
+//! | [`Reno`] | `reno.rs` | RFC 5681 |
+
+use alloc::boxed::Box;
+use core::fmt;
+use core::time::Duration;
+
+use crate::time::Instant;
+
+pub mod reno;
+
+pub use reno::Reno;
+
+/// A congestion-control algorithm: the keeper of `cwnd` and `ssthresh`.
+///
+/// All sizes are in bytes. "FlightSize" is RFC 5681 §2's "amount of data that has
+/// been sent but not yet cumulatively acknowledged".
+///
+/// # Calling contract
+///
+/// - [`on_ack`](Self::on_ack) for every ACK that advances `snd.una` (not for
+///   duplicate ACKs).
+/// - [`on_congestion_event`](Self::on_congestion_event) when loss is detected by
+///   duplicate ACKs or SACK, entering recovery; later events before
+///   [`on_recovery_exit`](Self::on_recovery_exit) are ignored (one reduction per
+///   window of data). The caller must not signal losses from data sent before the
+///   last RTO (RFC 6582's "recover" point guards against that).
+/// - [`on_recovery_exit`](Self::on_recovery_exit) when the ACK ending recovery
+///   arrives, *after* calling `on_ack` for that ACK.
+/// - [`on_rto`](Self::on_rto) when the retransmission timer fires.
+///
+/// The connection may send while FlightSize < [`cwnd`](Self::cwnd) (and the peer's
+/// window allows). Window inflation during Reno fast recovery (RFC 5681 §3.2 steps
+/// 3 and 4: "cwnd set to ssthresh plus 3*SMSS", then "+ SMSS" per further duplicate
+/// ACK) is the caller's: it adds the inflation to `cwnd()` while in recovery and
+/// drops it at exit.
+pub trait CongestionControl: fmt::Debug {
+    /// An ACK advanced `snd.una` by `bytes_acked` bytes.
+    ///
+    /// `rtt` is the RTT sample this ACK gave, if any (Karn's algorithm applied by
+    /// the caller); `in_flight` is FlightSize after this ACK.
+    fn on_ack(&mut self, now: Instant, bytes_acked: usize, rtt: Option<Duration>, in_flight: usize);
+
+    /// Loss was detected by duplicate ACKs or SACK: reduce the window and enter
+    /// recovery. `in_flight` is FlightSize at detection.
+    fn on_congestion_event(&mut self, now: Instant, in_flight: usize);
+
+    /// Recovery ended: the ACK covering all data outstanding at the congestion
+    /// event arrived.
+    fn on_recovery_exit(&mut self, now: Instant);
+
+    /// The retransmission timer expired. `in_flight` is FlightSize when it fired.
+    fn on_rto(&mut self, now: Instant, in_flight: usize);
+
+    /// The congestion window, in bytes.
+    fn cwnd(&self) -> usize;
+
+    /// The slow-start threshold, in bytes (`usize::MAX` until the first loss).
+    fn ssthresh(&self) -> usize;
+
+    /// Whether the algorithm is in slow start.
+    ///
+    /// RFC 5681 §3.1: "The slow start algorithm is used when cwnd < ssthresh, while
+    /// the congestion avoidance algorithm is used when cwnd > ssthresh."
+    fn in_slow_start(&self) -> bool {
+        self.cwnd() < self.ssthresh()
+    }
+
+    /// The sender's maximum segment size (SMSS) changed, e.g. after path-MTU
+    /// discovery. Zero is treated as one.
+    fn set_mss(&mut self, mss: usize);
+
+    /// The algorithm's name, lower case (`"reno"`).
+    fn name(&self) -> &'static str;
+}
+
+/// The initial congestion window for a sender maximum segment size of `mss`.
+///
+/// RFC 6928 §2: "IW = min (10*MSS, max (2*MSS, 14600))". Zero is treated as one.
+pub const fn initial_window(mss: usize) -> usize {
+    let mss = if mss == 0 { 1 } else { mss };
+    let ten = mss.saturating_mul(10);
+    let two = mss.saturating_mul(2);
+    let floor = if two > 14_600 { two } else { 14_600 };
+    if ten < floor {
+        ten
+    } else {
+        floor
+    }
+}
+
+/// A choice of congestion-control algorithm, for configuration.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// RFC 5681 slow start and congestion avoidance ([`Reno`]).
+    #[default]
+    Reno,
+}
+
+impl Algorithm {
+    /// A fresh instance for a connection whose SMSS is `mss`.
+    pub fn build(self, mss: usize) -> Box<dyn CongestionControl + Send> {
+        match self {
+            Self::Reno => Box::new(Reno::new(mss)),
+        }
+    }
+
+    /// The algorithm's name, as [`CongestionControl::name`] gives it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Reno => "reno",
+        }
+    }
+
+    /// The algorithm called `name` (ASCII case-insensitive), if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Reno]
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_window_table() {
+        // (name, MSS, IW)
+        let cases = [
+            ("RFC 879 default MSS: 10 segments", 536, 5360),
+            ("Ethernet MSS: the 14600 cap", 1460, 14_600),
+            ("just over 1460: capped", 1500, 14_600),
+            ("large MSS: still the cap", 4000, 14_600),
+            ("jumbo MSS: two segments", 9000, 18_000),
+            ("zero treated as one", 0, 10),
+            ("huge MSS saturates", usize::MAX, usize::MAX),
+        ];
+        for (name, mss, iw) in cases {
+            assert_eq!(initial_window(mss), iw, "{name}");
+        }
+    }
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        assert_eq!(Algorithm::default(), Algorithm::Reno);
+        assert_eq!(Algorithm::from_name("reno"), Some(Algorithm::Reno));
+        assert_eq!(Algorithm::from_name("RENO"), Some(Algorithm::Reno));
+        assert_eq!(Algorithm::from_name("vegas"), None);
+        assert_eq!(alloc::format!("{}", Algorithm::Reno), "reno");
+    }
+
+    #[test]
+    fn build_gives_a_fresh_instance() {
+        let cc = Algorithm::Reno.build(1460);
+        assert_eq!(cc.name(), Algorithm::Reno.name());
+        assert_eq!(cc.cwnd(), initial_window(1460));
+        assert_eq!(cc.ssthresh(), usize::MAX);
+        assert!(cc.in_slow_start());
+    }
+}

@@ -1,0 +1,474 @@
+//! The transmission control block (RFC 9293 §3.3.1): one connection's variables,
+//! the application's operations on it, its timers and its state changes.
+//!
+//! Segment arrival lives in [`super::input`], segment production in
+//! [`super::output`]; both are `impl Tcb` blocks over the fields defined here.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use crate::config::TcpConfig;
+use crate::error::{ConnectionError, RecvError, SendError};
+use crate::event::{Counters, Event};
+use crate::stack::SocketHandle;
+use crate::tcp::congestion::{Algorithm, CongestionControl};
+use crate::tcp::reassembly::Reassembly;
+use crate::tcp::rto::RttEstimator;
+use crate::tcp::seq::SeqNum;
+use crate::tcp::state::{Cause, State};
+use crate::tcp::buffer::SendBuffer;
+use crate::time::Instant;
+use crate::wire::TcpHeader;
+
+/// RFC 9293 §3.7.1: the MSS assumed when the peer sends no MSS option.
+pub(crate) const DEFAULT_MSS_V4: u16 = 536;
+/// RFC 8200 §5: 1280-byte minimum MTU minus 60 bytes of headers.
+pub(crate) const DEFAULT_MSS_V6: u16 = 1220;
+/// Bytes the timestamps option takes in every segment (with its two NOPs).
+pub(crate) const TS_OPTION_LEN: u16 = 12;
+/// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// A segment built by the stack with no connection behind it (RST replies).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CtrlSegment {
+    pub(crate) src: SocketAddr,
+    pub(crate) dst: SocketAddr,
+    pub(crate) hdr: TcpHeader,
+}
+
+/// RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
+#[derive(Debug, Default)]
+pub(crate) struct ChallengeLimiter {
+    window_start: Instant,
+    sent: u32,
+}
+
+impl ChallengeLimiter {
+    /// Whether one more challenge ACK may go out now.
+    pub(crate) fn allow(&mut self, now: Instant, limit: u32) -> bool {
+        if now.saturating_duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.sent = 0;
+        }
+        if self.sent < limit {
+            self.sent += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What a connection needs from the stack while it handles an input.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) cfg: &'a TcpConfig,
+    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) counters: &'a mut Counters,
+    pub(crate) ctrl: &'a mut VecDeque<CtrlSegment>,
+    pub(crate) challenge: &'a mut ChallengeLimiter,
+}
+
+/// Per-connection statistics surfaced by `info()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ConnStats {
+    pub(crate) segs_in: u64,
+    pub(crate) segs_out: u64,
+    pub(crate) retransmits: u64,
+    pub(crate) bytes_acked: u64,
+    pub(crate) bytes_received: u64,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Tcb {
+    pub(crate) handle: SocketHandle,
+    pub(crate) state: State,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    /// The listener a passively opened connection belongs to until accepted.
+    pub(crate) parent: Option<SocketHandle>,
+    /// The application has closed its handle; the stack frees the TCB when CLOSED.
+    pub(crate) orphan: bool,
+
+    // Send sequence space (RFC 9293 §3.3.1, Figure 3).
+    pub(crate) iss: SeqNum,
+    pub(crate) snd_una: SeqNum,
+    pub(crate) snd_nxt: SeqNum,
+    /// Highest sequence number sent; `snd_nxt` drops back to `snd_una` on timeout.
+    pub(crate) snd_max: SeqNum,
+    /// Peer's window, scaled, in bytes.
+    pub(crate) snd_wnd: u32,
+    pub(crate) max_snd_wnd: u32,
+    pub(crate) snd_wl1: SeqNum,
+    pub(crate) snd_wl2: SeqNum,
+    /// Shift applied to the peer's window field (RFC 7323 Snd.Wind.Shift).
+    pub(crate) snd_wscale: u8,
+    pub(crate) send_buf: SendBuffer,
+    /// Sequence number of the first byte in `send_buf`.
+    pub(crate) snd_buf_seq: SeqNum,
+    /// The application is done writing: a FIN follows the last byte.
+    pub(crate) write_closed: bool,
+
+    // Receive sequence space (RFC 9293 §3.3.1, Figure 4).
+    pub(crate) irs: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    /// Shift applied to our window field (RFC 7323 Rcv.Wind.Shift).
+    pub(crate) rcv_wscale: u8,
+    /// Right edge of the window we last advertised; never moves left (RFC 9293 §3.8.6.2.2).
+    pub(crate) rcv_adv: SeqNum,
+    pub(crate) recv_buf: VecDeque<u8>,
+    pub(crate) recv_cap: usize,
+    pub(crate) reasm: Reassembly,
+    /// Stream offset of `rcv_nxt` (0 = the first data byte).
+    pub(crate) rcv_off: u64,
+    /// Stream offset of a FIN that arrived ahead of missing data.
+    pub(crate) peer_fin_off: Option<u64>,
+    pub(crate) fin_received: bool,
+    pub(crate) read_closed: bool,
+
+    // Options.
+    /// Largest payload per segment we send (peer MSS, minus option overhead).
+    pub(crate) mss: u16,
+    /// The MSS we advertised.
+    pub(crate) our_mss: u16,
+    pub(crate) sack_ok: bool,
+    pub(crate) ts_ok: bool,
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_recent_at: Instant,
+    pub(crate) ts_offset: u32,
+    pub(crate) last_ack_sent: SeqNum,
+    pub(crate) wscale_ok: bool,
+
+    // Timers and retransmission.
+    pub(crate) rtx_deadline: Option<Instant>,
+    pub(crate) persist_deadline: Option<Instant>,
+    pub(crate) delack_deadline: Option<Instant>,
+    pub(crate) rtt: RttEstimator,
+    /// Karn: the segment being timed (its end) and when it was first sent.
+    pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
+    pub(crate) retries: u32,
+    pub(crate) persist_backoff: u32,
+    pub(crate) cc: Box<dyn CongestionControl + Send>,
+    pub(crate) dupacks: u32,
+    /// NewReno (RFC 6582) recovery point while in fast recovery.
+    pub(crate) recover: Option<SeqNum>,
+    /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
+    pub(crate) rtx_one: bool,
+    /// Send a zero-window probe on the next poll.
+    pub(crate) probe_pending: bool,
+
+    // ACK policy.
+    pub(crate) ack_now: bool,
+    /// In-order full segments received since our last ACK.
+    pub(crate) unacked_segs: u32,
+    pub(crate) quickack: u32,
+
+    // Options set by the application.
+    pub(crate) nodelay: bool,
+    pub(crate) linger_zero: bool,
+
+    pub(crate) error: Option<ConnectionError>,
+    pub(crate) stats: ConnStats,
+}
+
+impl Tcb {
+    /// A new connection in CLOSED, before the caller moves it to SYN-SENT or SYN-RECEIVED.
+    pub(crate) fn new(handle: SocketHandle, local: SocketAddr, remote: SocketAddr, iss: SeqNum, ts_offset: u32, cfg: &TcpConfig) -> Self {
+        let our_mss = if local.is_ipv4() { cfg.mss } else { cfg.mss.saturating_sub(20) };
+        Self {
+            handle,
+            state: State::Closed,
+            local,
+            remote,
+            parent: None,
+            orphan: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            send_buf: SendBuffer::new(cfg.send_buffer),
+            snd_buf_seq: iss + 1u32,
+            write_closed: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_wscale: cfg.rcv_wscale(),
+            rcv_adv: SeqNum(0),
+            recv_buf: VecDeque::new(),
+            recv_cap: cfg.recv_buffer,
+            reasm: Reassembly::new(),
+            rcv_off: 0,
+            peer_fin_off: None,
+            fin_received: false,
+            read_closed: false,
+            mss: if local.is_ipv4() { DEFAULT_MSS_V4 } else { DEFAULT_MSS_V6 },
+            our_mss,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: Instant::ZERO,
+            ts_offset,
+            last_ack_sent: SeqNum(0),
+            wscale_ok: false,
+            rtx_deadline: None,
+            persist_deadline: None,
+            delack_deadline: None,
+            rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
+            rtt_timing: None,
+            retries: 0,
+            persist_backoff: 0,
+            cc: Algorithm::Reno.build(usize::from(our_mss)),
+            dupacks: 0,
+            recover: None,
+            rtx_one: false,
+            probe_pending: false,
+            ack_now: false,
+            unacked_segs: 0,
+            quickack: 16,
+            nodelay: cfg.nodelay,
+            linger_zero: false,
+            error: None,
+            stats: ConnStats::default(),
+        }
+    }
+
+    /// Changes state, checking the change against the transition table and
+    /// emitting the event.
+    pub(crate) fn transition(&mut self, to: State, cause: Cause, ctx: &mut Ctx<'_>) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        debug_assert!(crate::tcp::state::is_allowed(from, to, cause), "transition {from} -> {to} ({cause:?}) not in table");
+        self.state = to;
+        if to == State::Established {
+            ctx.counters.established += 1;
+        }
+        ctx.events.push_back(Event::StateChanged {
+            at: ctx.now,
+            handle: Some(self.handle),
+            local: self.local,
+            remote: Some(self.remote),
+            from,
+            to,
+            cause,
+        });
+    }
+
+    /// Ends the connection with an error: CLOSED, buffers dropped, timers off.
+    pub(crate) fn fail(&mut self, error: ConnectionError, cause: Cause, ctx: &mut Ctx<'_>) {
+        self.error = Some(error);
+        self.transition(State::Closed, cause, ctx);
+        self.stop_timers();
+        self.send_buf.consume(self.send_buf.len());
+        if error != ConnectionError::Aborted {
+            ctx.events.push_back(Event::Error { at: ctx.now, handle: self.handle, error });
+        }
+    }
+
+    pub(crate) fn stop_timers(&mut self) {
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.delack_deadline = None;
+    }
+
+    /// The earliest time [`Tcb::on_timeout`] must run.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.rtx_deadline, self.persist_deadline, self.delack_deadline].into_iter().flatten().min()
+    }
+
+    /// Sequence number just past the last queued data byte (where our FIN goes).
+    pub(crate) fn data_end(&self) -> SeqNum {
+        self.snd_buf_seq + self.send_buf.len()
+    }
+
+    /// Whether our FIN has been acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        self.write_closed && self.snd_una == self.data_end() + 1u32
+    }
+
+    /// Whether our SYN has been acknowledged.
+    pub(crate) fn syn_acked(&self) -> bool {
+        self.snd_una.gt(self.iss)
+    }
+
+    /// Bytes in flight (sent, not acknowledged).
+    pub(crate) fn in_flight(&self) -> usize {
+        usize::try_from((self.snd_max - self.snd_una).max(0)).unwrap_or(0)
+    }
+
+    /// The window we can advertise now, in bytes (unscaled).
+    pub(crate) fn rcv_wnd(&self) -> u32 {
+        let free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    /// RFC 7323 §4.3: our TSval clock, 1 ms per tick, offset per connection.
+    pub(crate) fn ts_val(&self, now: Instant) -> u32 {
+        // Truncation to 32 bits is the timestamp clock's wraparound.
+        (now.millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Whether the peer's timestamps are too stale for PAWS (RFC 7323 §5.5).
+    pub(crate) fn ts_recent_expired(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE_LIMIT
+    }
+
+    // ---- application operations ----
+
+    /// RFC 9293 §3.10.2 SEND.
+    pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, SendError> {
+        if let Some(_e) = self.error {
+            return Err(SendError::Connection);
+        }
+        if self.write_closed {
+            return Err(SendError::Closed);
+        }
+        match self.state {
+            // RFC 9293: "queue the data for transmission after entering ESTABLISHED"
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            State::Closed | State::Listen => return Err(SendError::NotConnected),
+            _ => return Err(SendError::Closed),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send_buf.push(data);
+        if n == 0 {
+            return Err(SendError::WouldBlock);
+        }
+        self.stats_note_sent(n);
+        Ok(n)
+    }
+
+    fn stats_note_sent(&mut self, _n: usize) {}
+
+    /// RFC 9293 §3.10.3 RECEIVE. `Ok(0)` means end of stream.
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        if !self.recv_buf.is_empty() {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let before = self.rcv_wnd();
+            let n = buf.len().min(self.recv_buf.len());
+            let (a, b) = self.recv_buf.as_slices();
+            let na = n.min(a.len());
+            buf[..na].copy_from_slice(&a[..na]);
+            buf[na..n].copy_from_slice(&b[..n - na]);
+            self.recv_buf.drain(..n);
+            self.maybe_window_update(before);
+            return Ok(n);
+        }
+        if self.fin_received || self.read_closed {
+            return Ok(0);
+        }
+        if self.error.is_some() {
+            return Err(RecvError::Connection);
+        }
+        match self.state {
+            State::Closed | State::Listen | State::SynSent | State::SynReceived => Err(RecvError::NotConnected),
+            _ => Err(RecvError::WouldBlock),
+        }
+    }
+
+    /// RFC 1122 §4.2.3.3: after the application reads, send a window update when the
+    /// window grew by at least min(2·MSS, half the buffer) since we last advertised it.
+    fn maybe_window_update(&mut self, before: u32) {
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let now_wnd = self.rcv_wnd();
+        let threshold = (2 * u32::from(self.our_mss)).min(u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
+        if self.state.can_receive() && now_wnd > before && now_wnd.saturating_sub(advertised) >= threshold {
+            self.ack_now = true;
+        }
+    }
+
+    /// Bytes ready to read.
+    pub(crate) fn recv_queue(&self) -> usize {
+        self.recv_buf.len()
+    }
+
+    /// RFC 9293 §3.10.4 CLOSE (and shutdown of writing): queue a FIN after the data.
+    /// Returns false if writing was already closed.
+    pub(crate) fn close_write(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        if self.write_closed {
+            return false;
+        }
+        match self.state {
+            State::SynSent => {
+                // RFC 9293 §3.10.4: "Delete the TCB and return 'error: closing' responses
+                // to any queued SENDs, or RECEIVEs."
+                self.transition(State::Closed, Cause::AppClose, ctx);
+                self.stop_timers();
+                return true;
+            }
+            State::SynReceived | State::Established => {
+                self.write_closed = true;
+                self.transition(State::FinWait1, Cause::AppClose, ctx);
+            }
+            State::CloseWait => {
+                self.write_closed = true;
+                self.transition(State::LastAck, Cause::AppClose, ctx);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Handles whichever timers are due.
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        if self.delack_deadline.is_some_and(|t| t <= now) {
+            self.delack_deadline = None;
+            self.ack_now = true;
+        }
+        if self.persist_deadline.is_some_and(|t| t <= now) {
+            self.persist_deadline = None;
+            self.probe_pending = true;
+            self.persist_backoff = (self.persist_backoff + 1).min(16);
+            ctx.counters.window_probes += 1;
+        }
+        if self.rtx_deadline.is_some_and(|t| t <= now) {
+            self.rtx_deadline = None;
+            self.on_rto(ctx);
+        }
+    }
+
+    /// RFC 6298 §5.4–5.6: retransmit the earliest unacknowledged segment, back off,
+    /// restart the timer; give up after the configured number of retries.
+    fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
+        if self.snd_una == self.snd_max {
+            return;
+        }
+        self.retries += 1;
+        ctx.counters.rto_expirations += 1;
+        let limit = match self.state {
+            State::SynSent => ctx.cfg.syn_retries,
+            State::SynReceived => ctx.cfg.synack_retries,
+            _ => ctx.cfg.data_retries,
+        };
+        if self.retries > limit {
+            ctx.counters.timeouts += 1;
+            self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            return;
+        }
+        self.rtt.backoff();
+        // RFC 5681 §3.1 eq. 4 and the loss window.
+        self.cc.on_rto(ctx.now, self.in_flight());
+        self.recover = None;
+        self.dupacks = 0;
+        // Karn: no RTT sample from a retransmitted segment.
+        self.rtt_timing = None;
+        // Go back: everything after snd_una is resent as the window allows.
+        self.snd_nxt = self.snd_una;
+        self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+    }
+}

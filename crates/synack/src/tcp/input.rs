@@ -1,0 +1,522 @@
+//! Segment arrival for a connection (RFC 9293 §3.10.7.3 SYN-SENT and §3.10.7.4
+//! the other states), in the RFC's order: sequence check (with PAWS, RFC 7323),
+//! RST, SYN, ACK, text, FIN. LISTEN and CLOSED are handled by the stack
+//! (`stack::listen`, `stack::mod`) since they have no connection.
+
+use core::cmp::min;
+
+use crate::error::ConnectionError;
+use crate::tcp::conn::{Ctx, CtrlSegment, Tcb, DEFAULT_MSS_V4, DEFAULT_MSS_V6, TS_OPTION_LEN};
+use crate::tcp::seq::SeqNum;
+use crate::tcp::state::{Cause, State};
+use crate::wire::{TcpFlags, TcpHeader, TcpOptions};
+
+/// Builds `<SEQ=seq><CTL=RST>` or `<SEQ=seq><ACK=ack><CTL=RST,ACK>` from `local` to `remote`.
+pub(crate) fn rst_segment(tcb_local: core::net::SocketAddr, remote: core::net::SocketAddr, seq: SeqNum, ack: Option<SeqNum>) -> CtrlSegment {
+    let mut hdr = TcpHeader {
+        src_port: tcb_local.port(),
+        dst_port: remote.port(),
+        seq,
+        flags: TcpFlags::RST,
+        ..TcpHeader::default()
+    };
+    if let Some(ack) = ack {
+        hdr.ack = ack;
+        hdr.flags |= TcpFlags::ACK;
+    }
+    CtrlSegment { src: tcb_local, dst: remote, hdr }
+}
+
+impl Tcb {
+    /// Takes the options of a SYN or SYN,ACK: MSS, window scale, SACK, timestamps.
+    /// `ours_offered` says whether our own SYN offered each option (for SYN,ACK
+    /// the peer may only accept what we offered).
+    pub(crate) fn negotiate(&mut self, opts: &TcpOptions, ctx: &Ctx<'_>) {
+        let cfg = ctx.cfg;
+        let default_mss = if self.local.is_ipv4() { DEFAULT_MSS_V4 } else { DEFAULT_MSS_V6 };
+        // RFC 9293 §3.7.1: SendMSS = min(MSS option or default, our own limit); RFC 6691.
+        let peer_mss = opts.mss.unwrap_or(default_mss).max(64);
+        self.mss = peer_mss.min(self.our_mss);
+        // RFC 7323 §2.2: scaling only when both sides sent the option.
+        if let (true, Some(shift)) = (cfg.window_scaling, opts.window_scale) {
+            self.wscale_ok = true;
+            // RFC 7323 §2.3: "If a Window Scale option is received with a shift.cnt
+            // value larger than 14, the TCP SHOULD log the error but MUST use 14".
+            self.snd_wscale = shift.min(14);
+        } else {
+            self.wscale_ok = false;
+            self.snd_wscale = 0;
+            self.rcv_wscale = 0;
+        }
+        self.sack_ok = cfg.sack && opts.sack_permitted;
+        if let (true, Some(ts)) = (cfg.timestamps, opts.timestamps) {
+            self.ts_ok = true;
+            self.ts_recent = ts.val;
+            self.ts_recent_at = ctx.now;
+            // RFC 7323 §3.2 / RFC 6691: the MSS does not count TCP options, so the
+            // payload per segment shrinks by the timestamp option's size.
+            self.mss = self.mss.saturating_sub(TS_OPTION_LEN).max(64);
+        } else {
+            self.ts_ok = false;
+        }
+        // The initial window depends on the MSS (RFC 5681 §3.1), now known.
+        self.cc = crate::tcp::congestion::Algorithm::Reno.build(usize::from(self.mss));
+    }
+
+    /// Records the peer's window from a segment that may update it (RFC 9293
+    /// §3.10.7.4 "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)").
+    fn update_window(&mut self, hdr: &TcpHeader) {
+        // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set
+        // (i.e., a <SYN> or <SYN,ACK>) MUST NOT be scaled."
+        let shift = if hdr.flags.syn() { 0 } else { self.snd_wscale };
+        let wnd = u32::from(hdr.window) << shift;
+        self.snd_wnd = wnd;
+        self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        self.snd_wl1 = hdr.seq;
+        self.snd_wl2 = hdr.ack;
+        if wnd > 0 {
+            self.persist_deadline = None;
+            self.persist_backoff = 0;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3: a segment arrives in SYN-SENT.
+    pub(crate) fn input_syn_sent(&mut self, hdr: &TcpHeader, ctx: &mut Ctx<'_>) {
+        let f = hdr.flags;
+        // First, check the ACK bit.
+        if f.ack() {
+            // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit
+            // is set, if so drop the segment and return) <SEQ=SEG.ACK><CTL=RST>"
+            if hdr.ack.le(self.iss) || hdr.ack.gt(self.snd_max) {
+                ctx.counters.drop_bad_ack += 1;
+                if !f.rst() {
+                    ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+                }
+                return;
+            }
+        }
+        // Second, check the RST bit.
+        if f.rst() {
+            if f.ack() {
+                // "If the ACK was acceptable, then signal to the user 'error: connection
+                // reset', drop the segment, enter CLOSED state"
+                ctx.counters.rst_received += 1;
+                ctx.counters.refused += 1;
+                self.fail(ConnectionError::Refused, Cause::RcvRst, ctx);
+            } else {
+                ctx.counters.rst_ignored += 1;
+            }
+            return;
+        }
+        // Fourth, check the SYN bit.
+        if !f.syn() {
+            return;
+        }
+        self.set_irs(hdr.seq);
+        self.negotiate(&hdr.options, ctx);
+        if f.ack() {
+            // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
+            // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
+            self.on_ack_advance(hdr.ack, ctx);
+            self.update_window(hdr);
+            self.transition(State::Established, Cause::RcvSynAck, ctx);
+            self.ack_now = true;
+        } else {
+            // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment
+            // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
+            self.transition(State::SynReceived, Cause::RcvSyn, ctx);
+            self.snd_wnd = u32::from(hdr.window);
+            // Resend our SYN, now with ACK: go back to ISS.
+            self.snd_nxt = self.iss;
+            self.retries = 0;
+            self.rtt_timing = None;
+        }
+        if let Some(ts) = hdr.options.timestamps {
+            if self.ts_ok && f.ack() {
+                self.rtt_sample_from_ts(ts.ecr, ctx);
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 "first": the acceptability test, with RFC 7323 PAWS.
+    /// Returns false (and arranges an ACK) when the segment must be dropped.
+    fn check_sequence(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) -> bool {
+        let f = hdr.flags;
+        // RFC 7323 §5.3 R1: PAWS.
+        if self.ts_ok && !f.rst() {
+            if let Some(ts) = hdr.options.timestamps {
+                if SeqNum(ts.val).lt(SeqNum(self.ts_recent)) && !self.ts_recent_expired(ctx.now) {
+                    ctx.counters.drop_paws += 1;
+                    self.ack_now = true;
+                    return false;
+                }
+            }
+        }
+        let seg_len = hdr.seq_len(payload_len);
+        let wnd = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let seq = hdr.seq;
+        let in_wnd = |s: SeqNum| s.in_range(self.rcv_nxt, self.rcv_nxt + wnd);
+        let ok = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => in_wnd(seq),
+            // RFC 9293: "special allowance should be made to accept valid ACKs, URGs,
+            // and RSTs" when the window is zero: take the control part of a segment
+            // at RCV.NXT, its text is trimmed away below.
+            (_, 0) => seq == self.rcv_nxt,
+            (n, _) => in_wnd(seq) || in_wnd(seq + (n - 1)),
+        };
+        if !ok {
+            ctx.counters.drop_out_of_window += 1;
+            // "If an incoming segment is not acceptable, an acknowledgment should be
+            // sent in reply (unless the RST bit is set, if so drop the segment and return)"
+            if !f.rst() {
+                self.ack_now = true;
+            } else {
+                ctx.counters.rst_ignored += 1;
+            }
+        }
+        ok
+    }
+
+    /// RFC 5961 §3.2/§4.2: answer with a challenge ACK, within the global rate limit.
+    fn challenge_ack(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.challenge.allow(ctx.now, ctx.cfg.challenge_ack_limit) {
+            ctx.counters.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            ctx.counters.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: a segment arrives in SYN-RECEIVED or a synchronized state.
+    pub(crate) fn input_synchronized(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
+        let f = hdr.flags;
+        if self.state == State::SynReceived && self.parent.is_some() && f.syn() && !f.ack() && !f.rst() && hdr.seq == self.irs {
+            // A retransmitted SYN for our half-open connection: our SYN,ACK was lost,
+            // so send it again (as Linux's tcp_check_req does).
+            self.snd_nxt = self.iss;
+            return;
+        }
+        if !self.check_sequence(hdr, payload.len(), ctx) {
+            return;
+        }
+        // Second, check the RST bit. RFC 5961 §3.2: reset only on an exact match of
+        // RCV.NXT; an in-window RST elsewhere earns a challenge ACK.
+        if f.rst() {
+            if hdr.seq != self.rcv_nxt {
+                self.challenge_ack(ctx);
+                return;
+            }
+            ctx.counters.rst_received += 1;
+            match self.state {
+                State::SynReceived if self.parent.is_some() => {
+                    // "If this connection was initiated with a passive OPEN (i.e., came
+                    // from the LISTEN state), then return this connection to LISTEN state"
+                    // — the listener is still there; this half-open child goes away.
+                    self.transition(State::Closed, Cause::RcvRst, ctx);
+                    self.stop_timers();
+                }
+                State::SynReceived => {
+                    // Active open: "the connection was refused".
+                    ctx.counters.refused += 1;
+                    self.fail(ConnectionError::Refused, Cause::RcvRst, ctx);
+                }
+                State::Closing | State::LastAck | State::TimeWait => {
+                    self.transition(State::Closed, Cause::RcvRst, ctx);
+                    self.stop_timers();
+                }
+                _ => self.fail(ConnectionError::Reset, Cause::RcvRst, ctx),
+            }
+            return;
+        }
+        // Fourth, check the SYN bit. RFC 5961 §4.2: any SYN in a synchronized state
+        // (and in SYN-RECEIVED of an active open) gets a challenge ACK.
+        if f.syn() {
+            self.challenge_ack(ctx);
+            return;
+        }
+        // Fifth, check the ACK field. "if the ACK bit is off, drop the segment and return"
+        if !f.ack() {
+            ctx.counters.drop_no_ack += 1;
+            return;
+        }
+        // RFC 5961 §5.2: the ACK must lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+        let lowest = self.snd_una + (0u32.wrapping_sub(self.max_snd_wnd.max(1)));
+        if hdr.ack.lt(lowest) || hdr.ack.gt(self.snd_max) {
+            ctx.counters.drop_bad_ack += 1;
+            if self.state == State::SynReceived {
+                // RFC 9293 SYN-RECEIVED: "If the segment acknowledgment is not acceptable,
+                // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+                ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+            } else {
+                self.ack_now = true;
+            }
+            return;
+        }
+        if self.state == State::SynReceived {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+            // processing with the variables below set to: SND.WND <- SEG.WND ..."
+            if hdr.ack.le(self.snd_una) {
+                ctx.counters.drop_bad_ack += 1;
+                ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+                return;
+            }
+            self.update_window(hdr);
+            self.on_ack_advance(hdr.ack, ctx);
+            // A close in SYN-RECEIVED already moved us to FIN-WAIT-1.
+            self.transition(State::Established, Cause::RcvAck, ctx);
+        } else {
+            self.process_ack(hdr, payload.len(), ctx);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        self.update_ts_recent(hdr, ctx);
+        // Sixth (URG) is not supported: the urgent pointer is ignored (RFC 6093 advises
+        // against new uses). Seventh, process the segment text.
+        if self.state.can_receive() {
+            self.process_text(hdr, payload, ctx);
+        } else if !payload.is_empty() {
+            // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not occur since a FIN
+            // has been received from the remote side. Ignore the segment text."
+            self.ack_now = true;
+        }
+        // Eighth, check the FIN bit (only once it is in order: see process_text).
+        if f.fin() && !self.fin_received {
+            let fin_off = self.rcv_off_of(hdr.seq + payload.len());
+            if let Some(off) = fin_off {
+                self.peer_fin_off = Some(off);
+            }
+        }
+        self.maybe_take_fin(ctx);
+        // FIN-WAIT-1: "In addition to the processing for the ESTABLISHED state, if the
+        // FIN segment is now acknowledged, then enter FIN-WAIT-2". Checked after the FIN
+        // step so that a FIN,ACK goes straight to TIME-WAIT.
+        if self.state == State::FinWait1 && self.fin_acked() {
+            self.transition(State::FinWait2, Cause::RcvAck, ctx);
+        }
+    }
+
+    /// Records the peer's initial sequence number.
+    pub(crate) fn set_irs(&mut self, irs: SeqNum) {
+        self.irs = irs;
+        self.rcv_nxt = irs + 1u32;
+        self.rcv_off = 0;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+    }
+
+    /// Stream offset of sequence number `seq`, if it is not before `rcv_nxt`.
+    fn rcv_off_of(&self, seq: SeqNum) -> Option<u64> {
+        let d = seq - self.rcv_nxt;
+        u64::try_from(d).ok().map(|d| self.rcv_off + d)
+    }
+
+    /// Updates SND.UNA for an acceptable ACK, freeing acknowledged data.
+    pub(crate) fn on_ack_advance(&mut self, ack: SeqNum, ctx: &mut Ctx<'_>) -> usize {
+        if !ack.gt(self.snd_una) {
+            return 0;
+        }
+        let acked_seq = (ack - self.snd_una) as usize;
+        // Data bytes acknowledged: those between snd_buf_seq and the ack.
+        let data_acked = if ack.gt(self.snd_buf_seq) { min((ack - self.snd_buf_seq) as usize, self.send_buf.len()) } else { 0 };
+        self.send_buf.consume(data_acked);
+        self.snd_buf_seq += data_acked;
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        self.stats.bytes_acked += data_acked as u64;
+        // RFC 6298 §5.3/5.2: restart the timer on new ACKs, stop it when all is acked.
+        self.retries = 0;
+        self.rtt.reset_backoff();
+        self.rtx_deadline = if self.snd_una == self.snd_max { None } else { Some(ctx.now + self.rtt.rto()) };
+        // RTT sample (RFC 6298 §3, Karn): only from a segment sent once.
+        if let Some((end, sent)) = self.rtt_timing {
+            if ack.ge(end) {
+                if !self.ts_ok {
+                    self.rtt.on_sample(ctx.now - sent);
+                }
+                self.rtt_timing = None;
+            }
+        }
+        acked_seq
+    }
+
+    /// RFC 7323 §4.2: RTT measurement from the echoed timestamp.
+    fn rtt_sample_from_ts(&mut self, ecr: u32, ctx: &Ctx<'_>) {
+        if ecr == 0 {
+            return;
+        }
+        let delta = self.ts_val(ctx.now).wrapping_sub(ecr);
+        if delta < 1 << 30 {
+            self.rtt.on_sample(core::time::Duration::from_millis(u64::from(delta).max(1)));
+        }
+    }
+
+    /// RFC 7323 §4.3 (R3): remember the peer's TSval if the segment covers the last ACK we sent.
+    fn update_ts_recent(&mut self, hdr: &TcpHeader, ctx: &Ctx<'_>) {
+        if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
+            if SeqNum(ts.val).ge(SeqNum(self.ts_recent)) && hdr.seq.le(self.last_ack_sent) {
+                self.ts_recent = ts.val;
+                self.ts_recent_at = ctx.now;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 "fifth" for ESTABLISHED and the closing states, with RFC 5681
+    /// duplicate-ACK counting and RFC 6582 NewReno recovery.
+    fn process_ack(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) {
+        let ack = hdr.ack;
+        let in_flight_before = self.in_flight();
+        if ack.gt(self.snd_una) {
+            let acked = self.on_ack_advance(ack, ctx);
+            if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
+                self.rtt_sample_from_ts(ts.ecr, ctx);
+            }
+            match self.recover {
+                Some(recover) if ack.lt(recover) => {
+                    // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and
+                    // deflates the window by the amount acknowledged.
+                    self.rtx_one = true;
+                    ctx.counters.fast_retransmits += 1;
+                }
+                Some(_) => {
+                    // Full ACK: leave fast recovery.
+                    self.recover = None;
+                    self.cc.on_recovery_exit(ctx.now);
+                }
+                None => self.cc.on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
+            }
+            self.dupacks = 0;
+        } else if ack == self.snd_una
+            && payload_len == 0
+            && !hdr.flags.fin()
+            && self.snd_una != self.snd_max
+            && (u32::from(hdr.window) << self.snd_wscale) == self.snd_wnd
+        {
+            // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT".
+            ctx.counters.dup_acks += 1;
+            self.dupacks += 1;
+            if self.dupacks == 3 && self.recover.is_none() {
+                // RFC 5681 §3.2 steps 2–3 (RFC 6582: only if not already recovering).
+                self.recover = Some(self.snd_max);
+                self.cc.on_congestion_event(ctx.now, self.in_flight());
+                self.rtx_one = true;
+                self.rtt_timing = None;
+                ctx.counters.fast_retransmits += 1;
+            }
+        }
+        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
+        if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(ack)) {
+            self.update_window(hdr);
+        }
+        match self.state {
+            // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state"
+            State::Closing if self.fin_acked() => {
+                self.transition(State::TimeWait, Cause::RcvAck, ctx);
+            }
+            // "The only thing that can arrive in this state is an acknowledgment of our
+            // FIN. If our FIN is now acknowledged, delete the TCB, enter the CLOSED state"
+            State::LastAck if self.fin_acked() => {
+                self.transition(State::Closed, Cause::RcvAck, ctx);
+                self.stop_timers();
+            }
+            _ => {}
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 "seventh": queue in-order text, hold out-of-order text,
+    /// and decide how soon to acknowledge.
+    fn process_text(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
+        if payload.is_empty() {
+            return;
+        }
+        if self.read_closed {
+            // Reading was shut down: the data is acknowledged and discarded, as Linux does.
+            ctx.counters.drop_after_shutdown += 1;
+        }
+        // Trim to [rcv_nxt, rcv_nxt + window).
+        let mut seq = hdr.seq;
+        let mut data = payload;
+        let before = self.rcv_nxt - seq;
+        if before > 0 {
+            let cut = (before as usize).min(data.len());
+            data = &data[cut..];
+            seq += cut;
+        }
+        let wnd = self.rcv_wnd() as usize;
+        let room = ((self.rcv_nxt + wnd) - seq).max(0) as usize;
+        if data.len() > room {
+            data = &data[..room];
+        }
+        if data.len() < payload.len() {
+            // Something was duplicate or beyond the window: tell the peer where we are.
+            self.ack_now = true;
+        }
+        if data.is_empty() {
+            return;
+        }
+        if seq == self.rcv_nxt && self.reasm.is_empty() {
+            self.deliver(data);
+        } else {
+            let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
+            self.reasm.insert(off, data);
+            // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when
+            // an out-of-order segment arrives" — and an immediate ACK when it fills a gap.
+            self.ack_now = true;
+            while let Some(chunk) = self.reasm.pop_ready(self.rcv_off) {
+                self.deliver(&chunk);
+            }
+        }
+        ctx.counters.bytes_received += data.len() as u64;
+        self.schedule_ack(data.len(), ctx);
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        if !self.read_closed {
+            self.recv_buf.extend(data);
+        }
+        self.rcv_nxt += data.len();
+        self.rcv_off += data.len() as u64;
+        self.stats.bytes_received += data.len() as u64;
+    }
+
+    /// RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second full-sized
+    /// segment, otherwise within the delayed-ACK time; quick-ACK at the start.
+    fn schedule_ack(&mut self, len: usize, ctx: &mut Ctx<'_>) {
+        if self.quickack > 0 {
+            self.quickack -= 1;
+            self.ack_now = true;
+            return;
+        }
+        if len >= usize::from(self.mss) {
+            self.unacked_segs += 1;
+        }
+        if self.unacked_segs >= 2 {
+            self.ack_now = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(ctx.now + ctx.cfg.delayed_ack);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 "eighth": take the FIN once all data before it has arrived.
+    fn maybe_take_fin(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(off) = self.peer_fin_off else { return };
+        if off != self.rcv_off || self.fin_received {
+            return;
+        }
+        self.fin_received = true;
+        self.peer_fin_off = None;
+        // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN"
+        self.rcv_nxt += 1u32;
+        self.ack_now = true;
+        match self.state {
+            State::SynReceived | State::Established => self.transition(State::CloseWait, Cause::RcvFin, ctx),
+            State::FinWait1 if self.fin_acked() => self.transition(State::TimeWait, Cause::RcvFinAck, ctx),
+            State::FinWait1 => self.transition(State::Closing, Cause::RcvFin, ctx),
+            State::FinWait2 => self.transition(State::TimeWait, Cause::RcvFin, ctx),
+            _ => {}
+        }
+    }
+}

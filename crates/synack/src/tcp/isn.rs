@@ -1,0 +1,328 @@
+//! Initial sequence numbers (RFC 6528) and timestamp offsets (RFC 7323).
+//!
+//! RFC 6528 §3: "TCP SHOULD generate its Initial Sequence Numbers with the
+//! expression:
+//!
+//! ```text
+//! ISN = M + F(localip, localport, remoteip, remoteport, secretkey)
+//! ```
+//!
+//! where M is the 4 microsecond timer, and F() is a pseudorandom function (PRF) of
+//! the connection-id." F is SipHash-2-4 keyed with a 128-bit secret, truncated to
+//! 32 bits. Because M grows by one every 4 µs for every connection-id, a new
+//! incarnation of a 4-tuple gets an ISN above the old one's (RFC 9293 §3.4.1), while
+//! an off-path attacker who does not know the secret cannot guess the ISN of a
+//! connection-id it has not observed.
+//!
+//! The same keyed function, with a different domain-separation byte, gives the
+//! per-host-pair offset added to the RFC 7323 timestamp clock
+//! ([`IsnGenerator::ts_offset`]).
+
+use core::fmt;
+use core::hash::Hasher;
+use core::net::{IpAddr, SocketAddr};
+
+use siphasher::sip::SipHasher24;
+
+use crate::tcp::seq::SeqNum;
+use crate::time::Instant;
+
+/// Domain-separation byte for the ISN hash.
+const DOMAIN_ISN: u8 = 1;
+/// Domain-separation byte for the timestamp-offset hash.
+const DOMAIN_TS_OFFSET: u8 = 2;
+
+/// Generator of initial sequence numbers and timestamp offsets from a secret key.
+///
+/// RFC 6528 §3: "F() MUST NOT be computable from the outside, or an attacker
+/// could still guess at sequence numbers from the ISN used for some other
+/// connection." The secret must therefore come from a good random source, once
+/// per stack (the core takes it from its seed), and stay private: `Debug` never
+/// prints it.
+#[derive(Clone)]
+pub struct IsnGenerator {
+    key: [u8; 16],
+}
+
+impl IsnGenerator {
+    /// A generator keyed with `secret`.
+    pub const fn new(secret: [u8; 16]) -> Self {
+        Self { key: secret }
+    }
+
+    /// The initial sequence number for a connection from `local` to `remote`
+    /// started at `now`.
+    ///
+    /// RFC 6528 §3: "ISN = M + F(localip, localport, remoteip, remoteport,
+    /// secretkey) where M is the 4 microsecond timer". M is `now` in units of 4 µs,
+    /// truncated to 32 bits, so it wraps every 2^32 × 4 µs ≈ 4.8 hours, and the
+    /// sum wraps modulo 2^32 like all sequence arithmetic.
+    pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {
+        // Truncation is the point: M is a 32-bit counter.
+        let m = (now.micros() / 4) as u32;
+        let mut h = self.hasher(DOMAIN_ISN);
+        write_endpoint(&mut h, local);
+        write_endpoint(&mut h, remote);
+        SeqNum(m.wrapping_add(finish32(&h)))
+    }
+
+    /// The offset to add to the timestamp clock (TSval) of connections between the
+    /// `local` and `remote` hosts.
+    ///
+    /// RFC 7323 (§5.4, §7) lets the timestamp clock start from a random offset, so
+    /// that TSval does not reveal the host's uptime. Like Linux (`tsoffset`, since
+    /// 4.13), the offset depends on the two **addresses only**, not the ports: all
+    /// connections between the same two hosts then share one timestamp clock, whose
+    /// values keep rising from one connection to the next. PAWS (RFC 7323 §5) and
+    /// the reuse of a TIME-WAIT 4-tuple by a new SYN (RFC 6191) rely on that. The
+    /// offset is still unrelated between different host pairs and unpredictable
+    /// without the secret.
+    pub fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let mut h = self.hasher(DOMAIN_TS_OFFSET);
+        write_ip(&mut h, local.ip());
+        write_ip(&mut h, remote.ip());
+        finish32(&h)
+    }
+
+    fn hasher(&self, domain: u8) -> SipHasher24 {
+        let mut h = SipHasher24::new_with_key(&self.key);
+        h.write_u8(domain);
+        h
+    }
+}
+
+impl fmt::Debug for IsnGenerator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IsnGenerator").finish_non_exhaustive()
+    }
+}
+
+/// Feeds an address unambiguously: a family tag, then the address bytes (4 or 16).
+fn write_ip(h: &mut SipHasher24, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            h.write_u8(4);
+            h.write(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            h.write_u8(6);
+            h.write(&v6.octets());
+        }
+    }
+}
+
+/// Feeds an address then its port (big-endian, as on the wire).
+fn write_endpoint(h: &mut SipHasher24, addr: SocketAddr) {
+    write_ip(h, addr.ip());
+    h.write(&addr.port().to_be_bytes());
+}
+
+/// The low 32 bits of the 64-bit SipHash output.
+fn finish32(h: &SipHasher24) -> u32 {
+    // Truncation is the point: SipHash output bits are uniformly distributed.
+    h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+
+    const SECRET: [u8; 16] = *b"synack-test-key!";
+
+    fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), port))
+    }
+
+    fn v6(last: u16, port: u16) -> SocketAddr {
+        SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last),
+            port,
+            0,
+            0,
+        ))
+    }
+
+    fn local() -> SocketAddr {
+        v4(10, 0, 0, 1, 80)
+    }
+
+    fn remote() -> SocketAddr {
+        v4(10, 0, 0, 2, 40_000)
+    }
+
+    #[test]
+    fn clock_component_table() {
+        let g = IsnGenerator::new(SECRET);
+        let (l, r) = (local(), remote());
+        // (name, t0, t1, expected ISN(t1) - ISN(t0))
+        let cases = [
+            ("same instant", 0, 0, 0u32),
+            ("under 4 us: no tick", 0, 3, 0),
+            ("one tick per 4 us", 0, 4, 1),
+            ("250 000 per second", 1_000_000, 2_000_000, 250_000),
+            ("one hour", 0, 3_600_000_000, 900_000_000),
+            // M wraps at 2^32 ticks; the ISN wraps with it.
+            (
+                "across the M wrap",
+                (u32::MAX as u64) * 4,
+                (u32::MAX as u64 + 2) * 4,
+                2,
+            ),
+            ("exactly one M period", 0, (1u64 << 32) * 4, 0),
+        ];
+        for (name, t0, t1, delta) in cases {
+            let a = g.isn(Instant::from_micros(t0), l, r);
+            let b = g.isn(Instant::from_micros(t1), l, r);
+            assert_eq!(b.get().wrapping_sub(a.get()), delta, "{name}");
+        }
+    }
+
+    #[test]
+    fn later_incarnation_is_ahead_in_sequence_space() {
+        let g = IsnGenerator::new(SECRET);
+        for t in [0u64, 1_000_000, (u32::MAX as u64) * 4 - 100] {
+            let a = g.isn(Instant::from_micros(t), local(), remote());
+            let b = g.isn(Instant::from_micros(t + 1_000_000), local(), remote());
+            assert!(b.gt(a), "t={t}");
+        }
+    }
+
+    #[test]
+    fn distinct_tuples_give_unrelated_isns() {
+        let g = IsnGenerator::new(SECRET);
+        let now = Instant::from_secs(42);
+        let mut seen = BTreeSet::new();
+        let mut top_bytes = BTreeSet::new();
+        let (mut ones, mut zeros) = (0u32, 0u32);
+        for i in 0..1000u16 {
+            // Neighbouring tuples: consecutive ports, and a few addresses.
+            let r = v4(192, 0, 2, (i % 7) as u8, 50_000 + i);
+            let isn = g.isn(now, local(), r).get();
+            assert!(seen.insert(isn), "duplicate ISN for tuple {i}");
+            top_bytes.insert(isn >> 24);
+            ones |= isn;
+            zeros |= !isn;
+        }
+        // 1000 draws from 256 values cover ~251 on average.
+        assert!(
+            top_bytes.len() > 200,
+            "high byte took only {} values",
+            top_bytes.len()
+        );
+        assert_eq!(ones, u32::MAX, "some bit is never 1");
+        assert_eq!(zeros, u32::MAX, "some bit is never 0");
+    }
+
+    #[test]
+    fn inputs_that_must_change_the_isn() {
+        let now = Instant::from_secs(7);
+        let g = IsnGenerator::new(SECRET);
+        let base = g.isn(now, local(), remote());
+        let mut other_secret = SECRET;
+        other_secret[15] ^= 1;
+        // (name, ISN that must differ from `base`)
+        let cases = [
+            (
+                "other secret",
+                IsnGenerator::new(other_secret).isn(now, local(), remote()),
+            ),
+            ("swapped endpoints", g.isn(now, remote(), local())),
+            (
+                "other local port",
+                g.isn(now, v4(10, 0, 0, 1, 81), remote()),
+            ),
+            (
+                "other remote port",
+                g.isn(now, local(), v4(10, 0, 0, 2, 40_001)),
+            ),
+            (
+                "other local address",
+                g.isn(now, v4(10, 0, 0, 3, 80), remote()),
+            ),
+            (
+                "other remote address",
+                g.isn(now, local(), v4(10, 0, 0, 4, 40_000)),
+            ),
+            ("IPv4-mapped IPv6 is another tuple", {
+                let mapped = |a: SocketAddr| match a {
+                    SocketAddr::V4(s) => {
+                        SocketAddr::V6(SocketAddrV6::new(s.ip().to_ipv6_mapped(), s.port(), 0, 0))
+                    }
+                    v6 => v6,
+                };
+                g.isn(now, mapped(local()), mapped(remote()))
+            }),
+        ];
+        for (name, isn) in cases {
+            assert_ne!(isn, base, "{name}");
+        }
+    }
+
+    #[test]
+    fn deterministic_for_v4_and_v6() {
+        let a = IsnGenerator::new(SECRET);
+        let b = IsnGenerator::new(SECRET);
+        let now = Instant::from_millis(1234);
+        for (l, r) in [(local(), remote()), (v6(1, 443), v6(2, 50_000))] {
+            assert_eq!(a.isn(now, l, r), b.isn(now, l, r));
+            assert_eq!(a.ts_offset(l, r), b.ts_offset(l, r));
+        }
+        assert_ne!(
+            a.isn(now, v6(1, 443), v6(2, 50_000)),
+            a.isn(now, v6(2, 443), v6(1, 50_000))
+        );
+    }
+
+    #[test]
+    fn ts_offset_table() {
+        let g = IsnGenerator::new(SECRET);
+        let base = g.ts_offset(local(), remote());
+        let mut other_secret = SECRET;
+        other_secret[0] ^= 0x80;
+        // (name, offset, equal to `base`?)
+        let cases = [
+            (
+                "same host pair, other ports",
+                g.ts_offset(v4(10, 0, 0, 1, 22), v4(10, 0, 0, 2, 1)),
+                true,
+            ),
+            ("swapped hosts", g.ts_offset(remote(), local()), false),
+            (
+                "other remote host",
+                g.ts_offset(local(), v4(10, 0, 0, 9, 40_000)),
+                false,
+            ),
+            (
+                "other secret",
+                IsnGenerator::new(other_secret).ts_offset(local(), remote()),
+                false,
+            ),
+            // Domain separation: not the ISN's F() at M = 0.
+            (
+                "not the ISN hash",
+                g.isn(Instant::ZERO, local(), remote()).get(),
+                false,
+            ),
+        ];
+        for (name, offset, same) in cases {
+            assert_eq!(offset == base, same, "{name}");
+        }
+    }
+
+    #[test]
+    fn ts_offsets_vary_across_hosts() {
+        let g = IsnGenerator::new(SECRET);
+        let offsets: BTreeSet<u32> = (0..=255u8)
+            .map(|d| g.ts_offset(local(), v4(198, 51, 100, d, 1)))
+            .collect();
+        assert_eq!(offsets.len(), 256);
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let s = alloc::format!("{:?}", IsnGenerator::new(SECRET));
+        assert_eq!(s, "IsnGenerator { .. }");
+    }
+}

@@ -1,0 +1,231 @@
+//! Segment production for a connection: SYN and SYN,ACK, data under the peer's
+//! window and the congestion window (with Nagle and sender-side SWS avoidance,
+//! RFC 1122 §4.2.3.4), FIN, fast retransmission, zero-window probes and ACKs.
+//!
+//! [`Tcb::poll_segment`] returns at most one segment per call; the stack calls it
+//! until it returns `None`.
+
+use core::cmp::min;
+
+use crate::tcp::conn::{Ctx, Tcb};
+use crate::tcp::seq::SeqNum;
+use crate::tcp::state::State;
+use crate::wire::{TcpFlags, TcpHeader, Timestamps};
+
+/// A segment to emit: the header, and which bytes of the send buffer it carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OutSegment {
+    pub(crate) hdr: TcpHeader,
+    /// Offset of the payload in the send buffer.
+    pub(crate) payload_off: usize,
+    pub(crate) payload_len: usize,
+}
+
+impl Tcb {
+    /// The next segment this connection wants to send, if any.
+    pub(crate) fn poll_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        // TIME-WAIT still sends the ACK of the peer's FIN.
+        if matches!(self.state, State::Closed | State::Listen) {
+            return None;
+        }
+        if !self.syn_acked() && self.snd_nxt == self.iss {
+            return Some(self.build_syn(ctx));
+        }
+        if self.rtx_one {
+            self.rtx_one = false;
+            if let Some(seg) = self.build_data(self.snd_una, usize::MAX, true, ctx) {
+                return Some(seg);
+            }
+        }
+        if let Some(seg) = self.next_data_segment(ctx) {
+            return Some(seg);
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            // A zero-window probe (RFC 9293 §3.8.6.1) as Linux sends it: an ACK carrying
+            // an old sequence number, which the receiver must answer with its window.
+            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
+            self.arm_persist(ctx);
+            return Some(self.finish(hdr, 0, 0, ctx));
+        }
+        if self.ack_now && self.state != State::SynSent {
+            let hdr = self.header(self.snd_nxt, TcpFlags::ACK, ctx);
+            return Some(self.finish(hdr, 0, 0, ctx));
+        }
+        None
+    }
+
+    /// SYN (active open) or SYN,ACK (passive or simultaneous open) with our options.
+    fn build_syn(&mut self, ctx: &mut Ctx<'_>) -> OutSegment {
+        let heard_peer = self.state != State::SynSent;
+        let mut flags = TcpFlags::SYN;
+        if heard_peer {
+            flags |= TcpFlags::ACK;
+        }
+        let mut hdr = self.header(self.iss, flags, ctx);
+        let cfg = ctx.cfg;
+        hdr.options.mss = Some(self.our_mss);
+        // On SYN,ACK offer only what the peer offered (RFC 7323 §2.2, RFC 2018 §2).
+        if if heard_peer { self.wscale_ok } else { cfg.window_scaling } {
+            hdr.options.window_scale = Some(self.rcv_wscale);
+        }
+        hdr.options.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
+        if !heard_peer && cfg.timestamps {
+            hdr.options.timestamps = Some(Timestamps { val: self.ts_val(ctx.now), ecr: 0 });
+        }
+        if self.snd_max != self.iss {
+            self.note_retransmit(ctx);
+        } else {
+            self.rtt_timing = Some((self.iss + 1u32, ctx.now));
+        }
+        self.snd_nxt = self.iss + 1u32;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.arm_rtx(ctx);
+        self.finish(hdr, 0, 0, ctx)
+    }
+
+    /// New data, or data resent after a timeout, within the windows.
+    fn next_data_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        if !self.syn_acked() || !self.state.is_synchronized() {
+            return None;
+        }
+        let data_end = self.data_end();
+        let fin_pending = self.write_closed && self.snd_nxt.le(data_end);
+        let off = (self.snd_nxt - self.snd_buf_seq).max(0) as usize;
+        let avail = self.send_buf.len().saturating_sub(off);
+        if avail == 0 && !fin_pending {
+            return None;
+        }
+        let retransmission = self.snd_nxt.lt(self.snd_max);
+        let wnd = min(self.snd_wnd as usize, self.cc.cwnd());
+        let used = (self.snd_nxt - self.snd_una).max(0) as usize;
+        let usable = wnd.saturating_sub(used);
+        let mss = usize::from(self.mss);
+        let n = avail.min(mss).min(usable);
+        if n == 0 && avail > 0 {
+            // The peer's window is closed with nothing in flight: probe it.
+            if self.snd_wnd == 0 && self.snd_una == self.snd_max && self.persist_deadline.is_none() {
+                self.arm_persist(ctx);
+            }
+            return None;
+        }
+        if n < mss && !retransmission && !self.write_closed {
+            if n < avail {
+                // RFC 1122 §4.2.3.4 (3): send a window-limited short segment only if it is
+                // at least half the largest window the peer has offered.
+                if n < (self.max_snd_wnd as usize) / 2 {
+                    return None;
+                }
+            } else if !self.nodelay && self.snd_una != self.snd_max {
+                // Nagle (RFC 1122 §4.2.3.4 (2)): hold a short segment while data is unacknowledged.
+                return None;
+            }
+        }
+        self.build_data(self.snd_nxt, n, false, ctx)
+    }
+
+    /// A segment of up to `max_len` bytes from `seq`, with FIN if it reaches the end
+    /// of a closed stream. `forced` sends regardless of the windows (fast retransmit).
+    fn build_data(&mut self, seq: SeqNum, max_len: usize, forced: bool, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        let off = (seq - self.snd_buf_seq).max(0) as usize;
+        let avail = self.send_buf.len().saturating_sub(off);
+        let n = min(min(avail, max_len), usize::from(self.mss));
+        let end = seq + n;
+        let fin = self.write_closed && end == self.data_end();
+        if n == 0 && !fin {
+            return None;
+        }
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if n > 0 && end == self.data_end() {
+            flags |= TcpFlags::PSH;
+        }
+        let hdr = self.header(seq, flags, ctx);
+        let seg_end = end + u32::from(fin);
+        if seq.lt(self.snd_max) || forced {
+            self.note_retransmit(ctx);
+        } else if self.rtt_timing.is_none() {
+            self.rtt_timing = Some((seg_end, ctx.now));
+        }
+        if !forced {
+            self.snd_nxt = seg_end;
+        }
+        self.snd_max = self.snd_max.max(seg_end);
+        self.arm_rtx(ctx);
+        Some(self.finish(hdr, off, n, ctx))
+    }
+
+    fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {
+        self.stats.retransmits += 1;
+        ctx.counters.retransmits += 1;
+        // Karn's algorithm: never time a retransmitted segment.
+        self.rtt_timing = None;
+    }
+
+    /// RFC 6298 §5.1: "Every time a packet containing data is sent (including a
+    /// retransmission), if the timer is not running, start it running".
+    fn arm_rtx(&mut self, ctx: &Ctx<'_>) {
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        }
+    }
+
+    /// The persist timer, backed off exponentially like the RTO (RFC 1122 §4.2.2.17).
+    fn arm_persist(&mut self, ctx: &Ctx<'_>) {
+        let base = self.rtt.rto().max(ctx.cfg.min_rto);
+        let t = base.saturating_mul(1u32 << self.persist_backoff.min(10)).min(ctx.cfg.max_rto);
+        self.persist_deadline = Some(ctx.now + t);
+    }
+
+    /// A header with our ports, ACK and window, and timestamps when in use.
+    fn header(&mut self, seq: SeqNum, flags: TcpFlags, ctx: &Ctx<'_>) -> TcpHeader {
+        let syn = flags.syn();
+        let mut hdr = TcpHeader {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq,
+            flags,
+            window: self.window_field(syn),
+            ..TcpHeader::default()
+        };
+        if flags.ack() {
+            hdr.ack = self.rcv_nxt;
+        }
+        if self.ts_ok {
+            hdr.options.timestamps = Some(Timestamps { val: self.ts_val(ctx.now), ecr: self.ts_recent });
+        }
+        hdr
+    }
+
+    /// The window field to advertise, never moving the right edge left (RFC 9293
+    /// §3.8.6.2.2) and holding it until it can open by a useful amount (receiver-side
+    /// SWS avoidance, RFC 1122 §4.2.3.3).
+    fn window_field(&mut self, syn: bool) -> u16 {
+        let shift = if syn { 0 } else { self.rcv_wscale };
+        let wnd = self.rcv_wnd();
+        let adv = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
+        let step = min(u32::from(self.our_mss), u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
+        let wnd = if wnd < adv || wnd - adv < step && adv > 0 { adv } else { wnd };
+        let field = min((wnd + (1 << shift) - 1) >> shift, 65535);
+        let edge = self.rcv_nxt + (field << shift);
+        if edge.gt(self.rcv_adv) {
+            self.rcv_adv = edge;
+        }
+        // field <= 65535 by the min above.
+        field as u16
+    }
+
+    /// Bookkeeping common to every segment sent.
+    fn finish(&mut self, hdr: TcpHeader, payload_off: usize, payload_len: usize, _ctx: &mut Ctx<'_>) -> OutSegment {
+        if hdr.flags.ack() {
+            self.ack_now = false;
+            self.delack_deadline = None;
+            self.unacked_segs = 0;
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        self.stats.segs_out += 1;
+        OutSegment { hdr, payload_off, payload_len }
+    }
+}
