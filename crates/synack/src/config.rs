@@ -133,10 +133,16 @@ impl TcpConfig {
             return err("send_buffer/recv_buffer", "must hold at least one MSS");
         }
         if self.recv_buffer > (1 << 30) {
-            return err("recv_buffer", "must be at most 1 GiB (RFC 7323 §2.3 window limit)");
+            return err(
+                "recv_buffer",
+                "must be at most 1 GiB (RFC 7323 §2.3 window limit)",
+            );
         }
         if self.ephemeral_ports.is_empty() || *self.ephemeral_ports.start() == 0 {
-            return err("ephemeral_ports", "must be a non-empty range not containing 0");
+            return err(
+                "ephemeral_ports",
+                "must be a non-empty range not containing 0",
+            );
         }
         if self.somaxconn == 0 || self.max_syn_backlog == 0 {
             return err("somaxconn/max_syn_backlog", "must be at least 1");
@@ -153,7 +159,10 @@ impl TcpConfig {
     /// If `msl` is zero.
     pub fn set_msl(&mut self, msl: Duration) -> Result<(), ConfigError> {
         if msl.is_zero() {
-            return Err(ConfigError { field: "msl", reason: "must be non-zero" });
+            return Err(ConfigError {
+                field: "msl",
+                reason: "must be non-zero",
+            });
         }
         self.msl = msl;
         Ok(())
@@ -201,7 +210,11 @@ pub struct StackConfig {
 impl StackConfig {
     /// A configuration with default tunables and the given randomness.
     pub fn new(secret: [u8; 16], seed: u64) -> Self {
-        Self { tcp: TcpConfig::default(), secret, seed }
+        Self {
+            tcp: TcpConfig::default(),
+            secret,
+            seed,
+        }
     }
 
     /// A deterministic configuration derived from one seed (for simulation and tests).
@@ -224,7 +237,8 @@ mod tests {
 
     #[test]
     fn invalid_values_are_rejected_with_their_field() {
-        let cases: [(&str, fn(&mut TcpConfig)); 5] = [
+        type Mutate = fn(&mut TcpConfig);
+        let cases: [(&str, Mutate); 5] = [
             ("min_rto", |c| c.min_rto = Duration::ZERO),
             ("initial_rto", |c| c.initial_rto = Duration::from_millis(1)),
             ("mss", |c| c.mss = 10),
@@ -249,8 +263,10 @@ mod tests {
 
     #[test]
     fn window_scale_covers_buffer() {
-        let mut c = TcpConfig::default();
-        c.recv_buffer = 65535;
+        let mut c = TcpConfig {
+            recv_buffer: 65535,
+            ..TcpConfig::default()
+        };
         assert_eq!(c.rcv_wscale(), 0);
         c.recv_buffer = 256 * 1024;
         assert_eq!(c.rcv_wscale(), 3);

@@ -24,7 +24,9 @@ pub mod event;
 pub mod stack;
 
 pub use config::{ConfigError, StackConfig, TcpConfig};
-pub use error::{AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError};
+pub use error::{
+    AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
+};
 pub use event::{Counters, Event};
 pub use stack::{Shutdown, SocketHandle, SocketInfo, Stack, TcpInfo};
 pub use tcp::state::{Cause, State};

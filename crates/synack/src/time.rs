@@ -83,9 +83,15 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates_instead_of_wrapping() {
-        assert_eq!(Instant::FAR_FUTURE + Duration::from_secs(1), Instant::FAR_FUTURE);
+        assert_eq!(
+            Instant::FAR_FUTURE + Duration::from_secs(1),
+            Instant::FAR_FUTURE
+        );
         assert_eq!(Instant::ZERO - Instant::from_secs(1), Duration::ZERO);
-        assert_eq!(Instant::from_millis(1500) - Instant::from_secs(1), Duration::from_millis(500));
+        assert_eq!(
+            Instant::from_millis(1500) - Instant::from_secs(1),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

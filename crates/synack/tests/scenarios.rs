@@ -15,8 +15,12 @@ const SEC: Duration = Duration::from_secs(1);
 fn established(p: &mut Pair) -> (synack::SocketHandle, synack::SocketHandle) {
     let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
     let c = p.a.connect(sa(B_IP, 80), None).unwrap();
-    p.run_until(5 * SEC, |p| p.a.state(c) == Some(Established) && p.b.accept(l).is_ok_and(|_| true) || false);
-    let s = p.b.sockets().into_iter().find(|s| s.remote.is_some()).and_then(|s| s.handle).unwrap();
+    let mut s = None;
+    p.run_until(5 * SEC, |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some() && p.a.state(c) == Some(Established)
+    });
+    let s = s.unwrap();
     assert_eq!(p.b.state(s), Some(Established));
     (c, s)
 }
@@ -28,13 +32,20 @@ fn three_way_handshake() {
     assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established]);
     assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established]);
     // SYN, SYN-ACK, ACK: exactly three segments, no data on the first two.
-    let flags: Vec<_> = p.trace.iter().map(|s| (s.from, s.hdr.flags, s.len)).collect();
+    let flags: Vec<_> = p
+        .trace
+        .iter()
+        .map(|s| (s.from, s.hdr.flags, s.len))
+        .collect();
     assert_eq!(flags[0], (Side::A, TcpFlags::SYN, 0));
     assert_eq!(flags[1], (Side::B, TcpFlags::SYN | TcpFlags::ACK, 0));
     assert_eq!(flags[2], (Side::A, TcpFlags::ACK, 0));
     assert_eq!(p.trace.len(), 3);
     let info = p.a.info(c).unwrap();
-    assert!(info.timestamps && info.sack && info.rcv_wscale > 0, "options negotiated: {info:?}");
+    assert!(
+        info.timestamps && info.sack && info.rcv_wscale > 0,
+        "options negotiated: {info:?}"
+    );
 }
 
 #[test]
@@ -59,7 +70,11 @@ trait RecvTotal {
 }
 impl RecvTotal for synack::Stack {
     fn recv_queue_total(&self) -> usize {
-        self.sockets().iter().filter(|s| s.remote.is_some()).map(|s| s.recv_queue).sum()
+        self.sockets()
+            .iter()
+            .filter(|s| s.remote.is_some())
+            .map(|s| s.recv_queue)
+            .sum()
     }
 }
 
@@ -68,9 +83,17 @@ fn simultaneous_open() {
     let mut p = Pair::new(3);
     let ca = p.a.connect(sa(B_IP, 5000), Some(sa(A_IP, 4000))).unwrap();
     let cb = p.b.connect(sa(A_IP, 4000), Some(sa(B_IP, 5000))).unwrap();
-    p.run_until(5 * SEC, |p| p.a.state(ca) == Some(Established) && p.b.state(cb) == Some(Established));
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, SynReceived, Established]);
-    assert_eq!(p.conn_states(Side::B), [Closed, SynSent, SynReceived, Established]);
+    p.run_until(5 * SEC, |p| {
+        p.a.state(ca) == Some(Established) && p.b.state(cb) == Some(Established)
+    });
+    assert_eq!(
+        p.conn_states(Side::A),
+        [Closed, SynSent, SynReceived, Established]
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [Closed, SynSent, SynReceived, Established]
+    );
     // Data flows both ways afterwards.
     p.a.send(ca, b"ping").unwrap();
     p.b.send(cb, b"pong").unwrap();
@@ -89,24 +112,45 @@ fn active_and_passive_close() {
     p.run_until(5 * SEC, |p| p.b.state(s) == Some(CloseWait));
     let mut buf = [0u8; 8];
     assert_eq!(p.b.recv(s, &mut buf), Ok(0), "EOF after FIN");
-    p.run_until(5 * SEC, |p| p.a.sockets().first().is_some_and(|s| s.state == FinWait2));
+    p.run_until(5 * SEC, |p| {
+        p.a.sockets().first().is_some_and(|s| s.state == FinWait2)
+    });
     p.b.close(s).unwrap();
     p.settle(SEC);
     let t_close = p.now;
     p.settle(Duration::from_secs(61));
     assert_eq!(p.a.time_wait_count(), 0);
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed]);
-    assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established, CloseWait, LastAck, Closed]);
+    assert_eq!(
+        p.conn_states(Side::A),
+        [
+            Closed,
+            SynSent,
+            Established,
+            FinWait1,
+            FinWait2,
+            TimeWait,
+            Closed
+        ]
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [Listen, SynReceived, Established, CloseWait, LastAck, Closed]
+    );
     // TIME-WAIT lasts 2·MSL = 60 s after the FIN.
     let tw_end = p
         .events_a
         .iter()
         .find_map(|e| match e {
-            synack::Event::StateChanged { from: TimeWait, at, .. } => Some(*at),
+            synack::Event::StateChanged {
+                from: TimeWait, at, ..
+            } => Some(*at),
             _ => None,
         })
         .unwrap();
-    assert!(tw_end >= t_close + Duration::from_secs(59) && tw_end <= t_close + Duration::from_secs(61), "TIME-WAIT ended at {tw_end}");
+    assert!(
+        tw_end >= t_close + Duration::from_secs(59) && tw_end <= t_close + Duration::from_secs(61),
+        "TIME-WAIT ended at {tw_end}"
+    );
     assert!(p.a.sockets().is_empty() && p.b.sockets().iter().all(|s| s.state == Listen));
 }
 
@@ -123,8 +167,14 @@ fn fin_ack_in_fin_wait_1_goes_straight_to_time_wait() {
         p.a.time_wait_count() == 1
     });
     p.settle(Duration::from_secs(61));
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, FinWait1, TimeWait, Closed]);
-    assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established, CloseWait, LastAck, Closed]);
+    assert_eq!(
+        p.conn_states(Side::A),
+        [Closed, SynSent, Established, FinWait1, TimeWait, Closed]
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [Listen, SynReceived, Established, CloseWait, LastAck, Closed]
+    );
 }
 
 #[test]
@@ -134,8 +184,30 @@ fn simultaneous_close_goes_through_closing() {
     p.a.close(c).unwrap();
     p.b.close(s).unwrap();
     p.settle(Duration::from_secs(70));
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, FinWait1, Closing, TimeWait, Closed]);
-    assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established, FinWait1, Closing, TimeWait, Closed]);
+    assert_eq!(
+        p.conn_states(Side::A),
+        [
+            Closed,
+            SynSent,
+            Established,
+            FinWait1,
+            Closing,
+            TimeWait,
+            Closed
+        ]
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [
+            Listen,
+            SynReceived,
+            Established,
+            FinWait1,
+            Closing,
+            TimeWait,
+            Closed
+        ]
+    );
 }
 
 #[test]
@@ -153,7 +225,18 @@ fn close_in_syn_received_goes_to_fin_wait_1() {
     assert_eq!(sa_.last(), Some(&Closed));
     assert!(sa_.contains(&TimeWait));
     let sb = p.conn_states(Side::B);
-    assert_eq!(sb, [Closed, SynSent, SynReceived, Established, CloseWait, LastAck, Closed]);
+    assert_eq!(
+        sb,
+        [
+            Closed,
+            SynSent,
+            SynReceived,
+            Established,
+            CloseWait,
+            LastAck,
+            Closed
+        ]
+    );
 }
 
 #[test]
@@ -161,10 +244,16 @@ fn half_close_keeps_data_flowing_the_other_way() {
     let mut p = Pair::new(8);
     let (c, s) = established(&mut p);
     p.a.shutdown(c, Shutdown::Write).unwrap();
-    p.run_until(5 * SEC, |p| p.a.state(c) == Some(FinWait2) && p.b.state(s) == Some(CloseWait));
+    p.run_until(5 * SEC, |p| {
+        p.a.state(c) == Some(FinWait2) && p.b.state(s) == Some(CloseWait)
+    });
     let mut buf = [0u8; 64];
     assert_eq!(p.b.recv(s, &mut buf), Ok(0), "server sees EOF");
-    assert_eq!(p.a.send(c, b"x"), Err(synack::SendError::Closed), "no sending after shutdown(Write)");
+    assert_eq!(
+        p.a.send(c, b"x"),
+        Err(synack::SendError::Closed),
+        "no sending after shutdown(Write)"
+    );
     let reply = pattern(100_000, 8);
     p.send_all(Side::B, s, &reply, 10 * SEC);
     p.b.close(s).unwrap();
@@ -172,7 +261,10 @@ fn half_close_keeps_data_flowing_the_other_way() {
     p.run_until(10 * SEC, |p| p.read_available(Side::A, c, &mut got));
     assert_eq!(got, reply, "client read everything, then EOF");
     assert_eq!(p.a.recv(c, &mut buf), Ok(0), "EOF repeats");
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, FinWait1, FinWait2, TimeWait]);
+    assert_eq!(
+        p.conn_states(Side::A),
+        [Closed, SynSent, Established, FinWait1, FinWait2, TimeWait]
+    );
 }
 
 #[test]
@@ -182,9 +274,18 @@ fn linger_zero_close_sends_rst() {
     p.a.set_linger(c, Some(Duration::ZERO)).unwrap();
     p.a.close(c).unwrap();
     p.settle(SEC);
-    assert!(p.trace.iter().any(|t| t.from == Side::A && t.hdr.flags.rst()));
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, Closed]);
-    assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established, Closed]);
+    assert!(p
+        .trace
+        .iter()
+        .any(|t| t.from == Side::A && t.hdr.flags.rst()));
+    assert_eq!(
+        p.conn_states(Side::A),
+        [Closed, SynSent, Established, Closed]
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [Listen, SynReceived, Established, Closed]
+    );
     assert_eq!(p.b.error(s), Some(ConnectionError::Reset));
     assert_eq!(p.a.time_wait_count(), 0, "abort skips TIME-WAIT");
 }
@@ -198,8 +299,18 @@ fn connection_refused() {
     assert_eq!(p.a.error(c), Some(ConnectionError::Refused));
     let rst = &p.trace[1];
     assert_eq!(rst.hdr.flags, TcpFlags::RST | TcpFlags::ACK);
-    assert_eq!(rst.hdr.ack, p.trace[0].hdr.seq + 1u32, "RST acks SEG.SEQ+SEG.LEN");
-    assert!(p.events_a.iter().any(|e| matches!(e, synack::Event::Error { error: ConnectionError::Refused, .. })));
+    assert_eq!(
+        rst.hdr.ack,
+        p.trace[0].hdr.seq + 1u32,
+        "RST acks SEG.SEQ+SEG.LEN"
+    );
+    assert!(p.events_a.iter().any(|e| matches!(
+        e,
+        synack::Event::Error {
+            error: ConnectionError::Refused,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -230,25 +341,53 @@ fn time_wait_restarted_by_retransmitted_fin() {
         .events_a
         .iter()
         .find_map(|e| match e {
-            synack::Event::StateChanged { from: TimeWait, at, .. } => Some(*at),
+            synack::Event::StateChanged {
+                from: TimeWait, at, ..
+            } => Some(*at),
             _ => None,
         })
         .unwrap();
-    assert_eq!(tw_end, t_restart + Duration::from_secs(60), "2·MSL counted from the retransmitted FIN");
-    assert_eq!(p.conn_states(Side::B), [Listen, SynReceived, Established, CloseWait, LastAck, Closed]);
-    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed]);
+    assert_eq!(
+        tw_end,
+        t_restart + Duration::from_secs(60),
+        "2·MSL counted from the retransmitted FIN"
+    );
+    assert_eq!(
+        p.conn_states(Side::B),
+        [Listen, SynReceived, Established, CloseWait, LastAck, Closed]
+    );
+    assert_eq!(
+        p.conn_states(Side::A),
+        [
+            Closed,
+            SynSent,
+            Established,
+            FinWait1,
+            FinWait2,
+            TimeWait,
+            Closed
+        ]
+    );
 }
 
 #[test]
 fn backlog_overflow_drops_then_recovers() {
     let mut p = Pair::new(12);
     let l = p.b.listen(sa(B_IP, 80), 1).unwrap();
-    let clients: Vec<_> = (0..3).map(|_| p.a.connect(sa(B_IP, 80), None).unwrap()).collect();
+    let clients: Vec<_> = (0..3)
+        .map(|_| p.a.connect(sa(B_IP, 80), None).unwrap())
+        .collect();
     p.settle(Duration::from_millis(500));
-    let established_now = clients.iter().filter(|&&c| p.a.state(c) == Some(synack::State::Established)).count();
+    let established_now = clients
+        .iter()
+        .filter(|&&c| p.a.state(c) == Some(synack::State::Established))
+        .count();
     assert_eq!(established_now, 1, "only one fits the accept queue");
     let c = p.b.counters();
-    assert!(c.drop_syn_queue_full + c.drop_accept_queue_full >= 2, "{c:?}");
+    assert!(
+        c.drop_syn_queue_full + c.drop_accept_queue_full >= 2,
+        "{c:?}"
+    );
     // Accept as they come: everyone gets in, by SYN retransmission.
     let mut accepted = Vec::new();
     p.run_until(Duration::from_secs(30), |p| {
@@ -261,30 +400,47 @@ fn backlog_overflow_drops_then_recovers() {
     for &c in &clients {
         assert_eq!(p.a.state(c), Some(synack::State::Established));
         let (local, remote) = p.a.addrs(c).unwrap();
-        assert_eq!(p.states(Side::A, local, remote), [Closed, SynSent, Established]);
+        assert_eq!(
+            p.states(Side::A, local, remote),
+            [Closed, SynSent, Established]
+        );
     }
 }
 
 #[test]
 fn accept_queue_overflow_with_abort_on_overflow_resets_the_final_ack() {
     // somaxconn 1 with backlog 2: two half-open slots, one accept slot.
-    let cb = TcpConfig { abort_on_overflow: true, somaxconn: 1, ..TcpConfig::default() };
+    let cb = TcpConfig {
+        abort_on_overflow: true,
+        somaxconn: 1,
+        ..TcpConfig::default()
+    };
     let mut p = Pair::with_config(13, TcpConfig::default(), cb);
     let _l = p.b.listen(sa(B_IP, 80), 2).unwrap();
     let c1 = p.a.connect(sa(B_IP, 80), None).unwrap();
     let c2 = p.a.connect(sa(B_IP, 80), None).unwrap();
     p.settle(SEC);
     assert_eq!(p.a.state(c1), Some(synack::State::Established));
-    assert_eq!(p.a.error(c2), Some(ConnectionError::Reset), "second final ACK answered with RST");
+    assert_eq!(
+        p.a.error(c2),
+        Some(ConnectionError::Reset),
+        "second final ACK answered with RST"
+    );
     assert_eq!(p.b.counters().drop_accept_queue_full, 1);
     let (l2, r2) = p.a.addrs(c2).unwrap();
-    assert_eq!(p.states(Side::A, l2, r2), [Closed, SynSent, Established, Closed]);
+    assert_eq!(
+        p.states(Side::A, l2, r2),
+        [Closed, SynSent, Established, Closed]
+    );
     assert_eq!(p.states(Side::B, r2, l2), [Listen, SynReceived, Closed]);
 }
 
 #[test]
 fn accept_queue_overflow_drops_the_final_ack_until_accept() {
-    let cb = TcpConfig { somaxconn: 1, ..TcpConfig::default() };
+    let cb = TcpConfig {
+        somaxconn: 1,
+        ..TcpConfig::default()
+    };
     let mut p = Pair::with_config(14, TcpConfig::default(), cb);
     let l = p.b.listen(sa(B_IP, 80), 2).unwrap();
     let _c1 = p.a.connect(sa(B_IP, 80), None).unwrap();
@@ -292,11 +448,18 @@ fn accept_queue_overflow_drops_the_final_ack_until_accept() {
     p.settle(Duration::from_millis(300));
     assert!(p.b.counters().drop_accept_queue_full >= 1);
     let (l2, r2) = p.a.addrs(c2).unwrap();
-    assert_eq!(p.states(Side::B, r2, l2), [Listen, SynReceived], "server child still half-open");
+    assert_eq!(
+        p.states(Side::B, r2, l2),
+        [Listen, SynReceived],
+        "server child still half-open"
+    );
     // Once the application accepts, the retransmitted SYN-ACK / ACK completes it.
     p.b.accept(l).unwrap();
     p.run_until(Duration::from_secs(10), |p| p.b.accept(l).is_ok());
-    assert_eq!(p.states(Side::B, r2, l2), [Listen, SynReceived, Established]);
+    assert_eq!(
+        p.states(Side::B, r2, l2),
+        [Listen, SynReceived, Established]
+    );
 }
 
 #[test]
@@ -306,7 +469,9 @@ fn transfer_survives_ten_percent_loss_both_ways() {
         p.loss = 0.10;
         let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
         let c = p.a.connect(sa(B_IP, 80), None).unwrap();
-        p.run_until(Duration::from_secs(120), |p| p.a.state(c) == Some(synack::State::Established));
+        p.run_until(Duration::from_secs(120), |p| {
+            p.a.state(c) == Some(synack::State::Established)
+        });
         let mut s = None;
         p.run_until(Duration::from_secs(120), |p| {
             s = s.or_else(|| p.b.accept(l).ok());
@@ -335,8 +500,18 @@ fn transfer_survives_ten_percent_loss_both_ways() {
             let eb = p.read_available(Side::B, s, &mut got_up);
             ea && eb
         });
-        assert!(got_up == up, "seed={seed}: upload corrupted ({} of {} bytes)", got_up.len(), up.len());
-        assert!(got_down == down, "seed={seed}: download corrupted ({} of {} bytes)", got_down.len(), down.len());
+        assert!(
+            got_up == up,
+            "seed={seed}: upload corrupted ({} of {} bytes)",
+            got_up.len(),
+            up.len()
+        );
+        assert!(
+            got_down == down,
+            "seed={seed}: download corrupted ({} of {} bytes)",
+            got_down.len(),
+            down.len()
+        );
         assert!(p.dropped_count() > 20, "seed={seed}: the loss was real");
     }
 }

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use synack::wire::{self, TcpFlags, TcpHeader};
-use synack::{ConnectionError, Instant, SeqNum, SocketHandle, Stack, StackConfig, State, TcpConfig};
+use synack::{
+    ConnectionError, Instant, SeqNum, SocketHandle, Stack, StackConfig, State, TcpConfig,
+};
 
 const US: &str = "10.0.0.1";
 const THEM: &str = "10.0.0.2";
@@ -28,10 +30,6 @@ const S: TcpFlags = TcpFlags::SYN;
 const F: TcpFlags = TcpFlags::FIN;
 const R: TcpFlags = TcpFlags::RST;
 
-fn flags(list: &[TcpFlags]) -> TcpFlags {
-    list.iter().fold(TcpFlags::empty(), |a, &b| a | b)
-}
-
 /// One stack under test and the peer we play.
 struct Script {
     stack: Stack,
@@ -49,9 +47,25 @@ type Out = (TcpFlags, u32, u32, usize);
 
 impl Script {
     fn new() -> Self {
-        let tcp = TcpConfig { timestamps: false, sack: false, window_scaling: false, ..TcpConfig::default() };
-        let cfg = StackConfig { tcp, ..StackConfig::from_seed(7) };
-        Self { stack: Stack::new(cfg, &[US.parse().unwrap()]).unwrap(), now: Instant::from_secs(1), local: us(80), remote: them(40000), i: 0, handle: None, listener: None }
+        let tcp = TcpConfig {
+            timestamps: false,
+            sack: false,
+            window_scaling: false,
+            ..TcpConfig::default()
+        };
+        let cfg = StackConfig {
+            tcp,
+            ..StackConfig::from_seed(7)
+        };
+        Self {
+            stack: Stack::new(cfg, &[US.parse().unwrap()]).unwrap(),
+            now: Instant::from_secs(1),
+            local: us(80),
+            remote: them(40000),
+            i: 0,
+            handle: None,
+            listener: None,
+        }
     }
 
     /// Injects a segment from the peer.
@@ -66,7 +80,15 @@ impl Script {
             ..TcpHeader::default()
         };
         let mut buf = [0u8; 2048];
-        let n = wire::emit(self.remote.ip(), self.local.ip(), 64, &hdr, payload, &mut buf).unwrap();
+        let n = wire::emit(
+            self.remote.ip(),
+            self.local.ip(),
+            64,
+            &hdr,
+            payload,
+            &mut buf,
+        )
+        .unwrap();
         self.stack.handle_packet(self.now, &buf[..n]);
     }
 
@@ -77,7 +99,12 @@ impl Script {
         while let Some(n) = self.stack.poll_transmit(self.now, &mut buf) {
             let seg = wire::parse(&buf[..n]).unwrap();
             assert_eq!((seg.src, seg.dst), (self.local.ip(), self.remote.ip()));
-            v.push((seg.tcp.flags, seg.tcp.seq.0, seg.tcp.ack.0, seg.payload.len()));
+            v.push((
+                seg.tcp.flags,
+                seg.tcp.seq.0,
+                seg.tcp.ack.0,
+                seg.payload.len(),
+            ));
         }
         v
     }
@@ -86,7 +113,11 @@ impl Script {
         if let Some(h) = self.handle {
             return self.stack.state(h);
         }
-        self.stack.sockets().iter().find(|s| s.remote == Some(self.remote)).map(|s| s.state)
+        self.stack
+            .sockets()
+            .iter()
+            .find(|s| s.remote == Some(self.remote))
+            .map(|s| s.state)
     }
 
     // ---- reaching each state by driving the protocol ----
@@ -187,7 +218,13 @@ impl Script {
 }
 
 /// Runs one case: reach the state, inject, compare output and state.
-fn case(name: &str, reach: fn() -> Script, inject: impl Fn(&mut Script), expect: impl Fn(&Script) -> Vec<Out>, state: Option<State>) {
+fn case(
+    name: &str,
+    reach: fn() -> Script,
+    inject: impl Fn(&mut Script),
+    expect: impl Fn(&Script) -> Vec<Out>,
+    state: Option<State>,
+) {
     let mut s = reach();
     inject(&mut s);
     let out = s.out();
@@ -196,37 +233,109 @@ fn case(name: &str, reach: fn() -> Script, inject: impl Fn(&mut Script), expect:
 }
 
 // Kinds of incoming segment, relative to a script's sequence numbers.
-fn syn(s: &mut Script) {
-    s.inject(S, P + 5000, 0, b"");
-}
 fn rst_exact(s: &mut Script, rcv_nxt: u32) {
     s.inject(R, rcv_nxt, 0, b"");
 }
 
 #[test]
 fn closed_state() {
-    use State::*;
-    let _ = Closed;
-    case("SYN gets RST,ACK acking SEQ+1", Script::closed, |s| s.inject(S, P, 0, b""), |_| vec![(R | A, 0, P + 1, 0)], None);
-    case("SYN,ACK gets RST at SEG.ACK", Script::closed, |s| s.inject(S | A, P, 777, b""), |_| vec![(R, 777, 0, 0)], None);
-    case("ACK gets RST at SEG.ACK", Script::closed, |s| s.inject(A, P, 777, b""), |_| vec![(R, 777, 0, 0)], None);
-    case("data gets RST at SEG.ACK", Script::closed, |s| s.inject(A, P, 777, b"hello"), |_| vec![(R, 777, 0, 0)], None);
-    case("FIN without ACK gets RST,ACK over SEQ+LEN+1", Script::closed, |s| s.inject(F, P, 0, b"abc"), |_| vec![(R | A, 0, P + 4, 0)], None);
-    case("RST is dropped", Script::closed, |s| s.inject(R, P, 0, b""), |_| vec![], None);
-    case("stray data without ACK gets RST,ACK", Script::closed, |s| s.inject(TcpFlags::PSH, P, 0, b"xyz"), |_| vec![(R | A, 0, P + 3, 0)], None);
+    case(
+        "SYN gets RST,ACK acking SEQ+1",
+        Script::closed,
+        |s| s.inject(S, P, 0, b""),
+        |_| vec![(R | A, 0, P + 1, 0)],
+        None,
+    );
+    case(
+        "SYN,ACK gets RST at SEG.ACK",
+        Script::closed,
+        |s| s.inject(S | A, P, 777, b""),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "ACK gets RST at SEG.ACK",
+        Script::closed,
+        |s| s.inject(A, P, 777, b""),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "data gets RST at SEG.ACK",
+        Script::closed,
+        |s| s.inject(A, P, 777, b"hello"),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "FIN without ACK gets RST,ACK over SEQ+LEN+1",
+        Script::closed,
+        |s| s.inject(F, P, 0, b"abc"),
+        |_| vec![(R | A, 0, P + 4, 0)],
+        None,
+    );
+    case(
+        "RST is dropped",
+        Script::closed,
+        |s| s.inject(R, P, 0, b""),
+        |_| vec![],
+        None,
+    );
+    case(
+        "stray data without ACK gets RST,ACK",
+        Script::closed,
+        |s| s.inject(TcpFlags::PSH, P, 0, b"xyz"),
+        |_| vec![(R | A, 0, P + 3, 0)],
+        None,
+    );
 }
 
 #[test]
 fn listen_state() {
-    use State::*;
     let l = Script::listen;
     // LISTEN × SYN is `listen_syn_answers_syn_ack_exactly`.
-    case("SYN,ACK gets RST at SEG.ACK", l, |s| s.inject(S | A, P, 777, b""), |_| vec![(R, 777, 0, 0)], None);
-    case("ACK gets RST at SEG.ACK", l, |s| s.inject(A, P, 777, b""), |_| vec![(R, 777, 0, 0)], None);
-    case("data with ACK gets RST", l, |s| s.inject(A, P, 777, b"data"), |_| vec![(R, 777, 0, 0)], None);
-    case("FIN,ACK gets RST", l, |s| s.inject(F | A, P, 777, b""), |_| vec![(R, 777, 0, 0)], None);
-    case("RST is ignored", l, |s| s.inject(R, P, 0, b""), |_| vec![], None);
-    case("segment without SYN/ACK/RST is dropped", l, |s| s.inject(TcpFlags::PSH, P, 0, b"x"), |_| vec![], None);
+    case(
+        "SYN,ACK gets RST at SEG.ACK",
+        l,
+        |s| s.inject(S | A, P, 777, b""),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "ACK gets RST at SEG.ACK",
+        l,
+        |s| s.inject(A, P, 777, b""),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "data with ACK gets RST",
+        l,
+        |s| s.inject(A, P, 777, b"data"),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "FIN,ACK gets RST",
+        l,
+        |s| s.inject(F | A, P, 777, b""),
+        |_| vec![(R, 777, 0, 0)],
+        None,
+    );
+    case(
+        "RST is ignored",
+        l,
+        |s| s.inject(R, P, 0, b""),
+        |_| vec![],
+        None,
+    );
+    case(
+        "segment without SYN/ACK/RST is dropped",
+        l,
+        |s| s.inject(TcpFlags::PSH, P, 0, b"x"),
+        |_| vec![],
+        None,
+    );
 }
 
 #[test]
@@ -243,61 +352,241 @@ fn listen_syn_answers_syn_ack_exactly() {
 fn syn_sent_state() {
     use State::*;
     let ss = Script::syn_sent;
-    case("SYN alone: simultaneous open, SYN,ACK from ISS", ss, |s| s.inject(S, P, 0, b""), |s| vec![(S | A, s.i, P + 1, 0)], Some(SynReceived));
-    case("SYN,ACK acking ISS+1: ESTABLISHED and ACK", ss, |s| s.inject(S | A, P, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("stale SYN,ACK (ACK of another ISS) gets RST at SEG.ACK", ss, |s| s.inject(S | A, P, s.i + 1000, b""), |s| vec![(R, s.i + 1000, 0, 0)], Some(SynSent));
-    case("ACK without SYN is dropped", ss, |s| s.inject(A, P, s.i + 1, b""), |_| vec![], Some(SynSent));
-    case("data without SYN is dropped", ss, |s| s.inject(A, P + 1, s.i + 1, b"data"), |_| vec![], Some(SynSent));
-    case("FIN without SYN is dropped", ss, |s| s.inject(F | A, P + 1, s.i + 1, b""), |_| vec![], Some(SynSent));
-    case("RST with acceptable ACK: refused", ss, |s| s.inject(R | A, 0, s.i + 1, b""), |_| vec![], Some(Closed));
-    case("RST without ACK is ignored", ss, |s| s.inject(R, P, 0, b""), |_| vec![], Some(SynSent));
-    case("ACK at or below ISS gets RST", ss, |s| s.inject(A, P, s.i, b""), |s| vec![(R, s.i, 0, 0)], Some(SynSent));
+    case(
+        "SYN alone: simultaneous open, SYN,ACK from ISS",
+        ss,
+        |s| s.inject(S, P, 0, b""),
+        |s| vec![(S | A, s.i, P + 1, 0)],
+        Some(SynReceived),
+    );
+    case(
+        "SYN,ACK acking ISS+1: ESTABLISHED and ACK",
+        ss,
+        |s| s.inject(S | A, P, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "stale SYN,ACK (ACK of another ISS) gets RST at SEG.ACK",
+        ss,
+        |s| s.inject(S | A, P, s.i + 1000, b""),
+        |s| vec![(R, s.i + 1000, 0, 0)],
+        Some(SynSent),
+    );
+    case(
+        "ACK without SYN is dropped",
+        ss,
+        |s| s.inject(A, P, s.i + 1, b""),
+        |_| vec![],
+        Some(SynSent),
+    );
+    case(
+        "data without SYN is dropped",
+        ss,
+        |s| s.inject(A, P + 1, s.i + 1, b"data"),
+        |_| vec![],
+        Some(SynSent),
+    );
+    case(
+        "FIN without SYN is dropped",
+        ss,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |_| vec![],
+        Some(SynSent),
+    );
+    case(
+        "RST with acceptable ACK: refused",
+        ss,
+        |s| s.inject(R | A, 0, s.i + 1, b""),
+        |_| vec![],
+        Some(Closed),
+    );
+    case(
+        "RST without ACK is ignored",
+        ss,
+        |s| s.inject(R, P, 0, b""),
+        |_| vec![],
+        Some(SynSent),
+    );
+    case(
+        "ACK at or below ISS gets RST",
+        ss,
+        |s| s.inject(A, P, s.i, b""),
+        |s| vec![(R, s.i, 0, 0)],
+        Some(SynSent),
+    );
 }
 
 #[test]
 fn syn_sent_rst_reports_refused() {
     let mut s = Script::syn_sent();
     s.inject(R | A, 0, s.i + 1, b"");
-    assert_eq!(s.stack.error(s.handle.unwrap()), Some(ConnectionError::Refused));
+    assert_eq!(
+        s.stack.error(s.handle.unwrap()),
+        Some(ConnectionError::Refused)
+    );
 }
 
 #[test]
 fn syn_received_state() {
     use State::*;
     let sr = Script::syn_received;
-    case("retransmitted SYN: SYN,ACK again", sr, |s| s.inject(S, P, 0, b""), |s| vec![(S | A, s.i, P + 1, 0)], Some(SynReceived));
-    case("SYN,ACK (old seq) is out of window: ACK", sr, |s| s.inject(S | A, P, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(SynReceived));
-    case("ACK of SYN,ACK: ESTABLISHED", sr, |s| s.inject(A, P + 1, s.i + 1, b""), |_| vec![], Some(Established));
-    case("bad ACK gets RST at SEG.ACK", sr, |s| s.inject(A, P + 1, s.i + 99, b""), |s| vec![(R, s.i + 99, 0, 0)], Some(SynReceived));
-    case("data with ACK: ESTABLISHED and ACKed", sr, |s| s.inject(A, P + 1, s.i + 1, b"hello"), |s| vec![(A, s.i + 1, P + 6, 0)], Some(Established));
-    case("FIN with ACK: ESTABLISHED then CLOSE-WAIT", sr, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("RST at RCV.NXT: back to the listener", sr, |s| rst_exact(s, P + 1), |_| vec![], None);
-    case("out-of-window data: ACK, no change", sr, |s| s.inject(A, P + 1 + 200_000, s.i + 1, b"x"), |s| vec![(A, s.i + 1, P + 1, 0)], Some(SynReceived));
-    case("in-window SYN with another ISN: challenge ACK", sr, |s| s.inject(S, P + 10, 0, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(SynReceived));
+    case(
+        "retransmitted SYN: SYN,ACK again",
+        sr,
+        |s| s.inject(S, P, 0, b""),
+        |s| vec![(S | A, s.i, P + 1, 0)],
+        Some(SynReceived),
+    );
+    case(
+        "SYN,ACK (old seq) is out of window: ACK",
+        sr,
+        |s| s.inject(S | A, P, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(SynReceived),
+    );
+    case(
+        "ACK of SYN,ACK: ESTABLISHED",
+        sr,
+        |s| s.inject(A, P + 1, s.i + 1, b""),
+        |_| vec![],
+        Some(Established),
+    );
+    case(
+        "bad ACK gets RST at SEG.ACK",
+        sr,
+        |s| s.inject(A, P + 1, s.i + 99, b""),
+        |s| vec![(R, s.i + 99, 0, 0)],
+        Some(SynReceived),
+    );
+    case(
+        "data with ACK: ESTABLISHED and ACKed",
+        sr,
+        |s| s.inject(A, P + 1, s.i + 1, b"hello"),
+        |s| vec![(A, s.i + 1, P + 6, 0)],
+        Some(Established),
+    );
+    case(
+        "FIN with ACK: ESTABLISHED then CLOSE-WAIT",
+        sr,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "RST at RCV.NXT: back to the listener",
+        sr,
+        |s| rst_exact(s, P + 1),
+        |_| vec![],
+        None,
+    );
+    case(
+        "out-of-window data: ACK, no change",
+        sr,
+        |s| s.inject(A, P + 1 + 200_000, s.i + 1, b"x"),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(SynReceived),
+    );
+    case(
+        "in-window SYN with another ISN: challenge ACK",
+        sr,
+        |s| s.inject(S, P + 10, 0, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(SynReceived),
+    );
 }
 
 #[test]
 fn established_state() {
     use State::*;
     let e = Script::established;
-    case("SYN: RFC 5961 challenge ACK", e, |s| s.inject(S, P + 1, 0, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("SYN,ACK: challenge ACK", e, |s| s.inject(S | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("pure ACK: silence", e, |s| s.inject(A, P + 1, s.i + 1, b""), |_| vec![], Some(Established));
-    case("data: ACKed at once (quick-ACK at start)", e, |s| s.inject(A, P + 1, s.i + 1, b"0123456789"), |s| vec![(A, s.i + 1, P + 11, 0)], Some(Established));
-    case("FIN: ACK and CLOSE-WAIT", e, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("RST at RCV.NXT: CLOSED", e, |s| rst_exact(s, P + 1), |_| vec![], Some(Closed));
-    case("RST in window but not at RCV.NXT: challenge ACK", e, |s| rst_exact(s, P + 100), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("RST out of window: dropped", e, |s| rst_exact(s, P + 1_000_000), |_| vec![], Some(Established));
-    case("out-of-window data: ACK, dropped", e, |s| s.inject(A, P + 1 + 300_000, s.i + 1, b"zz"), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("ACK of unsent data: ACK, dropped", e, |s| s.inject(A, P + 1, s.i + 5000, b""), |s| vec![(A, s.i + 1, P + 1, 0)], Some(Established));
-    case("segment without ACK: dropped", e, |s| s.inject(TcpFlags::PSH, P + 1, 0, b"abc"), |_| vec![], Some(Established));
+    case(
+        "SYN: RFC 5961 challenge ACK",
+        e,
+        |s| s.inject(S, P + 1, 0, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        e,
+        |s| s.inject(S | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "pure ACK: silence",
+        e,
+        |s| s.inject(A, P + 1, s.i + 1, b""),
+        |_| vec![],
+        Some(Established),
+    );
+    case(
+        "data: ACKed at once (quick-ACK at start)",
+        e,
+        |s| s.inject(A, P + 1, s.i + 1, b"0123456789"),
+        |s| vec![(A, s.i + 1, P + 11, 0)],
+        Some(Established),
+    );
+    case(
+        "FIN: ACK and CLOSE-WAIT",
+        e,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        e,
+        |s| rst_exact(s, P + 1),
+        |_| vec![],
+        Some(Closed),
+    );
+    case(
+        "RST in window but not at RCV.NXT: challenge ACK",
+        e,
+        |s| rst_exact(s, P + 100),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "RST out of window: dropped",
+        e,
+        |s| rst_exact(s, P + 1_000_000),
+        |_| vec![],
+        Some(Established),
+    );
+    case(
+        "out-of-window data: ACK, dropped",
+        e,
+        |s| s.inject(A, P + 1 + 300_000, s.i + 1, b"zz"),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "ACK of unsent data: ACK, dropped",
+        e,
+        |s| s.inject(A, P + 1, s.i + 5000, b""),
+        |s| vec![(A, s.i + 1, P + 1, 0)],
+        Some(Established),
+    );
+    case(
+        "segment without ACK: dropped",
+        e,
+        |s| s.inject(TcpFlags::PSH, P + 1, 0, b"abc"),
+        |_| vec![],
+        Some(Established),
+    );
 }
 
 #[test]
 fn established_rst_reports_reset() {
     let mut s = Script::established();
     rst_exact(&mut s, P + 1);
-    assert_eq!(s.stack.error(s.handle.unwrap()), Some(ConnectionError::Reset));
+    assert_eq!(
+        s.stack.error(s.handle.unwrap()),
+        Some(ConnectionError::Reset)
+    );
     // Further segments for the tuple now meet CLOSED: RST.
     s.inject(A, P + 1, s.i + 1, b"late");
     assert_eq!(s.out(), [(R, s.i + 1, 0, 0)]);
@@ -307,15 +596,69 @@ fn established_rst_reports_reset() {
 fn fin_wait_1_state() {
     use State::*;
     let f = Script::fin_wait_1;
-    case("SYN: challenge ACK", f, syn_in_window, |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait1));
-    case("SYN,ACK: challenge ACK", f, |s| s.inject(S | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait1));
-    case("ACK of FIN: FIN-WAIT-2", f, |s| s.inject(A, P + 1, s.i + 2, b""), |_| vec![], Some(FinWait2));
-    case("ACK not covering FIN: stays", f, |s| s.inject(A, P + 1, s.i + 1, b""), |_| vec![], Some(FinWait1));
-    case("data still received after our FIN", f, |s| s.inject(A, P + 1, s.i + 1, b"late data"), |s| vec![(A, s.i + 2, P + 10, 0)], Some(FinWait1));
-    case("FIN not acking ours: CLOSING", f, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
-    case("FIN,ACK acking ours: straight to TIME-WAIT", f, |s| s.inject(F | A, P + 1, s.i + 2, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("RST at RCV.NXT: CLOSED", f, |s| rst_exact(s, P + 1), |_| vec![], None);
-    case("out-of-window: ACK", f, |s| s.inject(A, P + 400_000, s.i + 1, b"x"), |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait1));
+    case(
+        "SYN: challenge ACK",
+        f,
+        syn_in_window,
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait1),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        f,
+        |s| s.inject(S | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait1),
+    );
+    case(
+        "ACK of FIN: FIN-WAIT-2",
+        f,
+        |s| s.inject(A, P + 1, s.i + 2, b""),
+        |_| vec![],
+        Some(FinWait2),
+    );
+    case(
+        "ACK not covering FIN: stays",
+        f,
+        |s| s.inject(A, P + 1, s.i + 1, b""),
+        |_| vec![],
+        Some(FinWait1),
+    );
+    case(
+        "data still received after our FIN",
+        f,
+        |s| s.inject(A, P + 1, s.i + 1, b"late data"),
+        |s| vec![(A, s.i + 2, P + 10, 0)],
+        Some(FinWait1),
+    );
+    case(
+        "FIN not acking ours: CLOSING",
+        f,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
+    case(
+        "FIN,ACK acking ours: straight to TIME-WAIT",
+        f,
+        |s| s.inject(F | A, P + 1, s.i + 2, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        f,
+        |s| rst_exact(s, P + 1),
+        |_| vec![],
+        None,
+    );
+    case(
+        "out-of-window: ACK",
+        f,
+        |s| s.inject(A, P + 400_000, s.i + 1, b"x"),
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait1),
+    );
 }
 
 fn syn_in_window(s: &mut Script) {
@@ -326,67 +669,289 @@ fn syn_in_window(s: &mut Script) {
 fn fin_wait_2_state() {
     use State::*;
     let f = Script::fin_wait_2;
-    case("SYN: challenge ACK", f, syn_in_window, |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait2));
-    case("SYN,ACK: challenge ACK", f, |s| s.inject(S | A, P + 1, s.i + 2, b""), |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait2));
-    case("pure ACK: silence", f, |s| s.inject(A, P + 1, s.i + 2, b""), |_| vec![], Some(FinWait2));
-    case("data still received (half-close)", f, |s| s.inject(A, P + 1, s.i + 2, b"more"), |s| vec![(A, s.i + 2, P + 5, 0)], Some(FinWait2));
-    case("FIN: ACK and TIME-WAIT", f, |s| s.inject(F | A, P + 1, s.i + 2, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("RST at RCV.NXT: CLOSED", f, |s| rst_exact(s, P + 1), |_| vec![], None);
-    case("out-of-window: ACK", f, |s| s.inject(A, P + 400_000, s.i + 2, b"x"), |s| vec![(A, s.i + 2, P + 1, 0)], Some(FinWait2));
+    case(
+        "SYN: challenge ACK",
+        f,
+        syn_in_window,
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait2),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        f,
+        |s| s.inject(S | A, P + 1, s.i + 2, b""),
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait2),
+    );
+    case(
+        "pure ACK: silence",
+        f,
+        |s| s.inject(A, P + 1, s.i + 2, b""),
+        |_| vec![],
+        Some(FinWait2),
+    );
+    case(
+        "data still received (half-close)",
+        f,
+        |s| s.inject(A, P + 1, s.i + 2, b"more"),
+        |s| vec![(A, s.i + 2, P + 5, 0)],
+        Some(FinWait2),
+    );
+    case(
+        "FIN: ACK and TIME-WAIT",
+        f,
+        |s| s.inject(F | A, P + 1, s.i + 2, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        f,
+        |s| rst_exact(s, P + 1),
+        |_| vec![],
+        None,
+    );
+    case(
+        "out-of-window: ACK",
+        f,
+        |s| s.inject(A, P + 400_000, s.i + 2, b"x"),
+        |s| vec![(A, s.i + 2, P + 1, 0)],
+        Some(FinWait2),
+    );
 }
 
 #[test]
 fn close_wait_state() {
     use State::*;
     let c = Script::close_wait;
-    case("SYN: challenge ACK", c, |s| s.inject(S, P + 2, 0, b""), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("SYN,ACK: challenge ACK", c, |s| s.inject(S | A, P + 2, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("pure ACK: silence", c, |s| s.inject(A, P + 2, s.i + 1, b""), |_| vec![], Some(CloseWait));
-    case("data after FIN is ignored but ACKed", c, |s| s.inject(A, P + 2, s.i + 1, b"bogus"), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("retransmitted FIN: ACK", c, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
-    case("RST at RCV.NXT: CLOSED", c, |s| rst_exact(s, P + 2), |_| vec![], Some(Closed));
-    case("out-of-window: ACK", c, |s| s.inject(A, P + 400_000, s.i + 1, b"x"), |s| vec![(A, s.i + 1, P + 2, 0)], Some(CloseWait));
+    case(
+        "SYN: challenge ACK",
+        c,
+        |s| s.inject(S, P + 2, 0, b""),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        c,
+        |s| s.inject(S | A, P + 2, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "pure ACK: silence",
+        c,
+        |s| s.inject(A, P + 2, s.i + 1, b""),
+        |_| vec![],
+        Some(CloseWait),
+    );
+    case(
+        "data after FIN is ignored but ACKed",
+        c,
+        |s| s.inject(A, P + 2, s.i + 1, b"bogus"),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "retransmitted FIN: ACK",
+        c,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        c,
+        |s| rst_exact(s, P + 2),
+        |_| vec![],
+        Some(Closed),
+    );
+    case(
+        "out-of-window: ACK",
+        c,
+        |s| s.inject(A, P + 400_000, s.i + 1, b"x"),
+        |s| vec![(A, s.i + 1, P + 2, 0)],
+        Some(CloseWait),
+    );
 }
 
 #[test]
 fn closing_state() {
     use State::*;
     let c = Script::closing;
-    case("SYN: challenge ACK", c, |s| s.inject(S, P + 2, 0, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
-    case("SYN,ACK: challenge ACK", c, |s| s.inject(S | A, P + 2, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
-    case("ACK of our FIN: TIME-WAIT", c, |s| s.inject(A, P + 2, s.i + 2, b""), |_| vec![], Some(TimeWait));
-    case("data is ignored but ACKed", c, |s| s.inject(A, P + 2, s.i + 1, b"bogus"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
-    case("retransmitted FIN: ACK", c, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
-    case("RST at RCV.NXT: CLOSED", c, |s| rst_exact(s, P + 2), |_| vec![], None);
-    case("out-of-window: ACK", c, |s| s.inject(A, P + 400_000, s.i + 1, b"x"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(Closing));
+    case(
+        "SYN: challenge ACK",
+        c,
+        |s| s.inject(S, P + 2, 0, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        c,
+        |s| s.inject(S | A, P + 2, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
+    case(
+        "ACK of our FIN: TIME-WAIT",
+        c,
+        |s| s.inject(A, P + 2, s.i + 2, b""),
+        |_| vec![],
+        Some(TimeWait),
+    );
+    case(
+        "data is ignored but ACKed",
+        c,
+        |s| s.inject(A, P + 2, s.i + 1, b"bogus"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
+    case(
+        "retransmitted FIN: ACK",
+        c,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        c,
+        |s| rst_exact(s, P + 2),
+        |_| vec![],
+        None,
+    );
+    case(
+        "out-of-window: ACK",
+        c,
+        |s| s.inject(A, P + 400_000, s.i + 1, b"x"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(Closing),
+    );
 }
 
 #[test]
 fn last_ack_state() {
     use State::*;
     let c = Script::last_ack;
-    case("SYN: challenge ACK", c, |s| s.inject(S, P + 2, 0, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(LastAck));
-    case("SYN,ACK: challenge ACK", c, |s| s.inject(S | A, P + 2, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(LastAck));
-    case("ACK of our FIN: CLOSED and gone", c, |s| s.inject(A, P + 2, s.i + 2, b""), |_| vec![], None);
-    case("ACK not covering FIN: stays", c, |s| s.inject(A, P + 2, s.i + 1, b""), |_| vec![], Some(LastAck));
-    case("data is ignored but ACKed", c, |s| s.inject(A, P + 2, s.i + 1, b"bogus"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(LastAck));
-    case("retransmitted FIN: ACK", c, |s| s.inject(F | A, P + 1, s.i + 1, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(LastAck));
-    case("RST at RCV.NXT: CLOSED", c, |s| rst_exact(s, P + 2), |_| vec![], None);
-    case("out-of-window: ACK", c, |s| s.inject(A, P + 400_000, s.i + 1, b"x"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(LastAck));
+    case(
+        "SYN: challenge ACK",
+        c,
+        |s| s.inject(S, P + 2, 0, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(LastAck),
+    );
+    case(
+        "SYN,ACK: challenge ACK",
+        c,
+        |s| s.inject(S | A, P + 2, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(LastAck),
+    );
+    case(
+        "ACK of our FIN: CLOSED and gone",
+        c,
+        |s| s.inject(A, P + 2, s.i + 2, b""),
+        |_| vec![],
+        None,
+    );
+    case(
+        "ACK not covering FIN: stays",
+        c,
+        |s| s.inject(A, P + 2, s.i + 1, b""),
+        |_| vec![],
+        Some(LastAck),
+    );
+    case(
+        "data is ignored but ACKed",
+        c,
+        |s| s.inject(A, P + 2, s.i + 1, b"bogus"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(LastAck),
+    );
+    case(
+        "retransmitted FIN: ACK",
+        c,
+        |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(LastAck),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        c,
+        |s| rst_exact(s, P + 2),
+        |_| vec![],
+        None,
+    );
+    case(
+        "out-of-window: ACK",
+        c,
+        |s| s.inject(A, P + 400_000, s.i + 1, b"x"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(LastAck),
+    );
 }
 
 #[test]
 fn time_wait_state() {
     use State::*;
     let t = Script::time_wait;
-    case("old SYN: ACK, stays", t, |s| s.inject(S, P, 0, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("SYN,ACK: ACK", t, |s| s.inject(S | A, P + 2, s.i + 2, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("duplicate ACK: silence", t, |s| s.inject(A, P + 2, s.i + 2, b""), |_| vec![], Some(TimeWait));
-    case("data: ACK", t, |s| s.inject(A, P + 2, s.i + 2, b"bogus"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("retransmitted FIN: ACK", t, |s| s.inject(F | A, P + 1, s.i + 2, b""), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
-    case("RST at RCV.NXT: CLOSED", t, |s| rst_exact(s, P + 2), |_| vec![], None);
-    case("RST elsewhere: ignored", t, |s| rst_exact(s, P + 90), |_| vec![], Some(TimeWait));
-    case("out-of-window: ACK", t, |s| s.inject(A, P + 400_000, s.i + 2, b"x"), |s| vec![(A, s.i + 2, P + 2, 0)], Some(TimeWait));
+    case(
+        "old SYN: ACK, stays",
+        t,
+        |s| s.inject(S, P, 0, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "SYN,ACK: ACK",
+        t,
+        |s| s.inject(S | A, P + 2, s.i + 2, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "duplicate ACK: silence",
+        t,
+        |s| s.inject(A, P + 2, s.i + 2, b""),
+        |_| vec![],
+        Some(TimeWait),
+    );
+    case(
+        "data: ACK",
+        t,
+        |s| s.inject(A, P + 2, s.i + 2, b"bogus"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "retransmitted FIN: ACK",
+        t,
+        |s| s.inject(F | A, P + 1, s.i + 2, b""),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
+    case(
+        "RST at RCV.NXT: CLOSED",
+        t,
+        |s| rst_exact(s, P + 2),
+        |_| vec![],
+        None,
+    );
+    case(
+        "RST elsewhere: ignored",
+        t,
+        |s| rst_exact(s, P + 90),
+        |_| vec![],
+        Some(TimeWait),
+    );
+    case(
+        "out-of-window: ACK",
+        t,
+        |s| s.inject(A, P + 400_000, s.i + 2, b"x"),
+        |s| vec![(A, s.i + 2, P + 2, 0)],
+        Some(TimeWait),
+    );
 }
 
 #[test]
@@ -411,8 +976,15 @@ fn time_wait_lasts_two_msl_and_fin_restarts_it() {
     let restart = s.now;
     s.now = restart + Duration::from_secs(59);
     s.stack.handle_timeout(s.now);
-    assert_eq!(s.state(), Some(State::TimeWait), "restarted timer still running");
-    assert_eq!(s.stack.poll_timeout(), Some(restart + Duration::from_secs(60)));
+    assert_eq!(
+        s.state(),
+        Some(State::TimeWait),
+        "restarted timer still running"
+    );
+    assert_eq!(
+        s.stack.poll_timeout(),
+        Some(restart + Duration::from_secs(60))
+    );
     s.now = restart + Duration::from_secs(60);
     s.stack.handle_timeout(s.now);
     assert_eq!(s.state(), None);
@@ -420,9 +992,22 @@ fn time_wait_lasts_two_msl_and_fin_restarts_it() {
 
 #[test]
 fn time_wait_table_cap_skips_time_wait() {
-    let tcp = TcpConfig { timestamps: false, sack: false, window_scaling: false, max_time_wait: 0, ..TcpConfig::default() };
+    let tcp = TcpConfig {
+        timestamps: false,
+        sack: false,
+        window_scaling: false,
+        max_time_wait: 0,
+        ..TcpConfig::default()
+    };
     let mut s = Script::new();
-    s.stack = Stack::new(StackConfig { tcp, ..StackConfig::from_seed(7) }, &[US.parse().unwrap()]).unwrap();
+    s.stack = Stack::new(
+        StackConfig {
+            tcp,
+            ..StackConfig::from_seed(7)
+        },
+        &[US.parse().unwrap()],
+    )
+    .unwrap();
     s.listener = Some(s.stack.listen(s.local, 8).unwrap());
     s.inject(S, P, 0, b"");
     s.i = s.out()[0].1;
@@ -454,7 +1039,10 @@ fn syn_retransmits_with_backoff_then_times_out() {
     // 1 + 6 retries, RTO 1 s doubling: 1, 2, 4, 8, 16, 32 s gaps.
     let gaps: Vec<u64> = times.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
     assert_eq!(gaps, [1, 2, 4, 8, 16, 32]);
-    assert_eq!(s.stack.error(s.handle.unwrap()), Some(ConnectionError::TimedOut));
+    assert_eq!(
+        s.stack.error(s.handle.unwrap()),
+        Some(ConnectionError::TimedOut)
+    );
     assert_eq!(s.state(), Some(State::Closed));
 }
 
@@ -472,7 +1060,11 @@ fn data_retransmits_on_rto_and_times_out() {
         if out.is_empty() {
             break;
         }
-        assert_eq!(out, [(A | TcpFlags::PSH, s.i + 1, P + 1, 7)], "retransmission {n}");
+        assert_eq!(
+            out,
+            [(A | TcpFlags::PSH, s.i + 1, P + 1, 7)],
+            "retransmission {n}"
+        );
         n += 1;
     }
     assert_eq!(n, 15, "tcp_retries2 retransmissions");
@@ -490,9 +1082,22 @@ fn rst_reply_to_closed_port_reports_refused_and_abort_sends_rst() {
 
 #[test]
 fn challenge_acks_are_rate_limited() {
-    let tcp = TcpConfig { timestamps: false, sack: false, window_scaling: false, challenge_ack_limit: 3, ..TcpConfig::default() };
+    let tcp = TcpConfig {
+        timestamps: false,
+        sack: false,
+        window_scaling: false,
+        challenge_ack_limit: 3,
+        ..TcpConfig::default()
+    };
     let mut s = Script::new();
-    s.stack = Stack::new(StackConfig { tcp, ..StackConfig::from_seed(7) }, &[US.parse().unwrap()]).unwrap();
+    s.stack = Stack::new(
+        StackConfig {
+            tcp,
+            ..StackConfig::from_seed(7)
+        },
+        &[US.parse().unwrap()],
+    )
+    .unwrap();
     s.listener = Some(s.stack.listen(s.local, 8).unwrap());
     s.inject(S, P, 0, b"");
     s.i = s.out()[0].1;

@@ -11,7 +11,9 @@ use core::time::Duration;
 use super::demux::FourTuple;
 use super::listen::Listener;
 use super::{ports, Socket, SocketHandle, Stack};
-use crate::error::{AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError};
+use crate::error::{
+    AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
+};
 use crate::event::Event;
 use crate::tcp::conn::Tcb;
 use crate::tcp::input::rst_segment;
@@ -84,22 +86,47 @@ impl Stack {
     /// [`ListenError::AddrInUse`] if a listener holds the address (or overlaps it via
     /// the wildcard), [`ListenError::AddrNotAvailable`] for an address not ours,
     /// [`ListenError::InvalidArgument`] for port 0 or backlog 0.
-    pub fn listen(&mut self, local: SocketAddr, backlog: usize) -> Result<SocketHandle, ListenError> {
+    pub fn listen(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+    ) -> Result<SocketHandle, ListenError> {
         if local.port() == 0 || backlog == 0 {
             return Err(ListenError::InvalidArgument);
         }
         if !local.ip().is_unspecified() && !self.is_our_address(&local.ip()) {
             return Err(ListenError::AddrNotAvailable);
         }
-        let clash = self.listeners.keys().any(|l| l.port() == local.port() && l.is_ipv4() == local.is_ipv4() && (l.ip() == local.ip() || l.ip().is_unspecified() || local.ip().is_unspecified()));
+        let clash = self.listeners.keys().any(|l| {
+            l.port() == local.port()
+                && l.is_ipv4() == local.is_ipv4()
+                && (l.ip() == local.ip() || l.ip().is_unspecified() || local.ip().is_unspecified())
+        });
         if clash {
             return Err(ListenError::AddrInUse);
         }
         let cfg = &self.config.tcp;
         let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
-        let h = self.alloc_slot(|handle| Socket::Listener(Listener { handle, local, accept_cap, syn_cap, syn_queue: 0, accept_queue: VecDeque::new() }));
+        let h = self.alloc_slot(|handle| {
+            Socket::Listener(Listener {
+                handle,
+                local,
+                accept_cap,
+                syn_cap,
+                syn_queue: 0,
+                accept_queue: VecDeque::new(),
+            })
+        });
         self.listeners.insert(local, h.index);
-        self.events.push_back(Event::StateChanged { at: self.now, handle: Some(h), local, remote: None, from: State::Closed, to: State::Listen, cause: Cause::AppListen });
+        self.events.push_back(Event::StateChanged {
+            at: self.now,
+            handle: Some(h),
+            local,
+            remote: None,
+            from: State::Closed,
+            to: State::Listen,
+            cause: Cause::AppListen,
+        });
         Ok(h)
     }
 
@@ -110,7 +137,11 @@ impl Stack {
     ///
     /// # Errors
     /// See [`ConnectError`].
-    pub fn connect(&mut self, remote: SocketAddr, local: Option<SocketAddr>) -> Result<SocketHandle, ConnectError> {
+    pub fn connect(
+        &mut self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<SocketHandle, ConnectError> {
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
             return Err(ConnectError::InvalidArgument);
         }
@@ -121,12 +152,19 @@ impl Stack {
                 }
                 l.ip()
             }
-            _ => *self.addresses.iter().find(|a| a.is_ipv4() == remote.is_ipv4()).ok_or(ConnectError::AddrNotAvailable)?,
+            _ => *self
+                .addresses
+                .iter()
+                .find(|a| a.is_ipv4() == remote.is_ipv4())
+                .ok_or(ConnectError::AddrNotAvailable)?,
         };
         let mut reuse_tw = None;
         let local = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(port) => {
-                let key = FourTuple { local: SocketAddr::new(local_ip, port), remote };
+                let key = FourTuple {
+                    local: SocketAddr::new(local_ip, port),
+                    remote,
+                };
                 if self.conns.contains_key(&key) {
                     return Err(ConnectError::AddrInUse);
                 }
@@ -144,7 +182,10 @@ impl Stack {
                 let base = SocketAddr::new(local_ip, 0);
                 let mut tw_candidate = None;
                 let port = ports::pick(&range, hint, |p| {
-                    let key = FourTuple { local: ports::with_port(base, p), remote };
+                    let key = FourTuple {
+                        local: ports::with_port(base, p),
+                        remote,
+                    };
                     if self.conns.contains_key(&key) || self.find_listener(&key.local).is_some() {
                         return false;
                     }
@@ -178,10 +219,14 @@ impl Stack {
         }
         let ts_offset = self.isn.ts_offset(local, remote);
         let cfg = self.config.tcp.clone();
-        let h = self.alloc_slot(|h| Socket::Conn(Box::new(Tcb::new(h, local, remote, iss, ts_offset, &cfg))));
+        let h = self.alloc_slot(|h| {
+            Socket::Conn(Box::new(Tcb::new(h, local, remote, iss, ts_offset, &cfg)))
+        });
         self.conns.insert(FourTuple { local, remote }, h.index);
         self.counters.active_opens += 1;
-        self.with_conn(h.index, |t, ctx| t.transition(State::SynSent, Cause::AppConnect, ctx));
+        self.with_conn(h.index, |t, ctx| {
+            t.transition(State::SynSent, Cause::AppConnect, ctx);
+        });
         self.touch(h.index);
         Ok(h)
     }
@@ -192,7 +237,13 @@ impl Stack {
     fn tw_reusable(&self, key: &FourTuple) -> bool {
         self.config.tcp.time_wait_reuse
             && self.config.tcp.timestamps
-            && self.time_wait.get(key).and_then(|e| e.ts).is_some_and(|(_, _, at)| self.now.saturating_duration_since(at) >= Duration::from_secs(1))
+            && self
+                .time_wait
+                .get(key)
+                .and_then(|e| e.ts)
+                .is_some_and(|(_, _, at)| {
+                    self.now.saturating_duration_since(at) >= Duration::from_secs(1)
+                })
     }
 
     /// Takes a completed connection from a listener's accept queue.
@@ -228,7 +279,9 @@ impl Stack {
     /// [`SendError::WouldBlock`] when the buffer is full; see [`SendError`].
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
         let idx = self.conn_index(h).map_err(|_| SendError::InvalidHandle)?;
-        let r = self.with_conn(idx, |t, _| t.send(data)).ok_or(SendError::InvalidHandle)?;
+        let r = self
+            .with_conn(idx, |t, _| t.send(data))
+            .ok_or(SendError::InvalidHandle)?;
         if let Ok(n) = r {
             self.counters.bytes_sent += n as u64;
             self.touch(idx);
@@ -243,7 +296,9 @@ impl Stack {
     /// [`RecvError::WouldBlock`] when nothing is ready yet; see [`RecvError`].
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
         let idx = self.conn_index(h).map_err(|_| RecvError::InvalidHandle)?;
-        let r = self.with_conn(idx, |t, _| t.recv(buf)).ok_or(RecvError::InvalidHandle)?;
+        let r = self
+            .with_conn(idx, |t, _| t.recv(buf))
+            .ok_or(RecvError::InvalidHandle)?;
         if self.conn(idx).is_some_and(|t| t.ack_now) {
             self.touch(idx);
         }
@@ -256,7 +311,10 @@ impl Stack {
     /// [`SocketError::InvalidHandle`] or, for a listener, [`SocketError::InvalidState`].
     pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), SocketError> {
         let idx = self.conn_index(h)?;
-        let prev = self.conn(idx).map(|t| t.state).ok_or(SocketError::InvalidHandle)?;
+        let prev = self
+            .conn(idx)
+            .map(|t| t.state)
+            .ok_or(SocketError::InvalidHandle)?;
         self.with_conn(idx, |t, ctx| {
             if matches!(how, Shutdown::Read | Shutdown::Both) {
                 t.read_closed = true;
@@ -289,14 +347,19 @@ impl Stack {
             return self.abort(h);
         }
         let prev = tcb.state;
-        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let key = FourTuple {
+            local: tcb.local,
+            remote: tcb.remote,
+        };
         self.with_conn(idx, |t, ctx| {
             t.orphan = true;
             t.read_closed = true;
             t.close_write(ctx);
         });
         let state = self.conn(idx).map(|t| t.state);
-        if matches!(state, Some(State::TimeWait | State::Closed)) && prev == state.unwrap_or(State::Closed) {
+        if matches!(state, Some(State::TimeWait | State::Closed))
+            && prev == state.unwrap_or(State::Closed)
+        {
             // Already finished (a husk): just let go.
             self.time_wait.detach(&key);
             if self.conns.get(&key) == Some(&idx) {
@@ -327,9 +390,13 @@ impl Stack {
 
     fn abort_conn(&mut self, idx: u32, cause: Cause) {
         let Some(tcb) = self.conn(idx) else { return };
-        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let key = FourTuple {
+            local: tcb.local,
+            remote: tcb.remote,
+        };
         let prev = tcb.state;
-        if matches!(prev, State::SynReceived) || (prev.is_synchronized() && prev != State::TimeWait) {
+        if matches!(prev, State::SynReceived) || (prev.is_synchronized() && prev != State::TimeWait)
+        {
             let rst = rst_segment(tcb.local, tcb.remote, tcb.snd_max, Some(tcb.rcv_nxt));
             self.push_ctrl(rst);
         }
@@ -352,9 +419,15 @@ impl Stack {
     }
 
     fn close_listener(&mut self, idx: u32) {
-        let Some(Socket::Listener(l)) = self.slots[idx as usize].sock.as_ref() else { return };
+        let Some(Socket::Listener(l)) = self.slots[idx as usize].sock.as_ref() else {
+            return;
+        };
         let (handle, local) = (l.handle, l.local);
-        let mut children: Vec<u32> = l.accept_queue.iter().filter_map(|&h| self.index_of(h)).collect();
+        let mut children: Vec<u32> = l
+            .accept_queue
+            .iter()
+            .filter_map(|&h| self.index_of(h))
+            .collect();
         // Half-open children are found through their parent link.
         for (i, s) in self.slots.iter().enumerate() {
             if let Some(Socket::Conn(t)) = &s.sock {
@@ -367,7 +440,15 @@ impl Stack {
             self.abort_conn(c, Cause::ListenerClosed);
         }
         self.listeners.remove(&local);
-        self.events.push_back(Event::StateChanged { at: self.now, handle: Some(handle), local, remote: None, from: State::Listen, to: State::Closed, cause: Cause::AppClose });
+        self.events.push_back(Event::StateChanged {
+            at: self.now,
+            handle: Some(handle),
+            local,
+            remote: None,
+            from: State::Listen,
+            to: State::Closed,
+            cause: Cause::AppClose,
+        });
         self.free_slot(idx);
     }
 
@@ -376,7 +457,11 @@ impl Stack {
     ///
     /// # Errors
     /// [`SocketError`] for a bad handle or a listener.
-    pub fn set_linger(&mut self, h: SocketHandle, linger: Option<Duration>) -> Result<(), SocketError> {
+    pub fn set_linger(
+        &mut self,
+        h: SocketHandle,
+        linger: Option<Duration>,
+    ) -> Result<(), SocketError> {
         let idx = self.conn_index(h)?;
         self.with_conn(idx, |t, _| t.linger_zero = linger == Some(Duration::ZERO));
         Ok(())
@@ -445,17 +530,27 @@ impl Stack {
 
     /// Bytes that [`Stack::send`] would accept now.
     pub fn send_capacity(&self, h: SocketHandle) -> usize {
-        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, |t| if t.write_closed { 0 } else { t.send_buf.free() })
+        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, |t| {
+            if t.write_closed {
+                0
+            } else {
+                t.send_buf.free()
+            }
+        })
     }
 
     /// Bytes queued for sending and not yet acknowledged.
     pub fn send_queue(&self, h: SocketHandle) -> usize {
-        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, |t| t.send_buf.len())
+        self.index_of(h)
+            .and_then(|i| self.conn(i))
+            .map_or(0, |t| t.send_buf.len())
     }
 
     /// Bytes ready for [`Stack::recv`].
     pub fn recv_queue(&self, h: SocketHandle) -> usize {
-        self.index_of(h).and_then(|i| self.conn(i)).map_or(0, Tcb::recv_queue)
+        self.index_of(h)
+            .and_then(|i| self.conn(i))
+            .map_or(0, Tcb::recv_queue)
     }
 
     /// Every socket, like `ss -tan`: listeners, connections, and TIME-WAIT entries.
@@ -483,7 +578,14 @@ impl Stack {
             }
         }
         for (key, e) in self.time_wait.iter() {
-            out.push(SocketInfo { handle: e.handle, state: State::TimeWait, local: key.local, remote: Some(key.remote), recv_queue: 0, send_queue: 0 });
+            out.push(SocketInfo {
+                handle: e.handle,
+                state: State::TimeWait,
+                local: key.local,
+                remote: Some(key.remote),
+                recv_queue: 0,
+                send_queue: 0,
+            });
         }
         out
     }

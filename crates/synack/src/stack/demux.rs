@@ -22,7 +22,10 @@ impl KeyedHasher {
         a.copy_from_slice(&secret[..8]);
         b.copy_from_slice(&secret[8..]);
         // Domain-separate from the ISN key, which uses the same secret.
-        Self { k0: u64::from_le_bytes(a) ^ 0x6465_6d75_785f_6b30, k1: u64::from_le_bytes(b) ^ 0x6465_6d75_785f_6b31 }
+        Self {
+            k0: u64::from_le_bytes(a) ^ 0x6465_6d75_785f_6b30,
+            k1: u64::from_le_bytes(b) ^ 0x6465_6d75_785f_6b31,
+        }
     }
 }
 

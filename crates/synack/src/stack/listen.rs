@@ -46,7 +46,11 @@ impl Stack {
     }
 
     fn listener_mut(&mut self, idx: u32) -> Option<&mut Listener> {
-        match self.slots.get_mut(idx as usize).and_then(|s| s.sock.as_mut()) {
+        match self
+            .slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.sock.as_mut())
+        {
             Some(Socket::Listener(l)) => Some(l),
             _ => None,
         }
@@ -61,15 +65,23 @@ impl Stack {
     }
 
     pub(super) fn accept_queue_full_for(&self, tcb: &Tcb) -> bool {
-        self.listener_of(tcb).is_some_and(|l| l.accept_queue.len() >= l.accept_cap)
+        self.listener_of(tcb)
+            .is_some_and(|l| l.accept_queue.len() >= l.accept_cap)
     }
 
     pub(super) fn in_accept_queue(&self, tcb: &Tcb) -> bool {
-        self.listener_of(tcb).is_some_and(|l| l.accept_queue.contains(&tcb.handle))
+        self.listener_of(tcb)
+            .is_some_and(|l| l.accept_queue.contains(&tcb.handle))
     }
 
     /// RFC 9293 §3.10.7.2: a segment arrives for a listener.
-    pub(super) fn listen_input(&mut self, idx: u32, key: FourTuple, hdr: &TcpHeader, payload_len: usize) {
+    pub(super) fn listen_input(
+        &mut self,
+        idx: u32,
+        key: FourTuple,
+        hdr: &TcpHeader,
+        payload_len: usize,
+    ) {
         let f = hdr.flags;
         // "First, check for a RST: An incoming RST segment could not be valid since it
         // could not have been sent in response to anything sent by this incarnation of
@@ -89,7 +101,9 @@ impl Stack {
             self.counters.drop_listen_ignored += 1;
             return;
         }
-        let Some(l) = self.listener_mut(idx) else { return };
+        let Some(l) = self.listener_mut(idx) else {
+            return;
+        };
         if l.accept_queue.len() >= l.accept_cap {
             self.counters.drop_accept_queue_full += 1;
             return;
@@ -132,14 +146,23 @@ impl Stack {
     /// completed the handshake.
     pub(super) fn leave_syn_queue(&mut self, idx: u32, completed: bool) {
         let Some(tcb) = self.conn(idx) else { return };
-        let (Some(parent), handle) = (tcb.parent, tcb.handle) else { return };
-        let Some(pidx) = self.index_of(parent) else { return };
+        let (Some(parent), handle) = (tcb.parent, tcb.handle) else {
+            return;
+        };
+        let Some(pidx) = self.index_of(parent) else {
+            return;
+        };
         let now = self.now;
-        let Some(l) = self.listener_mut(pidx) else { return };
+        let Some(l) = self.listener_mut(pidx) else {
+            return;
+        };
         l.syn_queue = l.syn_queue.saturating_sub(1);
         if completed {
             l.accept_queue.push_back(handle);
-            self.events.push_back(Event::Incoming { at: now, listener: parent });
+            self.events.push_back(Event::Incoming {
+                at: now,
+                listener: parent,
+            });
         }
     }
 }

@@ -23,7 +23,7 @@ use rand_core::SeedableRng;
 
 use crate::config::{ConfigError, StackConfig};
 use crate::event::{Counters, Event};
-use crate::tcp::conn::{ChallengeLimiter, Ctx, CtrlSegment, Tcb};
+use crate::tcp::conn::{ChallengeLimiter, CtrlSegment, Ctx, Tcb};
 use crate::tcp::input::rst_segment;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::state::{Cause, State};
@@ -215,12 +215,17 @@ impl Stack {
             return;
         }
         self.counters.segments_in += 1;
-        let key = FourTuple { local: SocketAddr::new(seg.dst, seg.tcp.dst_port), remote: SocketAddr::new(seg.src, seg.tcp.src_port) };
+        let key = FourTuple {
+            local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
+            remote: SocketAddr::new(seg.src, seg.tcp.src_port),
+        };
         if let Some(&idx) = self.conns.get(&key) {
             self.conn_input(idx, &seg.tcp, seg.payload);
             return;
         }
-        if self.time_wait.get(&key).is_some() && !self.time_wait_input(&key, &seg.tcp, seg.payload.len()) {
+        if self.time_wait.get(&key).is_some()
+            && !self.time_wait_input(&key, &seg.tcp, seg.payload.len())
+        {
             return;
         }
         if let Some(idx) = self.find_listener(&key.local) {
@@ -244,7 +249,12 @@ impl Stack {
             rst_segment(key.local, key.remote, hdr.ack, None)
         } else {
             // "<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"
-            rst_segment(key.local, key.remote, crate::SeqNum(0), Some(hdr.seq + hdr.seq_len(payload_len)))
+            rst_segment(
+                key.local,
+                key.remote,
+                crate::SeqNum(0),
+                Some(hdr.seq + hdr.seq_len(payload_len)),
+            )
         };
         self.push_ctrl(seg);
     }
@@ -258,7 +268,11 @@ impl Stack {
     /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
     fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let now = self.now;
-        let Some(Socket::Conn(tcb)) = self.slots.get_mut(idx as usize).and_then(|s| s.sock.as_mut()) else {
+        let Some(Socket::Conn(tcb)) = self
+            .slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.sock.as_mut())
+        else {
             return None;
         };
         let mut ctx = Ctx {
@@ -283,7 +297,12 @@ impl Stack {
         let Some(tcb) = self.conn(idx) else { return };
         let prev = tcb.state;
         let (local, remote) = (tcb.local, tcb.remote);
-        if prev == State::SynReceived && self.accept_queue_full_for(tcb) && hdr.flags.ack() && !hdr.flags.rst() && !hdr.flags.syn() {
+        if prev == State::SynReceived
+            && self.accept_queue_full_for(tcb)
+            && hdr.flags.ack()
+            && !hdr.flags.rst()
+            && !hdr.flags.syn()
+        {
             self.counters.drop_accept_queue_full += 1;
             if self.config.tcp.abort_on_overflow {
                 self.push_ctrl(rst_segment(local, remote, hdr.ack, None));
@@ -341,7 +360,10 @@ impl Stack {
     /// A connection reached CLOSED: out of the demux table; freed if nobody holds it.
     fn retire(&mut self, idx: u32) {
         let Some(tcb) = self.conn(idx) else { return };
-        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let key = FourTuple {
+            local: tcb.local,
+            remote: tcb.remote,
+        };
         let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
         if self.conns.get(&key) == Some(&idx) {
             self.conns.remove(&key);
@@ -361,14 +383,19 @@ impl Stack {
         // Send the final ACK (of the peer's FIN) before the TCB stops transmitting.
         self.flush_conn(idx);
         let Some(tcb) = self.conn(idx) else { return };
-        let key = FourTuple { local: tcb.local, remote: tcb.remote };
+        let key = FourTuple {
+            local: tcb.local,
+            remote: tcb.remote,
+        };
         let wnd = u16::try_from(tcb.rcv_wnd() >> tcb.rcv_wscale).unwrap_or(u16::MAX);
         let entry = TwEntry {
             snd_nxt: tcb.snd_max,
             rcv_nxt: tcb.rcv_nxt,
             expires: self.now + self.config.tcp.msl * 2,
             window: wnd,
-            ts: tcb.ts_ok.then_some((tcb.ts_recent, tcb.ts_offset, tcb.ts_recent_at)),
+            ts: tcb
+                .ts_ok
+                .then_some((tcb.ts_recent, tcb.ts_offset, tcb.ts_recent_at)),
             handle: (!tcb.orphan).then_some(tcb.handle),
         };
         let orphan = tcb.orphan;
@@ -377,7 +404,9 @@ impl Stack {
             self.counters.time_wait_entered += 1;
         } else {
             self.counters.time_wait_overflow += 1;
-            self.with_conn(idx, |t, ctx| t.transition(State::Closed, Cause::TimeWaitOverflow, ctx));
+            self.with_conn(idx, |t, ctx| {
+                t.transition(State::Closed, Cause::TimeWaitOverflow, ctx);
+            });
         }
         self.with_conn(idx, |t, _| t.stop_timers());
         if orphan {
@@ -390,25 +419,45 @@ impl Stack {
     /// Emits the pending segments of one connection into the control queue so they
     /// go out even though the connection is leaving the tables.
     fn flush_conn(&mut self, idx: u32) {
-        while let Some(Some(seg)) = self.with_conn(idx, |t, ctx| t.poll_segment(ctx).map(|s| (s, t.local, t.remote))) {
+        while let Some(Some(seg)) = self.with_conn(idx, |t, ctx| {
+            t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
+        }) {
             let (seg, local, remote) = seg;
-            debug_assert_eq!(seg.payload_len, 0, "a connection entering TIME-WAIT has no data left to send");
-            self.push_ctrl(CtrlSegment { src: local, dst: remote, hdr: seg.hdr });
+            debug_assert_eq!(
+                seg.payload_len, 0,
+                "a connection entering TIME-WAIT has no data left to send"
+            );
+            self.push_ctrl(CtrlSegment {
+                src: local,
+                dst: remote,
+                hdr: seg.hdr,
+            });
         }
     }
 
     /// Segment for a TIME-WAIT entry. Returns true if it should go on to a listener.
     fn time_wait_input(&mut self, key: &FourTuple, hdr: &TcpHeader, payload_len: usize) -> bool {
         let two_msl = self.config.tcp.msl * 2;
-        match self.time_wait.on_segment(key, hdr, payload_len, self.now, two_msl) {
+        match self
+            .time_wait
+            .on_segment(key, hdr, payload_len, self.now, two_msl)
+        {
             TwDisposition::Drop => false,
             TwDisposition::Ack(h) => {
-                self.push_ctrl(CtrlSegment { src: key.local, dst: key.remote, hdr: h });
+                self.push_ctrl(CtrlSegment {
+                    src: key.local,
+                    dst: key.remote,
+                    hdr: h,
+                });
                 false
             }
             TwDisposition::AckRestart(h) => {
                 self.counters.time_wait_restarted += 1;
-                self.push_ctrl(CtrlSegment { src: key.local, dst: key.remote, hdr: h });
+                self.push_ctrl(CtrlSegment {
+                    src: key.local,
+                    dst: key.remote,
+                    hdr: h,
+                });
                 false
             }
             TwDisposition::Reset(e) => {
@@ -451,12 +500,16 @@ impl Stack {
                 break;
             }
             self.timers.pop();
-            let Some(slot) = self.slots.get_mut(idx as usize) else { continue };
+            let Some(slot) = self.slots.get_mut(idx as usize) else {
+                continue;
+            };
             if slot.generation != generation || slot.deadline != Some(t) {
                 continue;
             }
             slot.deadline = None;
-            let Some(prev) = self.conn(idx).map(|t| t.state) else { continue };
+            let Some(prev) = self.conn(idx).map(|t| t.state) else {
+                continue;
+            };
             self.with_conn(idx, |tcb, ctx| tcb.on_timeout(ctx));
             self.after_change(idx, prev);
         }
@@ -470,7 +523,10 @@ impl Stack {
     /// The earliest time [`Stack::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((t, idx, generation))) = self.timers.peek() {
-            let live = self.slots.get(idx as usize).is_some_and(|s| s.generation == generation && s.deadline == Some(t));
+            let live = self
+                .slots
+                .get(idx as usize)
+                .is_some_and(|s| s.generation == generation && s.deadline == Some(t));
             if live {
                 break;
             }
@@ -500,7 +556,9 @@ impl Stack {
             if let Some(slot) = self.slots.get_mut(idx as usize) {
                 slot.queued = false;
             }
-            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| t.poll_segment(ctx).map(|s| (s, t.local, t.remote))) else {
+            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
+                t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
+            }) else {
                 // Nothing to send, but timers may have been armed by the attempt.
                 self.reschedule_timer(idx);
                 continue;
@@ -523,7 +581,9 @@ impl Stack {
     }
 
     fn reschedule_timer(&mut self, idx: u32) {
-        let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) else { return };
+        let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) else {
+            return;
+        };
         let slot = &mut self.slots[idx as usize];
         if deadline != slot.deadline {
             slot.deadline = deadline;
@@ -533,8 +593,22 @@ impl Stack {
         }
     }
 
-    fn emit(&mut self, src: SocketAddr, dst: SocketAddr, hdr: &TcpHeader, payload: &[u8], buf: &mut [u8]) -> Option<usize> {
-        match wire::emit(src.ip(), dst.ip(), self.config.tcp.hop_limit, hdr, payload, buf) {
+    fn emit(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        hdr: &TcpHeader,
+        payload: &[u8],
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        match wire::emit(
+            src.ip(),
+            dst.ip(),
+            self.config.tcp.hop_limit,
+            hdr,
+            payload,
+            buf,
+        ) {
             Ok(n) => {
                 self.counters.packets_out += 1;
                 self.counters.segments_out += 1;
@@ -563,7 +637,10 @@ impl Stack {
             }
         };
         let slot = &mut self.slots[index as usize];
-        let handle = SocketHandle { index, generation: slot.generation };
+        let handle = SocketHandle {
+            index,
+            generation: slot.generation,
+        };
         slot.sock = Some(sock(handle));
         slot.deadline = None;
         handle

@@ -10,7 +10,11 @@ use core::ops::RangeInclusive;
 
 /// Picks a port in `range` for which `free(port)` holds, starting at `start_hint`.
 /// Returns `None` when every port is taken.
-pub(crate) fn pick(range: &RangeInclusive<u16>, start_hint: u32, mut free: impl FnMut(u16) -> bool) -> Option<u16> {
+pub(crate) fn pick(
+    range: &RangeInclusive<u16>,
+    start_hint: u32,
+    mut free: impl FnMut(u16) -> bool,
+) -> Option<u16> {
     let lo = u32::from(*range.start());
     let hi = u32::from(*range.end());
     if lo > hi {
@@ -18,7 +22,10 @@ pub(crate) fn pick(range: &RangeInclusive<u16>, start_hint: u32, mut free: impl 
     }
     let n = hi - lo + 1;
     let first = start_hint % n;
-    (0..n).map(|i| lo + (first + i) % n).map(|p| p as u16).find(|&p| free(p))
+    (0..n)
+        .map(|i| lo + (first + i) % n)
+        .map(|p| p as u16)
+        .find(|&p| free(p))
 }
 
 /// The local address with `port` replaced.

@@ -53,7 +53,11 @@ pub(crate) struct TimeWaitTable {
 
 impl TimeWaitTable {
     pub(crate) fn new(cap: usize, hasher: KeyedHasher) -> Self {
-        Self { map: keyed_map(hasher), queue: VecDeque::new(), cap }
+        Self {
+            map: keyed_map(hasher),
+            queue: VecDeque::new(),
+            cap,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -111,8 +115,17 @@ impl TimeWaitTable {
     }
 
     /// RFC 9293 §3.10.7.4 for TIME-WAIT, and RFC 6191 for a new SYN.
-    pub(crate) fn on_segment(&mut self, key: &FourTuple, hdr: &TcpHeader, payload_len: usize, now: Instant, two_msl: core::time::Duration) -> TwDisposition {
-        let Some(e) = self.map.get_mut(key) else { return TwDisposition::Drop };
+    pub(crate) fn on_segment(
+        &mut self,
+        key: &FourTuple,
+        hdr: &TcpHeader,
+        payload_len: usize,
+        now: Instant,
+        two_msl: core::time::Duration,
+    ) -> TwDisposition {
+        let Some(e) = self.map.get_mut(key) else {
+            return TwDisposition::Drop;
+        };
         let f = hdr.flags;
         if f.rst() {
             // RFC 1337 would ignore it; like Linux (tcp_rfc1337 = 0) an exact RST ends TIME-WAIT.
@@ -168,7 +181,10 @@ impl TimeWaitTable {
         };
         if let Some((recent, offset, _)) = e.ts {
             // Truncation to 32 bits is the timestamp clock's wraparound.
-            hdr.options.timestamps = Some(Timestamps { val: (now.millis() as u32).wrapping_add(offset), ecr: recent });
+            hdr.options.timestamps = Some(Timestamps {
+                val: (now.millis() as u32).wrapping_add(offset),
+                ecr: recent,
+            });
         }
         hdr
     }

@@ -16,7 +16,11 @@ pub(crate) struct SendBuffer {
 
 impl SendBuffer {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { buf: Vec::new(), head: 0, cap }
+        Self {
+            buf: Vec::new(),
+            head: 0,
+            cap,
+        }
     }
 
     /// Bytes held.
@@ -24,17 +28,9 @@ impl SendBuffer {
         self.buf.len() - self.head
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Room left for the application.
     pub(crate) fn free(&self) -> usize {
         self.cap.saturating_sub(self.len())
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.cap
     }
 
     pub(crate) fn set_capacity(&mut self, cap: usize) {
@@ -104,7 +100,7 @@ mod tests {
         let mut b = SendBuffer::new(8);
         b.push(b"abc");
         b.consume(3);
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
         assert_eq!(b.push(b"x"), 1);
         assert_eq!(b.slice(0, 1), b"x");
     }

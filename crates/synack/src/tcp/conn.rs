@@ -13,12 +13,12 @@ use crate::config::TcpConfig;
 use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
+use crate::tcp::buffer::SendBuffer;
 use crate::tcp::congestion::{Algorithm, CongestionControl};
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::{Cause, State};
-use crate::tcp::buffer::SendBuffer;
 use crate::time::Instant;
 use crate::wire::TcpHeader;
 
@@ -178,8 +178,19 @@ pub(crate) struct Tcb {
 
 impl Tcb {
     /// A new connection in CLOSED, before the caller moves it to SYN-SENT or SYN-RECEIVED.
-    pub(crate) fn new(handle: SocketHandle, local: SocketAddr, remote: SocketAddr, iss: SeqNum, ts_offset: u32, cfg: &TcpConfig) -> Self {
-        let our_mss = if local.is_ipv4() { cfg.mss } else { cfg.mss.saturating_sub(20) };
+    pub(crate) fn new(
+        handle: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ts_offset: u32,
+        cfg: &TcpConfig,
+    ) -> Self {
+        let our_mss = if local.is_ipv4() {
+            cfg.mss
+        } else {
+            cfg.mss.saturating_sub(20)
+        };
         Self {
             handle,
             state: State::Closed,
@@ -210,7 +221,11 @@ impl Tcb {
             peer_fin_off: None,
             fin_received: false,
             read_closed: false,
-            mss: if local.is_ipv4() { DEFAULT_MSS_V4 } else { DEFAULT_MSS_V6 },
+            mss: if local.is_ipv4() {
+                DEFAULT_MSS_V4
+            } else {
+                DEFAULT_MSS_V6
+            },
             our_mss,
             sack_ok: false,
             ts_ok: false,
@@ -248,7 +263,10 @@ impl Tcb {
         if from == to {
             return;
         }
-        debug_assert!(crate::tcp::state::is_allowed(from, to, cause), "transition {from} -> {to} ({cause:?}) not in table");
+        debug_assert!(
+            crate::tcp::state::is_allowed(from, to, cause),
+            "transition {from} -> {to} ({cause:?}) not in table"
+        );
         self.state = to;
         if to == State::Established {
             ctx.counters.established += 1;
@@ -271,7 +289,11 @@ impl Tcb {
         self.stop_timers();
         self.send_buf.consume(self.send_buf.len());
         if error != ConnectionError::Aborted {
-            ctx.events.push_back(Event::Error { at: ctx.now, handle: self.handle, error });
+            ctx.events.push_back(Event::Error {
+                at: ctx.now,
+                handle: self.handle,
+                error,
+            });
         }
     }
 
@@ -283,7 +305,14 @@ impl Tcb {
 
     /// The earliest time [`Tcb::on_timeout`] must run.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_deadline, self.persist_deadline, self.delack_deadline].into_iter().flatten().min()
+        [
+            self.rtx_deadline,
+            self.persist_deadline,
+            self.delack_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Sequence number just past the last queued data byte (where our FIN goes).
@@ -375,7 +404,9 @@ impl Tcb {
             return Err(RecvError::Connection);
         }
         match self.state {
-            State::Closed | State::Listen | State::SynSent | State::SynReceived => Err(RecvError::NotConnected),
+            State::Closed | State::Listen | State::SynSent | State::SynReceived => {
+                Err(RecvError::NotConnected)
+            }
             _ => Err(RecvError::WouldBlock),
         }
     }
@@ -385,8 +416,12 @@ impl Tcb {
     fn maybe_window_update(&mut self, before: u32) {
         let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         let now_wnd = self.rcv_wnd();
-        let threshold = (2 * u32::from(self.our_mss)).min(u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
-        if self.state.can_receive() && now_wnd > before && now_wnd.saturating_sub(advertised) >= threshold {
+        let threshold =
+            (2 * u32::from(self.our_mss)).min(u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
+        if self.state.can_receive()
+            && now_wnd > before
+            && now_wnd.saturating_sub(advertised) >= threshold
+        {
             self.ack_now = true;
         }
     }

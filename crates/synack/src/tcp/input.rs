@@ -6,13 +6,18 @@
 use core::cmp::min;
 
 use crate::error::ConnectionError;
-use crate::tcp::conn::{Ctx, CtrlSegment, Tcb, DEFAULT_MSS_V4, DEFAULT_MSS_V6, TS_OPTION_LEN};
+use crate::tcp::conn::{CtrlSegment, Ctx, Tcb, DEFAULT_MSS_V4, DEFAULT_MSS_V6, TS_OPTION_LEN};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::{Cause, State};
 use crate::wire::{TcpFlags, TcpHeader, TcpOptions};
 
 /// Builds `<SEQ=seq><CTL=RST>` or `<SEQ=seq><ACK=ack><CTL=RST,ACK>` from `local` to `remote`.
-pub(crate) fn rst_segment(tcb_local: core::net::SocketAddr, remote: core::net::SocketAddr, seq: SeqNum, ack: Option<SeqNum>) -> CtrlSegment {
+pub(crate) fn rst_segment(
+    tcb_local: core::net::SocketAddr,
+    remote: core::net::SocketAddr,
+    seq: SeqNum,
+    ack: Option<SeqNum>,
+) -> CtrlSegment {
     let mut hdr = TcpHeader {
         src_port: tcb_local.port(),
         dst_port: remote.port(),
@@ -24,7 +29,11 @@ pub(crate) fn rst_segment(tcb_local: core::net::SocketAddr, remote: core::net::S
         hdr.ack = ack;
         hdr.flags |= TcpFlags::ACK;
     }
-    CtrlSegment { src: tcb_local, dst: remote, hdr }
+    CtrlSegment {
+        src: tcb_local,
+        dst: remote,
+        hdr,
+    }
 }
 
 impl Tcb {
@@ -33,7 +42,11 @@ impl Tcb {
     /// the peer may only accept what we offered).
     pub(crate) fn negotiate(&mut self, opts: &TcpOptions, ctx: &Ctx<'_>) {
         let cfg = ctx.cfg;
-        let default_mss = if self.local.is_ipv4() { DEFAULT_MSS_V4 } else { DEFAULT_MSS_V6 };
+        let default_mss = if self.local.is_ipv4() {
+            DEFAULT_MSS_V4
+        } else {
+            DEFAULT_MSS_V6
+        };
         // RFC 9293 §3.7.1: SendMSS = min(MSS option or default, our own limit); RFC 6691.
         let peer_mss = opts.mss.unwrap_or(default_mss).max(64);
         self.mss = peer_mss.min(self.our_mss);
@@ -90,7 +103,8 @@ impl Tcb {
             if hdr.ack.le(self.iss) || hdr.ack.gt(self.snd_max) {
                 ctx.counters.drop_bad_ack += 1;
                 if !f.rst() {
-                    ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+                    ctx.ctrl
+                        .push_back(rst_segment(self.local, self.remote, hdr.ack, None));
                 }
                 return;
             }
@@ -189,9 +203,20 @@ impl Tcb {
     }
 
     /// RFC 9293 §3.10.7.4: a segment arrives in SYN-RECEIVED or a synchronized state.
-    pub(crate) fn input_synchronized(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
+    pub(crate) fn input_synchronized(
+        &mut self,
+        hdr: &TcpHeader,
+        payload: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) {
         let f = hdr.flags;
-        if self.state == State::SynReceived && self.parent.is_some() && f.syn() && !f.ack() && !f.rst() && hdr.seq == self.irs {
+        if self.state == State::SynReceived
+            && self.parent.is_some()
+            && f.syn()
+            && !f.ack()
+            && !f.rst()
+            && hdr.seq == self.irs
+        {
             // A retransmitted SYN for our half-open connection: our SYN,ACK was lost,
             // so send it again (as Linux's tcp_check_req does).
             self.snd_nxt = self.iss;
@@ -247,7 +272,8 @@ impl Tcb {
             if self.state == State::SynReceived {
                 // RFC 9293 SYN-RECEIVED: "If the segment acknowledgment is not acceptable,
                 // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
-                ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+                ctx.ctrl
+                    .push_back(rst_segment(self.local, self.remote, hdr.ack, None));
             } else {
                 self.ack_now = true;
             }
@@ -258,7 +284,8 @@ impl Tcb {
             // processing with the variables below set to: SND.WND <- SEG.WND ..."
             if hdr.ack.le(self.snd_una) {
                 ctx.counters.drop_bad_ack += 1;
-                ctx.ctrl.push_back(rst_segment(self.local, self.remote, hdr.ack, None));
+                ctx.ctrl
+                    .push_back(rst_segment(self.local, self.remote, hdr.ack, None));
                 return;
             }
             self.update_window(hdr);
@@ -319,7 +346,11 @@ impl Tcb {
         }
         let acked_seq = (ack - self.snd_una) as usize;
         // Data bytes acknowledged: those between snd_buf_seq and the ack.
-        let data_acked = if ack.gt(self.snd_buf_seq) { min((ack - self.snd_buf_seq) as usize, self.send_buf.len()) } else { 0 };
+        let data_acked = if ack.gt(self.snd_buf_seq) {
+            min((ack - self.snd_buf_seq) as usize, self.send_buf.len())
+        } else {
+            0
+        };
         self.send_buf.consume(data_acked);
         self.snd_buf_seq += data_acked;
         self.snd_una = ack;
@@ -330,7 +361,11 @@ impl Tcb {
         // RFC 6298 §5.3/5.2: restart the timer on new ACKs, stop it when all is acked.
         self.retries = 0;
         self.rtt.reset_backoff();
-        self.rtx_deadline = if self.snd_una == self.snd_max { None } else { Some(ctx.now + self.rtt.rto()) };
+        self.rtx_deadline = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(ctx.now + self.rtt.rto())
+        };
         // RTT sample (RFC 6298 §3, Karn): only from a segment sent once.
         if let Some((end, sent)) = self.rtt_timing {
             if ack.ge(end) {
@@ -350,7 +385,8 @@ impl Tcb {
         }
         let delta = self.ts_val(ctx.now).wrapping_sub(ecr);
         if delta < 1 << 30 {
-            self.rtt.on_sample(core::time::Duration::from_millis(u64::from(delta).max(1)));
+            self.rtt
+                .on_sample(core::time::Duration::from_millis(u64::from(delta).max(1)));
         }
     }
 
@@ -386,7 +422,9 @@ impl Tcb {
                     self.recover = None;
                     self.cc.on_recovery_exit(ctx.now);
                 }
-                None => self.cc.on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
+                None => self
+                    .cc
+                    .on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
             }
             self.dupacks = 0;
         } else if ack == self.snd_una
@@ -512,8 +550,12 @@ impl Tcb {
         self.rcv_nxt += 1u32;
         self.ack_now = true;
         match self.state {
-            State::SynReceived | State::Established => self.transition(State::CloseWait, Cause::RcvFin, ctx),
-            State::FinWait1 if self.fin_acked() => self.transition(State::TimeWait, Cause::RcvFinAck, ctx),
+            State::SynReceived | State::Established => {
+                self.transition(State::CloseWait, Cause::RcvFin, ctx);
+            }
+            State::FinWait1 if self.fin_acked() => {
+                self.transition(State::TimeWait, Cause::RcvFinAck, ctx);
+            }
             State::FinWait1 => self.transition(State::Closing, Cause::RcvFin, ctx),
             State::FinWait2 => self.transition(State::TimeWait, Cause::RcvFin, ctx),
             _ => {}

@@ -66,12 +66,19 @@ impl Tcb {
         let cfg = ctx.cfg;
         hdr.options.mss = Some(self.our_mss);
         // On SYN,ACK offer only what the peer offered (RFC 7323 §2.2, RFC 2018 §2).
-        if if heard_peer { self.wscale_ok } else { cfg.window_scaling } {
+        if if heard_peer {
+            self.wscale_ok
+        } else {
+            cfg.window_scaling
+        } {
             hdr.options.window_scale = Some(self.rcv_wscale);
         }
         hdr.options.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
         if !heard_peer && cfg.timestamps {
-            hdr.options.timestamps = Some(Timestamps { val: self.ts_val(ctx.now), ecr: 0 });
+            hdr.options.timestamps = Some(Timestamps {
+                val: self.ts_val(ctx.now),
+                ecr: 0,
+            });
         }
         if self.snd_max != self.iss {
             self.note_retransmit(ctx);
@@ -104,7 +111,8 @@ impl Tcb {
         let n = avail.min(mss).min(usable);
         if n == 0 && avail > 0 {
             // The peer's window is closed with nothing in flight: probe it.
-            if self.snd_wnd == 0 && self.snd_una == self.snd_max && self.persist_deadline.is_none() {
+            if self.snd_wnd == 0 && self.snd_una == self.snd_max && self.persist_deadline.is_none()
+            {
                 self.arm_persist(ctx);
             }
             return None;
@@ -126,7 +134,13 @@ impl Tcb {
 
     /// A segment of up to `max_len` bytes from `seq`, with FIN if it reaches the end
     /// of a closed stream. `forced` sends regardless of the windows (fast retransmit).
-    fn build_data(&mut self, seq: SeqNum, max_len: usize, forced: bool, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+    fn build_data(
+        &mut self,
+        seq: SeqNum,
+        max_len: usize,
+        forced: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<OutSegment> {
         let off = (seq - self.snd_buf_seq).max(0) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
         let n = min(min(avail, max_len), usize::from(self.mss));
@@ -175,7 +189,9 @@ impl Tcb {
     /// The persist timer, backed off exponentially like the RTO (RFC 1122 §4.2.2.17).
     fn arm_persist(&mut self, ctx: &Ctx<'_>) {
         let base = self.rtt.rto().max(ctx.cfg.min_rto);
-        let t = base.saturating_mul(1u32 << self.persist_backoff.min(10)).min(ctx.cfg.max_rto);
+        let t = base
+            .saturating_mul(1u32 << self.persist_backoff.min(10))
+            .min(ctx.cfg.max_rto);
         self.persist_deadline = Some(ctx.now + t);
     }
 
@@ -194,7 +210,10 @@ impl Tcb {
             hdr.ack = self.rcv_nxt;
         }
         if self.ts_ok {
-            hdr.options.timestamps = Some(Timestamps { val: self.ts_val(ctx.now), ecr: self.ts_recent });
+            hdr.options.timestamps = Some(Timestamps {
+                val: self.ts_val(ctx.now),
+                ecr: self.ts_recent,
+            });
         }
         hdr
     }
@@ -206,8 +225,15 @@ impl Tcb {
         let shift = if syn { 0 } else { self.rcv_wscale };
         let wnd = self.rcv_wnd();
         let adv = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let step = min(u32::from(self.our_mss), u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
-        let wnd = if wnd < adv || wnd - adv < step && adv > 0 { adv } else { wnd };
+        let step = min(
+            u32::from(self.our_mss),
+            u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX),
+        );
+        let wnd = if wnd < adv || wnd - adv < step && adv > 0 {
+            adv
+        } else {
+            wnd
+        };
         let field = min((wnd + (1 << shift) - 1) >> shift, 65535);
         let edge = self.rcv_nxt + (field << shift);
         if edge.gt(self.rcv_adv) {
@@ -218,7 +244,13 @@ impl Tcb {
     }
 
     /// Bookkeeping common to every segment sent.
-    fn finish(&mut self, hdr: TcpHeader, payload_off: usize, payload_len: usize, _ctx: &mut Ctx<'_>) -> OutSegment {
+    fn finish(
+        &mut self,
+        hdr: TcpHeader,
+        payload_off: usize,
+        payload_len: usize,
+        _ctx: &mut Ctx<'_>,
+    ) -> OutSegment {
         if hdr.flags.ack() {
             self.ack_now = false;
             self.delack_deadline = None;
@@ -226,6 +258,10 @@ impl Tcb {
             self.last_ack_sent = self.rcv_nxt;
         }
         self.stats.segs_out += 1;
-        OutSegment { hdr, payload_off, payload_len }
+        OutSegment {
+            hdr,
+            payload_off,
+            payload_len,
+        }
     }
 }

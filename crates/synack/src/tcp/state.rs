@@ -58,7 +58,10 @@ impl State {
 
     /// RFC 9293 §3.3.2: the states after the handshake has completed.
     pub const fn is_synchronized(self) -> bool {
-        !matches!(self, Self::Closed | Self::Listen | Self::SynSent | Self::SynReceived)
+        !matches!(
+            self,
+            Self::Closed | Self::Listen | Self::SynSent | Self::SynReceived
+        )
     }
 
     /// States in which we may still send new data.
@@ -73,7 +76,10 @@ impl State {
 
     /// States in which our FIN has been queued.
     pub const fn fin_queued(self) -> bool {
-        matches!(self, Self::FinWait1 | Self::FinWait2 | Self::Closing | Self::LastAck | Self::TimeWait)
+        matches!(
+            self,
+            Self::FinWait1 | Self::FinWait2 | Self::Closing | Self::LastAck | Self::TimeWait
+        )
     }
 }
 
@@ -209,7 +215,9 @@ pub const TRANSITIONS: &[(State, State, Cause)] = {
 
 /// Whether `from → to` because of `cause` is in [`TRANSITIONS`].
 pub fn is_allowed(from: State, to: State, cause: Cause) -> bool {
-    TRANSITIONS.iter().any(|&(f, t, c)| f == from && t == to && c == cause)
+    TRANSITIONS
+        .iter()
+        .any(|&(f, t, c)| f == from && t == to && c == cause)
 }
 
 #[cfg(test)]

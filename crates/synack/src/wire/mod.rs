@@ -194,7 +194,15 @@ impl core::ops::BitOrAssign for TcpFlags {
 impl fmt::Display for TcpFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut any = false;
-        for (flag, c) in [(Self::SYN, 'S'), (Self::FIN, 'F'), (Self::RST, 'R'), (Self::PSH, 'P'), (Self::URG, 'U'), (Self::ECE, 'E'), (Self::CWR, 'W')] {
+        for (flag, c) in [
+            (Self::SYN, 'S'),
+            (Self::FIN, 'F'),
+            (Self::RST, 'R'),
+            (Self::PSH, 'P'),
+            (Self::URG, 'U'),
+            (Self::ECE, 'E'),
+            (Self::CWR, 'W'),
+        ] {
             if self.contains(flag) {
                 write!(f, "{c}")?;
                 any = true;
@@ -311,15 +319,28 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
     let (src, dst, hop_limit, tcp_bytes) = match first >> 4 {
         4 => {
             let ip = Ipv4Packet::new_checked(packet)?;
-            (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.ttl(), ip.into_payload())
+            (
+                IpAddr::V4(ip.src()),
+                IpAddr::V4(ip.dst()),
+                ip.ttl(),
+                ip.into_payload(),
+            )
         }
         6 => {
             let ip = Ipv6Packet::new_checked(packet)?;
-            (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.hop_limit(), ip.into_payload())
+            (
+                IpAddr::V6(ip.src()),
+                IpAddr::V6(ip.dst()),
+                ip.hop_limit(),
+                ip.into_payload(),
+            )
         }
         _ => return Err(ParseError::BadIpVersion),
     };
-    if src.is_unspecified() || src.is_multicast() || src == IpAddr::V4(core::net::Ipv4Addr::BROADCAST) {
+    if src.is_unspecified()
+        || src.is_multicast()
+        || src == IpAddr::V4(core::net::Ipv4Addr::BROADCAST)
+    {
         return Err(ParseError::BadAddress);
     }
     let tcp = TcpPacket::new_checked(tcp_bytes)?;
@@ -327,12 +348,22 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
         return Err(ParseError::BadChecksum);
     }
     let header = tcp.header()?;
-    Ok(Segment { src, dst, hop_limit, tcp: header, payload: tcp.into_payload() })
+    Ok(Segment {
+        src,
+        dst,
+        hop_limit,
+        tcp: header,
+        payload: tcp.into_payload(),
+    })
 }
 
 /// Length of the whole packet [`emit`] would write.
 pub fn emitted_len(src: &IpAddr, tcp: &TcpHeader, payload_len: usize) -> usize {
-    let ip = if src.is_ipv4() { IPV4_HEADER_LEN } else { IPV6_HEADER_LEN };
+    let ip = if src.is_ipv4() {
+        IPV4_HEADER_LEN
+    } else {
+        IPV6_HEADER_LEN
+    };
     ip + tcp.header_len() + payload_len
 }
 
@@ -343,11 +374,22 @@ pub fn emitted_len(src: &IpAddr, tcp: &TcpHeader, payload_len: usize) -> usize {
 /// [`EmitError::BufferTooSmall`] if `buf` is short; [`EmitError::AddressFamilyMismatch`]
 /// if `src` and `dst` differ in version; [`EmitError::OptionsTooLong`] if the options
 /// exceed 40 bytes.
-pub fn emit(src: IpAddr, dst: IpAddr, hop_limit: u8, tcp: &TcpHeader, payload: &[u8], buf: &mut [u8]) -> Result<usize, EmitError> {
+pub fn emit(
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    tcp: &TcpHeader,
+    payload: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, EmitError> {
     let tcp_len = tcp::header_len_checked(&tcp.options)? + payload.len();
     let ip_len = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?,
-        (IpAddr::V6(s), IpAddr::V6(d)) => ipv6::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?,
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            ipv4::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            ipv6::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?
+        }
         _ => return Err(EmitError::AddressFamilyMismatch),
     };
     let Some(rest) = buf.get_mut(ip_len..ip_len + tcp_len) else {

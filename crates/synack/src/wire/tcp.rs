@@ -518,8 +518,8 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
-    use crate::wire::tests::{hex, linux_syn_options, opts, sacked, with_opts, LO4};
-    use crate::wire::{emit, SackBlock};
+    use crate::wire::emit as emit_packet;
+    use crate::wire::tests::{hex, linux_syn_options, opts, sacked, ts, with_opts, LO4};
 
     #[test]
     fn option_layouts() {
@@ -527,7 +527,6 @@ mod tests {
             left: SeqNum(1),
             right: SeqNum(2),
         };
-        let ts = Some(Timestamps { val: 1, ecr: 2 });
         let cases: &[(&str, TcpOptions, &str)] = &[
             ("none", TcpOptions::default(), ""),
             ("mss", opts(|o| o.mss = Some(1460)), "020405b4"),
@@ -535,7 +534,7 @@ mod tests {
             ("sack_perm", opts(|o| o.sack_permitted = true), "01010402"),
             (
                 "ts",
-                opts(|o| o.timestamps = ts),
+                opts(|o| o.timestamps = ts(1, 2)),
                 "0101080a0000000100000002",
             ),
             (
@@ -552,10 +551,10 @@ mod tests {
         for (name, options, expected) in cases {
             let hdr = with_opts(*options);
             let mut buf = vec![0; hdr.header_len()];
-            tcp::emit(&hdr, &[], &LO4, &LO4, &mut buf).unwrap();
+            emit(&hdr, &[], &LO4, &LO4, &mut buf).unwrap();
             assert_eq!(buf[20..], hex(expected)[..], "{name}");
             assert_eq!(usize::from(buf[12] >> 4) * 4, buf.len(), "{name}");
-            assert_eq!(tcp::parse_options(&buf[20..]).unwrap(), *options, "{name}");
+            assert_eq!(parse_options(&buf[20..]).unwrap(), *options, "{name}");
         }
     }
 
@@ -572,22 +571,22 @@ mod tests {
             ("syn + 3 blocks", sacked(3, syn), too_long),
         ];
         for (name, options, expected) in cases {
-            assert_eq!(tcp::header_len_checked(options), *expected, "{name}");
+            assert_eq!(header_len_checked(options), *expected, "{name}");
             let mut buf = vec![0; 100];
-            let r = emit(LO4, LO4, 64, &with_opts(*options), &[], &mut buf);
+            let r = emit_packet(LO4, LO4, 64, &with_opts(*options), &[], &mut buf);
             assert_eq!(r, expected.map(|n| n + 20), "{name}");
         }
         // sack_count beyond the array is clamped, not a panic.
         let mut o = opts(|o| o.sack_count = 200);
         assert_eq!(o.sack().len(), MAX_SACK_BLOCKS);
         assert!(!o.push_sack(SackBlock::default()));
-        assert_eq!(tcp::header_len(&o), 56);
+        assert_eq!(header_len(&o), 56);
     }
 
     #[test]
     fn lenient_option_parsing() {
-        let parse_opts = |h: &str| tcp::parse_options(&hex(h));
-        // Unknown kinds are skipped by length; NOPs anywhere; options need not be aligned.
+        let parse_opts = |h: &str| parse_options(&hex(h));
+        // Unknown kinds are skipped by length; NOPs anywhere; no alignment needed.
         let o = parse_opts("1e04abcd01020405b4fd020303050000").unwrap();
         assert_eq!((o.mss, o.window_scale), (Some(1460), Some(5)));
         // Anything after End of Option List is ignored, even garbage.
@@ -597,13 +596,13 @@ mod tests {
         let mut four = vec![1, 1, 5, 34];
         (1u32..=8).for_each(|v| four.extend_from_slice(&v.to_be_bytes()));
         four.push(0);
-        let o = tcp::parse_options(&four).unwrap();
+        let o = parse_options(&four).unwrap();
         let edges: Vec<(u32, u32)> = o.sack().iter().map(|b| (b.left.0, b.right.0)).collect();
         assert_eq!(edges, [(1, 2), (3, 4), (5, 6), (7, 8)]);
         // More than four blocks (only possible in a raw option list): the first four kept.
         let mut five = vec![5u8, 42];
         (1u32..=10).for_each(|v| five.extend_from_slice(&v.to_be_bytes()));
-        assert_eq!(tcp::parse_options(&five).unwrap().sack().len(), 4);
+        assert_eq!(parse_options(&five).unwrap().sack().len(), 4);
         // A repeated option: the last one wins.
         assert_eq!(parse_opts("020405b4020405dc").unwrap().mss, Some(1500));
         assert_eq!(parse_opts("").unwrap(), TcpOptions::default());

@@ -102,7 +102,13 @@ impl Pair {
                 if !dropped && self.loss > 0.0 {
                     dropped = (self.rng.next_u64() as f64 / u64::MAX as f64) < self.loss;
                 }
-                self.trace.push(Sent { at: self.now, from: side, hdr: seg.tcp, len: seg.payload.len(), dropped });
+                self.trace.push(Sent {
+                    at: self.now,
+                    from: side,
+                    hdr: seg.tcp,
+                    len: seg.payload.len(),
+                    dropped,
+                });
                 if !dropped {
                     // FIFO pipe: constant delay keeps order.
                     self.in_flight.push_back((self.now + self.delay, side, pkt));
@@ -153,9 +159,17 @@ impl Pair {
         let end = self.now + limit;
         self.pump();
         while !done(self) {
-            assert!(self.now <= end, "condition not reached within {limit:?} (now {})", self.now);
+            assert!(
+                self.now <= end,
+                "condition not reached within {limit:?} (now {})",
+                self.now
+            );
             if !self.step() {
-                assert!(done(self), "network went idle before the condition held (now {})", self.now);
+                assert!(
+                    done(self),
+                    "network went idle before the condition held (now {})",
+                    self.now
+                );
                 return;
             }
         }
@@ -167,7 +181,10 @@ impl Pair {
         loop {
             self.pump();
             let next_pkt = self.in_flight.front().map(|p| p.0);
-            let next = [next_pkt, self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            let next = [next_pkt, self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= end => {
                     self.step();
@@ -185,10 +202,21 @@ impl Pair {
     /// The sequence of states the connection `local-remote` went through on `side`,
     /// starting with the first `from`.
     pub fn states(&self, side: Side, local: SocketAddr, remote: SocketAddr) -> Vec<State> {
-        let events = if side == Side::A { &self.events_a } else { &self.events_b };
+        let events = if side == Side::A {
+            &self.events_a
+        } else {
+            &self.events_b
+        };
         let mut out = Vec::new();
         for e in events {
-            if let Event::StateChanged { local: l, remote: Some(r), from, to, .. } = *e {
+            if let Event::StateChanged {
+                local: l,
+                remote: Some(r),
+                from,
+                to,
+                ..
+            } = *e
+            {
                 if l == local && r == remote {
                     if out.is_empty() {
                         out.push(from);
@@ -202,16 +230,29 @@ impl Pair {
 
     /// States of the only connection on `side` (panics if there are several).
     pub fn conn_states(&self, side: Side) -> Vec<State> {
-        let events = if side == Side::A { &self.events_a } else { &self.events_b };
+        let events = if side == Side::A {
+            &self.events_a
+        } else {
+            &self.events_b
+        };
         let mut tuples = Vec::new();
         for e in events {
-            if let Event::StateChanged { local, remote: Some(r), .. } = *e {
+            if let Event::StateChanged {
+                local,
+                remote: Some(r),
+                ..
+            } = *e
+            {
                 if !tuples.contains(&(local, r)) {
                     tuples.push((local, r));
                 }
             }
         }
-        assert_eq!(tuples.len(), 1, "expected one connection on {side:?}, got {tuples:?}");
+        assert_eq!(
+            tuples.len(),
+            1,
+            "expected one connection on {side:?}, got {tuples:?}"
+        );
         self.states(side, tuples[0].0, tuples[0].1)
     }
 
