@@ -126,6 +126,23 @@ impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
     }
 }
 
+/// A synack stack is an endpoint as it is: the simulator is one more world for
+/// its sans-IO calling contract.
+impl Endpoint for synack::Stack {
+    fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        synack::Stack::handle_packet(self, now, packet);
+    }
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        synack::Stack::poll_transmit(self, now, buf)
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        synack::Stack::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        synack::Stack::handle_timeout(self, now);
+    }
+}
+
 /// A host of a [`Sim`], in the order [`Sim::add_host`] created them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostId(pub(crate) usize);

@@ -66,6 +66,8 @@ pub struct TcpConfig {
     pub sack: bool,
     /// Hop limit / TTL of outgoing packets (Linux ip_default_ttl = 64).
     pub hop_limit: u8,
+    /// Congestion control for new connections.
+    pub congestion: crate::tcp::congestion::Algorithm,
 }
 
 impl Default for TcpConfig {
@@ -94,6 +96,7 @@ impl Default for TcpConfig {
             timestamps: true,
             sack: true,
             hop_limit: 64,
+            congestion: crate::tcp::congestion::Algorithm::default(),
         }
     }
 }

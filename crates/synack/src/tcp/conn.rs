@@ -14,7 +14,7 @@ use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::SendBuffer;
-use crate::tcp::congestion::{Algorithm, CongestionControl};
+use crate::tcp::congestion::CongestionControl;
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
 use crate::tcp::seq::SeqNum;
@@ -241,7 +241,7 @@ impl Tcb {
             rtt_timing: None,
             retries: 0,
             persist_backoff: 0,
-            cc: Algorithm::Reno.build(usize::from(our_mss)),
+            cc: cfg.congestion.build(usize::from(our_mss)),
             dupacks: 0,
             recover: None,
             rtx_one: false,
