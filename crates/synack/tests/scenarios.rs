@@ -515,3 +515,99 @@ fn transfer_survives_ten_percent_loss_both_ways() {
         assert!(p.dropped_count() > 20, "seed={seed}: the loss was real");
     }
 }
+
+#[test]
+fn old_duplicate_syn_is_reset_by_the_client_and_the_real_handshake_completes() {
+    // RFC 9293 §3.5, Figure 8: an old SYN reaches the server first; its SYN,ACK
+    // acknowledges a sequence number the client never sent, so the client (in
+    // SYN-SENT) answers RST <SEQ=SEG.ACK> and the server's half-open child goes away.
+    let mut p = Pair::new(20);
+    let l = p.b.listen(sa(B_IP, 80), 4).unwrap();
+    let local = sa(A_IP, 45000);
+    let c = p.a.connect(sa(B_IP, 80), Some(local)).unwrap();
+    // The old duplicate: same 4-tuple, an unrelated sequence number, sent to B now.
+    let old = synack::wire::TcpHeader {
+        src_port: 45000,
+        dst_port: 80,
+        seq: synack::SeqNum(12345),
+        flags: TcpFlags::SYN,
+        window: 8192,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 128];
+    let n = synack::wire::emit(A_IP, B_IP, 64, &old, &[], &mut buf).unwrap();
+    p.b.handle_packet(p.now, &buf[..n]);
+    let mut s = None;
+    p.run_until(10 * SEC, |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some() && p.a.state(c) == Some(Established)
+    });
+    let rst = p
+        .trace
+        .iter()
+        .find(|t| t.from == Side::A && t.hdr.flags.rst())
+        .expect("client sent RST");
+    let bogus = p.trace.iter().find(|t| t.from == Side::B).unwrap();
+    assert_eq!(
+        bogus.hdr.ack,
+        synack::SeqNum(12346),
+        "SYN,ACK for the old SYN"
+    );
+    assert_eq!(
+        (rst.hdr.seq, rst.hdr.flags),
+        (bogus.hdr.ack, TcpFlags::RST),
+        "RST <SEQ=SEG.ACK><CTL=RST>"
+    );
+    assert_eq!(p.conn_states(Side::A), [Closed, SynSent, Established]);
+    assert_eq!(
+        p.states(Side::B, sa(B_IP, 80), local),
+        [Listen, SynReceived, Closed, SynReceived, Established]
+    );
+}
+
+#[test]
+fn whole_lifecycle_survives_ten_percent_loss() {
+    for seed in 0..20u64 {
+        let mut p = Pair::new(300 + seed);
+        p.loss = 0.10;
+        let l = p.b.listen(sa(B_IP, 80), 4).unwrap();
+        let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+        let mut s = None;
+        p.run_until(Duration::from_secs(300), |p| {
+            s = s.or_else(|| p.b.accept(l).ok());
+            s.is_some()
+        });
+        let s = s.unwrap();
+        let data = pattern(20_000, seed);
+        p.send_all(Side::A, c, &data, Duration::from_secs(300));
+        p.a.close(c).unwrap();
+        let mut got = Vec::new();
+        p.run_until(Duration::from_secs(300), |p| {
+            p.read_available(Side::B, s, &mut got)
+        });
+        assert!(got == data, "seed={seed}: data intact");
+        p.b.close(s).unwrap();
+        p.settle(Duration::from_secs(400));
+        let a = p.conn_states(Side::A);
+        let b = p.conn_states(Side::B);
+        assert_eq!(
+            a.last(),
+            Some(&Closed),
+            "seed={seed}: client ends CLOSED: {a:?}"
+        );
+        assert_eq!(
+            b.last(),
+            Some(&Closed),
+            "seed={seed}: server ends CLOSED: {b:?}"
+        );
+        assert!(
+            a.contains(&TimeWait),
+            "seed={seed}: active closer passed TIME-WAIT: {a:?}"
+        );
+        assert_eq!(p.a.error(c), None);
+        assert!(
+            p.a.sockets().is_empty() && p.b.sockets().len() == 1,
+            "seed={seed}: nothing left but the listener"
+        );
+    }
+}

@@ -368,8 +368,25 @@ impl Stack {
             self.free_slot(idx);
             return Ok(());
         }
+        // The application's handle is spent; the connection lives on under a fresh one.
+        self.reissue_handle(idx);
         self.after_change(idx, prev);
         Ok(())
+    }
+
+    /// Gives slot `idx` a new generation so the application's old handle goes stale
+    /// while the connection itself finishes closing.
+    fn reissue_handle(&mut self, idx: u32) {
+        let slot = &mut self.slots[idx as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.deadline = None;
+        let handle = SocketHandle {
+            index: idx,
+            generation: slot.generation,
+        };
+        if let Some(Socket::Conn(t)) = slot.sock.as_mut() {
+            t.handle = handle;
+        }
     }
 
     /// Aborts a connection (RFC 9293 ABORT): a RST `<SEQ=SND.NXT><CTL=RST>` in the

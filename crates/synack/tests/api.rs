@@ -1,0 +1,261 @@
+//! The socket API's contract: typed errors for invalid calls, ephemeral ports,
+//! the socket table, TCP_INFO, TIME-WAIT reuse, IPv6.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use synack::{
+    AcceptError, ConnectError, ListenError, RecvError, SendError, Shutdown, SocketError, Stack,
+    StackConfig, State, TcpConfig,
+};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn pair_established(
+    seed: u64,
+) -> (
+    Pair,
+    synack::SocketHandle,
+    synack::SocketHandle,
+    synack::SocketHandle,
+) {
+    let mut p = Pair::new(seed);
+    let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
+    let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+    let mut s = None;
+    p.run_until(5 * SEC, |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some() && p.a.state(c) == Some(State::Established)
+    });
+    (p, l, c, s.unwrap())
+}
+
+#[test]
+fn invalid_calls_get_typed_errors() {
+    let (mut p, l, c, s) = pair_established(1);
+    let mut buf = [0u8; 16];
+    // recv / send on a listener.
+    assert_eq!(p.b.recv(l, &mut buf), Err(RecvError::InvalidHandle));
+    assert_eq!(p.b.send(l, b"x"), Err(SendError::InvalidHandle));
+    // accept on a connection.
+    assert_eq!(p.b.accept(s), Err(AcceptError::NotListening));
+    assert_eq!(p.b.accept(l), Err(AcceptError::WouldBlock));
+    // listen on a used address, a foreign address, port 0, backlog 0.
+    assert_eq!(p.b.listen(sa(B_IP, 80), 4), Err(ListenError::AddrInUse));
+    assert_eq!(
+        p.b.listen(sa("0.0.0.0".parse().unwrap(), 80), 4),
+        Err(ListenError::AddrInUse),
+        "wildcard overlaps"
+    );
+    assert_eq!(
+        p.b.listen(sa(A_IP, 81), 4),
+        Err(ListenError::AddrNotAvailable)
+    );
+    assert_eq!(
+        p.b.listen(sa(B_IP, 0), 4),
+        Err(ListenError::InvalidArgument)
+    );
+    assert_eq!(
+        p.b.listen(sa(B_IP, 82), 0),
+        Err(ListenError::InvalidArgument)
+    );
+    // connect twice on the same 4-tuple.
+    let (local, remote) = p.a.addrs(c).unwrap();
+    assert_eq!(
+        p.a.connect(remote, Some(local)),
+        Err(ConnectError::AddrInUse)
+    );
+    assert_eq!(
+        p.a.connect(sa(B_IP, 0), None),
+        Err(ConnectError::InvalidArgument)
+    );
+    assert_eq!(
+        p.a.connect(sa(B_IP, 80), Some(sa(B_IP, 5))),
+        Err(ConnectError::AddrNotAvailable),
+        "not our address"
+    );
+    // recv with nothing queued.
+    assert_eq!(p.a.recv(c, &mut buf), Err(RecvError::WouldBlock));
+    // send after shutdown(Write).
+    p.a.shutdown(c, Shutdown::Write).unwrap();
+    assert_eq!(p.a.send(c, b"x"), Err(SendError::Closed));
+    // stale handles after close.
+    p.b.close(s).unwrap();
+    assert_eq!(p.b.send(s, b"x"), Err(SendError::InvalidHandle));
+    assert_eq!(p.b.close(s), Err(SocketError::InvalidHandle));
+    assert_eq!(p.b.state(s), None);
+    // shutdown on a listener.
+    assert_eq!(
+        p.b.shutdown(l, Shutdown::Both),
+        Err(SocketError::InvalidState)
+    );
+    // Send on a connection still in SYN-SENT is queued, not refused.
+    let c2 = p.a.connect(sa(B_IP, 80), None).unwrap();
+    assert_eq!(p.a.send(c2, b"early"), Ok(5));
+}
+
+#[test]
+fn send_buffer_fills_then_would_block() {
+    let (mut p, _l, c, _s) = pair_established(2);
+    let cap = p.a.send_capacity(c);
+    let big = vec![7u8; cap + 1000];
+    assert_eq!(p.a.send(c, &big), Ok(cap));
+    assert_eq!(p.a.send(c, b"more"), Err(SendError::WouldBlock));
+    assert_eq!(p.a.send_queue(c), cap);
+}
+
+#[test]
+fn ephemeral_ports_come_from_the_range_and_run_out_with_a_clear_error() {
+    let mut cfg = TcpConfig::default();
+    cfg.set_ephemeral_ports(50000..=50003).unwrap();
+    let mut st = Stack::new(
+        StackConfig {
+            tcp: cfg,
+            ..StackConfig::from_seed(3)
+        },
+        &[A_IP],
+    )
+    .unwrap();
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        let h = st.connect(sa(B_IP, 80), None).unwrap();
+        ports.push(st.addrs(h).unwrap().0.port());
+    }
+    ports.sort_unstable();
+    assert_eq!(ports, [50000, 50001, 50002, 50003]);
+    assert_eq!(
+        st.connect(sa(B_IP, 80), None),
+        Err(ConnectError::NoFreePorts)
+    );
+    // A different destination may reuse the same ports (distinct 4-tuples).
+    assert!(st.connect(sa(B_IP, 81), None).is_ok());
+}
+
+#[test]
+fn socket_table_and_info_describe_each_connection() {
+    let (mut p, _l, c, s) = pair_established(4);
+    p.a.send(c, &[1u8; 5000]).unwrap();
+    p.settle(SEC);
+    let rows = p.b.sockets();
+    assert_eq!(rows.len(), 2);
+    let listen = rows.iter().find(|r| r.state == State::Listen).unwrap();
+    assert_eq!((listen.local, listen.remote), (sa(B_IP, 80), None));
+    let conn = rows.iter().find(|r| r.state == State::Established).unwrap();
+    assert_eq!(conn.recv_queue, 5000);
+    assert_eq!(conn.handle, Some(s));
+    let info = p.a.info(c).unwrap();
+    assert_eq!(info.bytes_acked, 5000);
+    assert!(
+        info.srtt.is_some_and(|r| r >= Duration::from_millis(9)),
+        "srtt {:?} ≈ 10 ms RTT",
+        info.srtt
+    );
+    assert_eq!(info.mss, 1460 - 12, "MSS less the timestamp option");
+    assert_eq!(info.unacked, 0);
+}
+
+#[test]
+fn time_wait_tuple_is_reused_by_a_new_connect_when_timestamps_allow() {
+    let (mut p, l, c, s) = pair_established(5);
+    let (local, remote) = p.a.addrs(c).unwrap();
+    p.a.close(c).unwrap();
+    p.run_until(5 * SEC, |p| p.b.state(s) == Some(State::CloseWait));
+    p.b.close(s).unwrap();
+    p.run_until(5 * SEC, |p| p.a.time_wait_count() == 1);
+    // Too soon (< 1 s since the last timestamp): the tuple is still blocked.
+    assert_eq!(
+        p.a.connect(remote, Some(local)),
+        Err(ConnectError::AddrInUse)
+    );
+    p.settle(2 * SEC);
+    let c2 = p.a.connect(remote, Some(local)).unwrap();
+    assert_eq!(p.a.time_wait_count(), 0);
+    let mut s2 = None;
+    p.run_until(5 * SEC, |p| {
+        s2 = s2.or_else(|| p.b.accept(l).ok());
+        s2.is_some() && p.a.state(c2) == Some(State::Established)
+    });
+    assert_eq!(p.a.counters().time_wait_reused, 1);
+}
+
+#[test]
+fn ipv6_connection_lifecycle() {
+    let mut p = Pair::new(6);
+    let l = p.b.listen(sa(B6_IP, 443), 4).unwrap();
+    let c = p.a.connect(sa(B6_IP, 443), None).unwrap();
+    let mut s = None;
+    p.run_until(5 * SEC, |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some()
+    });
+    let s = s.unwrap();
+    assert_eq!(p.a.addrs(c).unwrap().0.ip(), A6_IP);
+    assert_eq!(
+        p.a.info(c).unwrap().mss,
+        1440 - 12,
+        "IPv6 MSS is 20 bytes less"
+    );
+    let data = pattern(50_000, 6);
+    p.send_all(Side::A, c, &data, 10 * SEC);
+    p.a.close(c).unwrap();
+    let mut got = Vec::new();
+    p.run_until(10 * SEC, |p| p.read_available(Side::B, s, &mut got));
+    assert_eq!(got, data);
+    p.settle(Duration::from_millis(100));
+    p.b.close(s).unwrap();
+    p.settle(Duration::from_secs(70));
+    assert_eq!(
+        p.conn_states(Side::A),
+        [
+            State::Closed,
+            State::SynSent,
+            State::Established,
+            State::FinWait1,
+            State::FinWait2,
+            State::TimeWait,
+            State::Closed
+        ]
+    );
+}
+
+#[test]
+fn unread_data_at_close_resets_like_linux() {
+    let (mut p, _l, c, s) = pair_established(7);
+    p.a.send(c, b"unread").unwrap();
+    p.settle(SEC);
+    p.b.close(s).unwrap();
+    p.settle(SEC);
+    assert_eq!(
+        p.a.error(c),
+        Some(synack::ConnectionError::Reset),
+        "RFC 2525 §2.17: RST when closing with unread data"
+    );
+}
+
+#[test]
+fn closing_a_listener_resets_its_pending_connections() {
+    let mut p = Pair::new(8);
+    let l = p.b.listen(sa(B_IP, 80), 4).unwrap();
+    let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+    p.settle(SEC);
+    assert_eq!(p.a.state(c), Some(State::Established));
+    p.b.close(l).unwrap();
+    p.settle(SEC);
+    assert_eq!(p.a.error(c), Some(synack::ConnectionError::Reset));
+    assert!(p.b.sockets().is_empty());
+}
+
+#[test]
+fn malformed_packets_are_counted_by_reason_not_panicked_on() {
+    let mut st = Stack::new(StackConfig::from_seed(9), &[B_IP]).unwrap();
+    let now = synack::Instant::ZERO;
+    st.handle_packet(now, &[]);
+    st.handle_packet(now, &[0x45, 0, 0]);
+    st.handle_packet(now, &[0x75; 40]);
+    let c = st.counters();
+    assert_eq!(c.parse_drop(synack::wire::ParseError::Truncated), 2);
+    assert_eq!(c.parse_drop(synack::wire::ParseError::BadIpVersion), 1);
+    assert_eq!(c.packets_in, 3);
+}
