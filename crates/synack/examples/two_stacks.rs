@@ -25,16 +25,39 @@ impl World {
         for from in 0..2 {
             while let Some(n) = self.hosts[from].poll_transmit(self.now, &mut buf) {
                 if let Ok(seg) = wire::parse(&buf[..n]) {
-                    let arrow = if from == 0 { "client ──▶ server" } else { "client ◀── server" };
+                    let arrow = if from == 0 {
+                        "client ──▶ server"
+                    } else {
+                        "client ◀── server"
+                    };
                     let t = &seg.tcp;
-                    println!("{:>9.3} ms  {arrow}  {:<3} seq={} ack={} len={} win={}", self.now.micros() as f64 / 1000.0, t.flags.to_string(), t.seq, t.ack, seg.payload.len(), t.window);
+                    println!(
+                        "{:>9.3} ms  {arrow}  {:<3} seq={} ack={} len={} win={}",
+                        self.now.micros() as f64 / 1000.0,
+                        t.flags.to_string(),
+                        t.seq,
+                        t.ack,
+                        seg.payload.len(),
+                        t.window
+                    );
                 }
-                self.wire.push_back((self.now + DELAY, 1 - from, buf[..n].to_vec()));
+                self.wire
+                    .push_back((self.now + DELAY, 1 - from, buf[..n].to_vec()));
             }
             while let Some(ev) = self.hosts[from].poll_event() {
-                if let Event::StateChanged { at, from: f, to, cause, .. } = ev {
+                if let Event::StateChanged {
+                    at,
+                    from: f,
+                    to,
+                    cause,
+                    ..
+                } = ev
+                {
                     let who = if from == 0 { "client" } else { "server" };
-                    println!("{:>9.3} ms  {who}: {f} → {to}  ({cause})", at.micros() as f64 / 1000.0);
+                    println!(
+                        "{:>9.3} ms  {who}: {f} → {to}  ({cause})",
+                        at.micros() as f64 / 1000.0
+                    );
                 }
             }
         }
@@ -46,7 +69,10 @@ impl World {
             app(self);
             self.pump();
             let next_timer = self.hosts.iter_mut().filter_map(Stack::poll_timeout).min();
-            let next = [self.wire.front().map(|w| w.0), next_timer].into_iter().flatten().min();
+            let next = [self.wire.front().map(|w| w.0), next_timer]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
@@ -68,9 +94,17 @@ impl World {
 fn main() {
     let client = Stack::new(StackConfig::from_seed(1), &[CLIENT]).expect("valid config");
     let server = Stack::new(StackConfig::from_seed(2), &[SERVER]).expect("valid config");
-    let mut w = World { hosts: [client, server], wire: VecDeque::new(), now: Instant::ZERO };
-    let listener = w.hosts[1].listen(SocketAddr::new(SERVER, 80), 8).expect("listen");
-    let conn = w.hosts[0].connect(SocketAddr::new(SERVER, 80), None).expect("connect");
+    let mut w = World {
+        hosts: [client, server],
+        wire: VecDeque::new(),
+        now: Instant::ZERO,
+    };
+    let listener = w.hosts[1]
+        .listen(SocketAddr::new(SERVER, 80), 8)
+        .expect("listen");
+    let conn = w.hosts[0]
+        .connect(SocketAddr::new(SERVER, 80), None)
+        .expect("connect");
     // Data queued in SYN-SENT goes out with the handshake's final ACK.
     w.hosts[0].send(conn, b"hello, synack").expect("send");
     let mut client_closed = false;

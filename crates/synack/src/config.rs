@@ -68,6 +68,42 @@ pub struct TcpConfig {
     pub hop_limit: u8,
     /// Congestion control for new connections.
     pub congestion: crate::tcp::congestion::Algorithm,
+    /// Grow the receive and send buffers as the bandwidth-delay product demands,
+    /// up to `recv_buffer_max` / `send_buffer_max` (Linux `tcp_moderate_rcvbuf` and
+    /// send-buffer expansion). Setting a buffer size on a socket turns it off there.
+    pub auto_tune: bool,
+    /// Ceiling of receive-buffer auto-tuning (Linux `tcp_rmem[2]` is 6 MiB; a 1 Gbit/s
+    /// × 100 ms path needs 12.5 MB, so the default is 32 MiB).
+    pub recv_buffer_max: usize,
+    /// Ceiling of send-buffer auto-tuning (Linux `tcp_wmem[2]` is 4 MiB; 32 MiB here
+    /// for the same reason).
+    pub send_buffer_max: usize,
+    /// Keepalive (RFC 1122 §4.2.3.6): off by default, like Linux.
+    pub keepalive: Option<Keepalive>,
+    /// Give up when data stays unacknowledged this long (RFC 9293 USER TIMEOUT,
+    /// RFC 5482; Linux `TCP_USER_TIMEOUT`). None: only `data_retries` limits.
+    pub user_timeout: Option<Duration>,
+}
+
+/// Keepalive timing (Linux `tcp_keepalive_time`, `_intvl`, `_probes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (Linux 7200 s; RFC 1122 ≥ 2 hours).
+    pub idle: Duration,
+    /// Time between unanswered probes (Linux 75 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection is declared dead (Linux 9).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
 }
 
 impl Default for TcpConfig {
@@ -97,6 +133,11 @@ impl Default for TcpConfig {
             sack: true,
             hop_limit: 64,
             congestion: crate::tcp::congestion::Algorithm::default(),
+            auto_tune: true,
+            recv_buffer_max: 32 << 20,
+            send_buffer_max: 32 << 20,
+            keepalive: None,
+            user_timeout: None,
         }
     }
 }
@@ -150,6 +191,28 @@ impl TcpConfig {
         if self.somaxconn == 0 || self.max_syn_backlog == 0 {
             return err("somaxconn/max_syn_backlog", "must be at least 1");
         }
+        if self.auto_tune
+            && (self.recv_buffer_max < self.recv_buffer || self.send_buffer_max < self.send_buffer)
+        {
+            return err(
+                "recv_buffer_max/send_buffer_max",
+                "must be at least recv_buffer/send_buffer",
+            );
+        }
+        if self.recv_buffer_max > (1 << 30) {
+            return err(
+                "recv_buffer_max",
+                "must be at most 1 GiB (RFC 7323 §2.3 window limit)",
+            );
+        }
+        if let Some(k) = self.keepalive {
+            if k.idle.is_zero() || k.interval.is_zero() || k.count == 0 {
+                return err("keepalive", "idle, interval and count must be non-zero");
+            }
+        }
+        if self.user_timeout.is_some_and(|t| t.is_zero()) {
+            return err("user_timeout", "must be non-zero");
+        }
         if self.hop_limit == 0 {
             return err("hop_limit", "must be at least 1");
         }
@@ -190,8 +253,13 @@ impl TcpConfig {
         if !self.window_scaling {
             return 0;
         }
+        let biggest = if self.auto_tune {
+            self.recv_buffer.max(self.recv_buffer_max)
+        } else {
+            self.recv_buffer
+        };
         let mut shift = 0u8;
-        while shift < 14 && (self.recv_buffer >> shift) > 65535 {
+        while shift < 14 && (biggest >> shift) > 65535 {
             shift += 1;
         }
         shift
@@ -268,6 +336,7 @@ mod tests {
     fn window_scale_covers_buffer() {
         let mut c = TcpConfig {
             recv_buffer: 65535,
+            auto_tune: false,
             ..TcpConfig::default()
         };
         assert_eq!(c.rcv_wscale(), 0);
@@ -277,5 +346,8 @@ mod tests {
         assert_eq!(c.rcv_wscale(), 14);
         c.window_scaling = false;
         assert_eq!(c.rcv_wscale(), 0);
+        // With auto-tuning the shift must cover the largest the buffer may grow to.
+        let c = TcpConfig::default();
+        assert_eq!(c.rcv_wscale(), 10, "a 32 MiB ceiling needs shift 10");
     }
 }

@@ -141,8 +141,14 @@ counters! {
     fast_retransmits,
     /// Zero-window probes sent.
     window_probes,
-    /// Connections that timed out.
+        /// Connections that timed out (any cause).
     timeouts,
+    /// Keepalive probes sent.
+    keepalive_probes,
+    /// Connections declared dead by keepalive.
+    keepalive_timeouts,
+    /// Connections ended by the user timeout.
+    user_timeouts,
     /// Connections that entered TIME-WAIT.
     time_wait_entered,
     /// Connections that skipped TIME-WAIT because the table was full.

@@ -33,6 +33,10 @@ impl SendBuffer {
         self.cap.saturating_sub(self.len())
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         self.cap = cap;
     }

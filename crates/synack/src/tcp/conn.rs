@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use crate::config::TcpConfig;
+use crate::config::{Keepalive, TcpConfig};
 use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
@@ -172,6 +172,27 @@ pub(crate) struct Tcb {
     pub(crate) nodelay: bool,
     pub(crate) linger_zero: bool,
 
+    // Keepalive (RFC 1122 §4.2.3.6) and user timeout (RFC 5482).
+    pub(crate) keepalive: Option<Keepalive>,
+    pub(crate) keepalive_deadline: Option<Instant>,
+    pub(crate) keepalive_probes: u32,
+    /// A keepalive probe is due on the next poll.
+    pub(crate) keepalive_pending: bool,
+    /// When the last segment arrived from the peer.
+    pub(crate) last_rcv: Instant,
+    pub(crate) user_timeout: Option<Duration>,
+    /// When the send side last made progress (an ACK advanced, or it left idle).
+    pub(crate) progress_at: Instant,
+
+    // Buffer auto-tuning (dynamic right-sizing of the receive buffer, Linux-style
+    // send-buffer expansion).
+    pub(crate) rcvbuf_locked: bool,
+    pub(crate) sndbuf_locked: bool,
+    /// Start of the current receive measurement: (time, stream offset).
+    pub(crate) rcv_space: Option<(Instant, u64)>,
+    /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
+    pub(crate) rcv_rtt: Option<Duration>,
+
     pub(crate) error: Option<ConnectionError>,
     pub(crate) stats: ConnStats,
 }
@@ -251,6 +272,17 @@ impl Tcb {
             quickack: 16,
             nodelay: cfg.nodelay,
             linger_zero: false,
+            keepalive: cfg.keepalive,
+            keepalive_deadline: None,
+            keepalive_probes: 0,
+            keepalive_pending: false,
+            last_rcv: Instant::ZERO,
+            user_timeout: cfg.user_timeout,
+            progress_at: Instant::ZERO,
+            rcvbuf_locked: !cfg.auto_tune,
+            sndbuf_locked: !cfg.auto_tune,
+            rcv_space: None,
+            rcv_rtt: None,
             error: None,
             stats: ConnStats::default(),
         }
@@ -270,6 +302,8 @@ impl Tcb {
         self.state = to;
         if to == State::Established {
             ctx.counters.established += 1;
+            self.last_rcv = ctx.now;
+            self.arm_keepalive(ctx.now);
         }
         ctx.events.push_back(Event::StateChanged {
             at: ctx.now,
@@ -301,6 +335,7 @@ impl Tcb {
         self.rtx_deadline = None;
         self.persist_deadline = None;
         self.delack_deadline = None;
+        self.keepalive_deadline = None;
     }
 
     /// The earliest time [`Tcb::on_timeout`] must run.
@@ -308,11 +343,103 @@ impl Tcb {
         [
             self.rtx_deadline,
             self.persist_deadline,
+            self.keepalive_deadline,
+            self.user_deadline(),
             self.delack_deadline,
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// When the user timeout runs out, while data waits for acknowledgment or the
+    /// peer's window is closed.
+    fn user_deadline(&self) -> Option<Instant> {
+        let waiting = self.snd_una != self.snd_max || self.persist_deadline.is_some();
+        self.user_timeout
+            .filter(|_| waiting && self.state != State::Closed)
+            .map(|t| self.progress_at + t)
+    }
+
+    /// Arms keepalive for `idle` after the last segment from the peer.
+    pub(crate) fn arm_keepalive(&mut self, _now: Instant) {
+        self.keepalive_deadline = self
+            .keepalive
+            .filter(|_| self.state.is_synchronized())
+            .map(|k| self.last_rcv + k.idle);
+    }
+
+    /// RFC 1122 §4.2.3.6: probe an idle connection; after `count` unanswered probes,
+    /// the connection is dead.
+    fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(k) = self.keepalive else { return };
+        let now = ctx.now;
+        if self.keepalive_probes == 0 && self.last_rcv + k.idle > now {
+            // Traffic arrived since the timer was set: wait for the full idle time again.
+            self.keepalive_deadline = Some(self.last_rcv + k.idle);
+            return;
+        }
+        if self.snd_una != self.snd_max {
+            // Data is outstanding: retransmission, not keepalive, watches the peer.
+            self.keepalive_deadline = Some(now + k.interval);
+            return;
+        }
+        if self.keepalive_probes >= k.count {
+            ctx.counters.timeouts += 1;
+            ctx.counters.keepalive_timeouts += 1;
+            self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.keepalive_pending = true;
+        ctx.counters.keepalive_probes += 1;
+        self.keepalive_deadline = Some(now + k.interval);
+    }
+
+    /// A segment arrived from the peer: it is alive.
+    pub(crate) fn note_peer_alive(&mut self, now: Instant) {
+        self.last_rcv = now;
+        if self.keepalive_probes > 0 {
+            self.keepalive_probes = 0;
+            self.arm_keepalive(now);
+        }
+    }
+
+    /// Dynamic right-sizing of the receive buffer: once per receiver RTT, make room
+    /// for four times what arrived in the last RTT (two for the sender's slow-start
+    /// doubling, two so the window never limits a sender at full rate), up to the cap.
+    pub(crate) fn autotune_recv(&mut self, now: Instant, cfg: &TcpConfig) {
+        if self.rcvbuf_locked {
+            return;
+        }
+        let rtt = self
+            .rcv_rtt
+            .or(self.rtt.srtt())
+            .unwrap_or(Duration::from_millis(100))
+            .max(Duration::from_millis(1));
+        match self.rcv_space {
+            None => self.rcv_space = Some((now, self.rcv_off)),
+            Some((t, off)) if now.saturating_duration_since(t) >= rtt => {
+                let bytes = usize::try_from(self.rcv_off - off).unwrap_or(usize::MAX);
+                let want = bytes.saturating_mul(4).min(cfg.recv_buffer_max);
+                if want > self.recv_cap {
+                    self.recv_cap = want;
+                }
+                self.rcv_space = Some((now, self.rcv_off));
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Send-buffer expansion: room for two congestion windows, up to the cap.
+    pub(crate) fn autotune_send(&mut self, cfg: &TcpConfig) {
+        if self.sndbuf_locked {
+            return;
+        }
+        let want = self.cc.cwnd().saturating_mul(2).min(cfg.send_buffer_max);
+        if want > self.send_buf.capacity() {
+            self.send_buf.set_capacity(want);
+        }
     }
 
     /// Sequence number just past the last queued data byte (where our FIN goes).
@@ -471,9 +598,19 @@ impl Tcb {
             self.persist_backoff = (self.persist_backoff + 1).min(16);
             ctx.counters.window_probes += 1;
         }
+        if self.user_deadline().is_some_and(|t| t <= now) {
+            ctx.counters.timeouts += 1;
+            ctx.counters.user_timeouts += 1;
+            self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            return;
+        }
         if self.rtx_deadline.is_some_and(|t| t <= now) {
             self.rtx_deadline = None;
             self.on_rto(ctx);
+        }
+        if self.keepalive_deadline.is_some_and(|t| t <= now) && self.state != State::Closed {
+            self.keepalive_deadline = None;
+            self.on_keepalive(ctx);
         }
     }
 

@@ -210,6 +210,7 @@ impl Tcb {
         ctx: &mut Ctx<'_>,
     ) {
         let f = hdr.flags;
+        self.note_peer_alive(ctx.now);
         if self.state == State::SynReceived
             && self.parent.is_some()
             && f.syn()
@@ -358,6 +359,7 @@ impl Tcb {
             self.snd_nxt = ack;
         }
         self.stats.bytes_acked += data_acked as u64;
+        self.progress_at = ctx.now;
         // RFC 6298 §5.3/5.2: restart the timer on new ACKs, stop it when all is acked.
         self.retries = 0;
         self.rtt.reset_backoff();
@@ -426,6 +428,7 @@ impl Tcb {
                     .cc
                     .on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
             }
+            self.autotune_send(ctx.cfg);
             self.dupacks = 0;
         } else if ack == self.snd_una
             && payload_len == 0
@@ -508,7 +511,24 @@ impl Tcb {
             }
         }
         ctx.counters.bytes_received += data.len() as u64;
+        if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
+            self.rcv_rtt_sample(ts.ecr, ctx.now);
+        }
+        self.autotune_recv(ctx.now, ctx.cfg);
         self.schedule_ack(data.len(), ctx);
+    }
+
+    /// Receiver-side RTT from the echo of our own timestamp (the smallest seen, so
+    /// delayed ACKs and queueing do not inflate it).
+    fn rcv_rtt_sample(&mut self, ecr: u32, now: crate::time::Instant) {
+        if ecr == 0 {
+            return;
+        }
+        let ms = self.ts_val(now).wrapping_sub(ecr);
+        if ms < 1 << 30 {
+            let sample = core::time::Duration::from_millis(u64::from(ms).max(1));
+            self.rcv_rtt = Some(self.rcv_rtt.map_or(sample, |r| r.min(sample)));
+        }
     }
 
     fn deliver(&mut self, data: &[u8]) {
