@@ -504,7 +504,10 @@ impl Stack {
         if bytes < usize::from(self.config.tcp.mss) {
             return Err(SocketError::InvalidArgument);
         }
-        self.with_conn(idx, |t, _| t.send_buf.set_capacity(bytes));
+        self.with_conn(idx, |t, _| {
+            t.send_buf.set_capacity(bytes);
+            t.sndbuf_locked = true;
+        });
         Ok(())
     }
 
@@ -518,7 +521,52 @@ impl Stack {
         if bytes < usize::from(self.config.tcp.mss) || bytes > 1 << 30 {
             return Err(SocketError::InvalidArgument);
         }
-        self.with_conn(idx, |t, _| t.recv_cap = bytes);
+        self.with_conn(idx, |t, _| {
+            t.recv_cap = bytes;
+            t.rcvbuf_locked = true;
+        });
+        self.touch(idx);
+        Ok(())
+    }
+
+    /// Turns keepalive on (with its timing) or off for a connection.
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidArgument`] for zero timings; [`SocketError`] for a bad handle.
+    pub fn set_keepalive(
+        &mut self,
+        h: SocketHandle,
+        keepalive: Option<crate::config::Keepalive>,
+    ) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        if keepalive.is_some_and(|k| k.idle.is_zero() || k.interval.is_zero() || k.count == 0) {
+            return Err(SocketError::InvalidArgument);
+        }
+        let now = self.now;
+        self.with_conn(idx, |t, _| {
+            t.keepalive = keepalive;
+            t.keepalive_probes = 0;
+            t.arm_keepalive(now);
+        });
+        self.touch(idx);
+        Ok(())
+    }
+
+    /// Sets the user timeout (RFC 5482, Linux `TCP_USER_TIMEOUT`): the connection
+    /// fails with `TimedOut` when sent data stays unacknowledged this long.
+    ///
+    /// # Errors
+    /// [`SocketError::InvalidArgument`] for zero; [`SocketError`] for a bad handle.
+    pub fn set_user_timeout(
+        &mut self,
+        h: SocketHandle,
+        timeout: Option<Duration>,
+    ) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(SocketError::InvalidArgument);
+        }
+        self.with_conn(idx, |t, _| t.user_timeout = timeout);
         self.touch(idx);
         Ok(())
     }

@@ -190,6 +190,8 @@ pub(crate) struct Tcb {
     pub(crate) sndbuf_locked: bool,
     /// Start of the current receive measurement: (time, stream offset).
     pub(crate) rcv_space: Option<(Instant, u64)>,
+    /// The most bytes seen arriving in one receiver RTT.
+    pub(crate) rcv_space_prev: usize,
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
     pub(crate) rcv_rtt: Option<Duration>,
 
@@ -282,6 +284,7 @@ impl Tcb {
             rcvbuf_locked: !cfg.auto_tune,
             sndbuf_locked: !cfg.auto_tune,
             rcv_space: None,
+            rcv_space_prev: 0,
             rcv_rtt: None,
             error: None,
             stats: ConnStats::default(),
@@ -405,9 +408,10 @@ impl Tcb {
         }
     }
 
-    /// Dynamic right-sizing of the receive buffer: once per receiver RTT, make room
-    /// for four times what arrived in the last RTT (two for the sender's slow-start
-    /// doubling, two so the window never limits a sender at full rate), up to the cap.
+    /// Dynamic right-sizing of the receive buffer (as Linux's `tcp_rcv_space_adjust`):
+    /// once per receiver RTT, make room for twice what arrived in the last RTT, plus
+    /// twice the growth over the previous RTT while the sender is still speeding up,
+    /// up to the cap.
     pub(crate) fn autotune_recv(&mut self, now: Instant, cfg: &TcpConfig) {
         if self.rcvbuf_locked {
             return;
@@ -421,10 +425,17 @@ impl Tcb {
             None => self.rcv_space = Some((now, self.rcv_off)),
             Some((t, off)) if now.saturating_duration_since(t) >= rtt => {
                 let bytes = usize::try_from(self.rcv_off - off).unwrap_or(usize::MAX);
-                let want = bytes.saturating_mul(4).min(cfg.recv_buffer_max);
+                let mut want = bytes.saturating_mul(2);
+                let prev = self.rcv_space_prev;
+                if prev > 0 && bytes > prev {
+                    let grow = want.saturating_mul(bytes - prev) / prev;
+                    want = want.saturating_add(grow.saturating_mul(2));
+                }
+                let want = want.min(cfg.recv_buffer_max);
                 if want > self.recv_cap {
                     self.recv_cap = want;
                 }
+                self.rcv_space_prev = self.rcv_space_prev.max(bytes);
                 self.rcv_space = Some((now, self.rcv_off));
             }
             Some(_) => {}

@@ -486,7 +486,10 @@ impl Tcb {
             data = &data[cut..];
             seq += cut;
         }
-        let wnd = self.rcv_wnd() as usize;
+        // Accept what the window we advertised allows, even if the application has
+        // since shrunk the buffer: a promised window is honoured (RFC 9293 §3.8.6.2.2).
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        let wnd = (self.rcv_wnd() as usize).max(advertised);
         let room = ((self.rcv_nxt + wnd) - seq).max(0) as usize;
         if data.len() > room {
             data = &data[..room];

@@ -40,6 +40,13 @@ impl Tcb {
         if let Some(seg) = self.next_data_segment(ctx) {
             return Some(seg);
         }
+        if self.keepalive_pending {
+            self.keepalive_pending = false;
+            // RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT-1,
+            // which the peer must acknowledge.
+            let hdr = self.header(self.snd_nxt + u32::MAX, TcpFlags::ACK, ctx);
+            return Some(self.finish(hdr, 0, 0, ctx));
+        }
         if self.probe_pending {
             self.probe_pending = false;
             // A zero-window probe (RFC 9293 §3.8.6.1) as Linux sends it: an ACK carrying
@@ -158,6 +165,10 @@ impl Tcb {
         }
         let hdr = self.header(seq, flags, ctx);
         let seg_end = end + u32::from(fin);
+        if self.snd_una == self.snd_max {
+            // Leaving idle: the user timeout counts from now.
+            self.progress_at = ctx.now;
+        }
         if seq.lt(self.snd_max) || forced {
             self.note_retransmit(ctx);
         } else if self.rtt_timing.is_none() {
@@ -188,6 +199,9 @@ impl Tcb {
 
     /// The persist timer, backed off exponentially like the RTO (RFC 1122 §4.2.2.17).
     fn arm_persist(&mut self, ctx: &Ctx<'_>) {
+        if self.persist_deadline.is_none() && self.persist_backoff == 0 {
+            self.progress_at = ctx.now;
+        }
         let base = self.rtt.rto().max(ctx.cfg.min_rto);
         let t = base
             .saturating_mul(1u32 << self.persist_backoff.min(10))
@@ -229,7 +243,7 @@ impl Tcb {
             u32::from(self.our_mss),
             u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX),
         );
-        let wnd = if wnd < adv || wnd - adv < step && adv > 0 {
+        let wnd = if wnd < adv || wnd - adv < step {
             adv
         } else {
             wnd

@@ -1,0 +1,523 @@
+//! synack over the simulator: throughput on a long fat pipe, flow control with a
+//! closed window, ACK policy, Nagle, keepalive, user timeout, and transfers that
+//! survive loss, reordering and duplication across many seeds.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use synack::{Instant, SocketHandle, Stack, StackConfig, State, TcpConfig};
+use synack_sim::{Direction, Fate, HostId, LinkConfig, LinkId, Loss, Sim};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+struct Net {
+    sim: Sim<Stack>,
+    client: HostId,
+    server: HostId,
+    link: LinkId,
+}
+
+fn net(seed: u64, ab: LinkConfig, ba: LinkConfig, ccfg: TcpConfig, scfg: TcpConfig) -> Net {
+    let mut sim = Sim::new(seed);
+    let c = Stack::new(
+        StackConfig {
+            tcp: ccfg,
+            ..StackConfig::from_seed(seed ^ 0xc1)
+        },
+        &[CLIENT],
+    )
+    .unwrap();
+    let s = Stack::new(
+        StackConfig {
+            tcp: scfg,
+            ..StackConfig::from_seed(seed ^ 0x5e)
+        },
+        &[SERVER],
+    )
+    .unwrap();
+    let client = sim.add_host("client", c, &[CLIENT]);
+    let server = sim.add_host("server", s, &[SERVER]);
+    let link = sim.connect(client, server, ab, ba);
+    Net {
+        sim,
+        client,
+        server,
+        link,
+    }
+}
+
+/// Byte `i` of the test stream: cheap, position-dependent, so reordering or
+/// duplication inside the stream would show.
+fn pattern_byte(i: u64) -> u8 {
+    (i ^ (i >> 8) ^ (i >> 17)).wrapping_mul(0x9d) as u8
+}
+
+#[derive(Debug, Default)]
+struct Outcome {
+    delivered: u64,
+    intact: bool,
+    first_data: Option<Instant>,
+    half_at: Option<Instant>,
+    done_at: Option<Instant>,
+    max_recv_queue: usize,
+}
+
+impl Net {
+    fn connect(&mut self) -> (SocketHandle, SocketHandle) {
+        let l = self
+            .sim
+            .host_mut(self.server)
+            .listen(SocketAddr::new(SERVER, 80), 16)
+            .unwrap();
+        let c = self
+            .sim
+            .host_mut(self.client)
+            .connect(SocketAddr::new(SERVER, 80), None)
+            .unwrap();
+        let mut s = None;
+        let limit = self.sim.now() + Duration::from_secs(60);
+        while s.is_none() || self.sim.host(self.client).state(c) != Some(State::Established) {
+            assert!(
+                self.sim.step() && self.sim.now() < limit,
+                "handshake did not complete (seed={})",
+                self.sim.seed()
+            );
+            if s.is_none() {
+                s = self.sim.host_mut(self.server).accept(l).ok();
+            }
+        }
+        (c, s.unwrap())
+    }
+
+    /// Sends `bytes` of the pattern from client to server, the server reading as it
+    /// arrives unless `read_from` says not yet; then the client closes.
+    fn bulk(
+        &mut self,
+        c: SocketHandle,
+        s: SocketHandle,
+        bytes: u64,
+        limit: Duration,
+        read_from: Instant,
+    ) -> Outcome {
+        let end = self.sim.now() + limit;
+        let mut out = Outcome {
+            intact: true,
+            ..Outcome::default()
+        };
+        let mut sent = 0u64;
+        let mut chunk = vec![0u8; 256 * 1024];
+        let mut rbuf = vec![0u8; 256 * 1024];
+        let mut closed = false;
+        loop {
+            // Client: keep the send buffer full.
+            let cap = self.sim.host(self.client).send_capacity(c);
+            if sent < bytes && cap > 0 {
+                let n = cap
+                    .min(chunk.len())
+                    .min(usize::try_from(bytes - sent).unwrap());
+                for (k, b) in chunk[..n].iter_mut().enumerate() {
+                    *b = pattern_byte(sent + k as u64);
+                }
+                let took = self.sim.host_mut(self.client).send(c, &chunk[..n]).unwrap();
+                sent += took as u64;
+                out.first_data.get_or_insert(self.sim.now());
+            } else if sent == bytes && !closed {
+                self.sim
+                    .host_mut(self.client)
+                    .shutdown(c, synack::Shutdown::Write)
+                    .unwrap();
+                closed = true;
+            }
+            // Server: read and check.
+            let q = self.sim.host(self.server).recv_queue(s);
+            out.max_recv_queue = out.max_recv_queue.max(q);
+            if self.sim.now() >= read_from && q > 0 {
+                let n = self.sim.host_mut(self.server).recv(s, &mut rbuf).unwrap();
+                for (k, &b) in rbuf[..n].iter().enumerate() {
+                    if b != pattern_byte(out.delivered + k as u64) {
+                        out.intact = false;
+                    }
+                }
+                out.delivered += n as u64;
+                if out.half_at.is_none() && out.delivered >= bytes / 2 {
+                    out.half_at = Some(self.sim.now());
+                }
+                if out.delivered == bytes {
+                    out.done_at = Some(self.sim.now());
+                    return out;
+                }
+            }
+            if self.sim.now() > end || !self.sim.step() {
+                return out;
+            }
+        }
+    }
+}
+
+fn gbit_link(one_way: Duration) -> LinkConfig {
+    // Two BDPs of queue (1 Gbit/s × 100 ms = 12.5 MB ≈ 8,300 full packets each), so
+    // the window's growth up to the 32 MiB receive-buffer ceiling never overflows
+    // the queue: this is the no-loss case. (With one BDP, slow start overshoots into
+    // drops, which NewReno without SACK repairs one hole per RTT; SACK recovery and
+    // HyStart++ belong to the congestion-control work.)
+    LinkConfig::default()
+        .delay(one_way)
+        .rate(1_000_000_000, 17_000)
+}
+
+#[test]
+fn long_fat_pipe_fills_after_slow_start() {
+    // 1 Gbit/s, 100 ms RTT, no loss. Window scaling and buffer auto-tuning must let
+    // the window grow past the 12.5 MB bandwidth-delay product without the user
+    // sizing any buffer.
+    let bytes: u64 = std::env::var("SYNACK_LFN_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256 << 20);
+    let link = gbit_link(Duration::from_millis(50));
+    let mut n = net(
+        1,
+        link.clone(),
+        link,
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    n.sim.set_record(false);
+    let (c, s) = n.connect();
+    let o = n.bulk(c, s, bytes, Duration::from_secs(120), Instant::ZERO);
+    assert!(
+        o.intact && o.delivered == bytes,
+        "{o:?}\nclient {:?}\nserver {:?}\nsend_queue {} cap {} timeout {:?} now {}",
+        n.sim.host(n.client).info(c),
+        n.sim.host(n.server).info(s),
+        n.sim.host(n.client).send_queue(c),
+        n.sim.host(n.client).send_capacity(c),
+        n.sim.host_mut(n.client).poll_timeout(),
+        n.sim.now()
+    );
+    let (half, done) = (o.half_at.unwrap(), o.done_at.unwrap());
+    let second_half_bps = (bytes / 2) as f64 * 8.0 / (done - half).as_secs_f64();
+    let overall_bps = bytes as f64 * 8.0 / (done - o.first_data.unwrap()).as_secs_f64();
+    let stats = n.sim.link_stats(n.link, Direction::AtoB);
+    eprintln!(
+        "LFN {bytes} B: second half {:.1} Mbit/s, overall {:.1} Mbit/s, dropped {}",
+        second_half_bps / 1e6,
+        overall_bps / 1e6,
+        stats.dropped()
+    );
+    assert!(
+        second_half_bps >= 0.9e9,
+        "after slow start: {:.1} Mbit/s < 90% of 1 Gbit/s",
+        second_half_bps / 1e6
+    );
+    let info = n.sim.host(n.server).info(s).unwrap();
+    assert!(
+        o.max_recv_queue <= 32 << 20,
+        "receiver never holds more than its buffer ceiling"
+    );
+    assert!(info.rcv_wscale >= 8, "scaled window: {info:?}");
+}
+
+fn plain_link() -> LinkConfig {
+    LinkConfig::default().delay(Duration::from_millis(10))
+}
+
+#[test]
+fn zero_window_persist_probes_then_recovery_even_if_the_update_is_lost() {
+    for drop_update in [false, true] {
+        // A slow reader with a 16 KiB receive buffer (SO_RCVBUF before listen).
+        let small = TcpConfig {
+            recv_buffer: 16 * 1024,
+            auto_tune: false,
+            ..TcpConfig::default()
+        };
+        let mut n = net(2, plain_link(), plain_link(), TcpConfig::default(), small);
+        let (c, s) = n.connect();
+        let read_from = n.sim.now() + Duration::from_secs(5);
+        if drop_update {
+            // Drop the first server→client segment after the reader resumes: the
+            // window update. Persist probes must recover from it.
+            let mut armed = true;
+            n.sim.set_filter(Box::new(move |ctx, _bytes| {
+                if armed && ctx.now >= read_from && ctx.direction == Direction::BtoA {
+                    armed = false;
+                    return synack_sim::FilterAction::Drop;
+                }
+                synack_sim::FilterAction::Pass
+            }));
+        }
+        let o = n.bulk(c, s, 256 * 1024, Duration::from_secs(120), read_from);
+        assert!(
+            o.intact && o.delivered == 256 * 1024,
+            "drop_update={drop_update}: {o:?}"
+        );
+        let probes = n.sim.host(n.client).counters().window_probes;
+        assert!(
+            probes >= 3,
+            "drop_update={drop_update}: persist probes went out ({probes})"
+        );
+        assert!(
+            o.max_recv_queue <= 16 * 1024,
+            "receiver never overran its 16 KiB buffer"
+        );
+        // Probes back off: gaps between successive zero-window probes grow.
+        let probe_times: Vec<Instant> = n
+            .sim
+            .trace()
+            .iter()
+            .filter(|r| r.from == n.client)
+            .filter_map(|r| synack::wire::parse(&r.bytes).ok().map(|seg| (r.t, seg)))
+            .filter(|(t, seg)| {
+                *t < read_from
+                    && seg.payload.is_empty()
+                    && !seg.tcp.flags.syn()
+                    && !seg.tcp.flags.fin()
+            })
+            .map(|(t, _)| t)
+            .collect();
+        let gaps: Vec<Duration> = probe_times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|g| *g >= Duration::from_millis(100))
+            .collect();
+        assert!(
+            gaps.windows(2).any(|g| g[1] > g[0]),
+            "drop_update={drop_update}: backoff in {gaps:?}"
+        );
+        assert!(
+            o.done_at.unwrap() < read_from + Duration::from_secs(3),
+            "drop_update={drop_update}: recovered promptly"
+        );
+    }
+}
+
+#[test]
+fn clean_link_gets_about_one_ack_per_two_segments() {
+    let mut n = net(
+        3,
+        plain_link(),
+        plain_link(),
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    let (c, s) = n.connect();
+    let o = n.bulk(c, s, 8 << 20, Duration::from_secs(60), Instant::ZERO);
+    assert!(o.intact);
+    let (mut data, mut acks) = (0usize, 0usize);
+    for r in n.sim.trace() {
+        let Ok(seg) = synack::wire::parse(&r.bytes) else {
+            continue;
+        };
+        if r.from == n.client && seg.payload.len() > 1000 {
+            data += 1;
+        } else if r.from == n.server && seg.payload.is_empty() {
+            acks += 1;
+        }
+    }
+    let ratio = data as f64 / acks as f64;
+    eprintln!("data segments {data}, pure ACKs {acks}, ratio {ratio:.2}");
+    assert!(
+        (1.7..=2.3).contains(&ratio),
+        "about one ACK per two full segments: {data} data / {acks} ACKs"
+    );
+}
+
+/// An interactive exchange: the client writes 1-byte messages every 2 ms; the
+/// server echoes. Returns the number of data segments the client sent.
+fn echo_segments(nodelay: bool) -> (usize, u64) {
+    let mut n = net(
+        4,
+        plain_link(),
+        plain_link(),
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    let (c, s) = n.connect();
+    n.sim.host_mut(n.client).set_nodelay(c, nodelay).unwrap();
+    let start = n.sim.now();
+    let mut written = 0u64;
+    let mut echoed = 0u64;
+    let mut buf = [0u8; 4096];
+    while echoed < 200 {
+        let due = (n.sim.now() - start).as_millis() as u64 / 2;
+        while written < 200 && written <= due {
+            n.sim.host_mut(n.client).send(c, b"k").unwrap();
+            written += 1;
+        }
+        if let Ok(k) = n.sim.host_mut(n.server).recv(s, &mut buf) {
+            n.sim.host_mut(n.server).send(s, &buf[..k]).unwrap();
+        }
+        if let Ok(k) = n.sim.host_mut(n.client).recv(c, &mut buf) {
+            echoed += k as u64;
+        }
+        // Wake at least every millisecond so the writer keeps its pace.
+        let next = n.sim.now() + Duration::from_millis(1);
+        n.sim.run_until(next).unwrap();
+    }
+    let segs = n
+        .sim
+        .trace()
+        .iter()
+        .filter(|r| {
+            r.from == n.client
+                && synack::wire::parse(&r.bytes).is_ok_and(|seg| !seg.payload.is_empty())
+        })
+        .count();
+    (segs, echoed)
+}
+
+#[test]
+fn nagle_coalesces_small_writes_and_nodelay_does_not() {
+    let (with_nagle, e1) = echo_segments(false);
+    let (no_delay, e2) = echo_segments(true);
+    eprintln!("200 one-byte writes: {with_nagle} segments with Nagle, {no_delay} with TCP_NODELAY");
+    assert_eq!((e1, e2), (200, 200));
+    assert_eq!(no_delay, 200, "TCP_NODELAY sends each write at once");
+    assert!(
+        with_nagle * 3 <= no_delay,
+        "Nagle holds small writes while one is unacknowledged: {with_nagle} vs {no_delay}"
+    );
+}
+
+#[test]
+fn transfers_survive_loss_reordering_and_duplication_across_seeds() {
+    let seeds: u64 = std::env::var("SYNACK_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for seed in 0..seeds {
+        let link = LinkConfig::default()
+            .delay(Duration::from_millis(5))
+            .loss(Loss::Bernoulli(0.10))
+            .reorder(0.05)
+            .duplicate(0.02);
+        let mut n = net(
+            1000 + seed,
+            link.clone(),
+            link,
+            TcpConfig::default(),
+            TcpConfig::default(),
+        );
+        n.sim.set_record(false);
+        let (c, s) = n.connect();
+        let o = n.bulk(c, s, 64 * 1024, Duration::from_secs(600), Instant::ZERO);
+        assert!(
+            o.intact && o.delivered == 64 * 1024,
+            "seed={} (replay: SYNACK_SEEDS; net seed {}): {o:?}",
+            seed,
+            1000 + seed
+        );
+    }
+}
+
+#[test]
+fn keepalive_detects_a_vanished_peer() {
+    let cfg = TcpConfig {
+        keepalive: Some(synack::Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        }),
+        ..TcpConfig::default()
+    };
+    let mut n = net(5, plain_link(), plain_link(), cfg, TcpConfig::default());
+    let (c, _s) = n.connect();
+    let t0 = n.sim.now();
+    // The server's host vanishes: everything toward the client is lost from now on.
+    n.sim
+        .set_link_config(
+            n.link,
+            Direction::BtoA,
+            plain_link().loss(Loss::Bernoulli(1.0)),
+        )
+        .unwrap();
+    n.sim.run_until(t0 + Duration::from_secs(60)).unwrap();
+    let st = n.sim.host(n.client);
+    assert_eq!(st.error(c), Some(synack::ConnectionError::TimedOut));
+    assert_eq!(st.counters().keepalive_probes, 3);
+    assert_eq!(st.counters().keepalive_timeouts, 1);
+    // 10 s idle + 3 probes 2 s apart + a last 2 s wait.
+    let closed_at = n
+        .sim
+        .trace()
+        .iter()
+        .filter(|r| r.from == n.client)
+        .map(|r| r.t)
+        .max()
+        .unwrap();
+    assert!(
+        // The last thing the client heard was during the handshake, just before t0.
+        closed_at >= t0 + Duration::from_millis(13_900)
+            && closed_at <= t0 + Duration::from_secs(15),
+        "last probe at {closed_at}"
+    );
+}
+
+#[test]
+fn keepalive_is_answered_by_a_live_peer() {
+    let cfg = TcpConfig {
+        keepalive: Some(synack::Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        }),
+        ..TcpConfig::default()
+    };
+    let mut n = net(6, plain_link(), plain_link(), cfg, TcpConfig::default());
+    let (c, _s) = n.connect();
+    let t0 = n.sim.now();
+    n.sim.run_until(t0 + Duration::from_secs(100)).unwrap();
+    let st = n.sim.host(n.client);
+    assert_eq!(st.state(c), Some(State::Established));
+    assert!(
+        st.counters().keepalive_probes >= 9,
+        "one probe per idle period"
+    );
+    assert_eq!(st.counters().keepalive_timeouts, 0);
+}
+
+#[test]
+fn user_timeout_fires_when_data_stays_unacknowledged() {
+    let mut n = net(
+        7,
+        plain_link(),
+        plain_link(),
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    let (c, _s) = n.connect();
+    n.sim
+        .host_mut(n.client)
+        .set_user_timeout(c, Some(Duration::from_secs(5)))
+        .unwrap();
+    n.sim
+        .set_link_config(
+            n.link,
+            Direction::AtoB,
+            plain_link().loss(Loss::Bernoulli(1.0)),
+        )
+        .unwrap();
+    let t0 = n.sim.now();
+    n.sim.host_mut(n.client).send(c, b"into the void").unwrap();
+    n.sim.run_until(t0 + Duration::from_secs(30)).unwrap();
+    let st = n.sim.host(n.client);
+    assert_eq!(st.error(c), Some(synack::ConnectionError::TimedOut));
+    assert_eq!(st.counters().user_timeouts, 1);
+    let last_tx = n
+        .sim
+        .trace()
+        .iter()
+        .filter(|r| r.from == n.client)
+        .map(|r| r.t)
+        .max()
+        .unwrap();
+    assert!(
+        last_tx <= t0 + Duration::from_secs(5),
+        "nothing sent after the user timeout"
+    );
+    assert!(matches!(
+        n.sim.trace().last().map(|r| r.fate),
+        Some(Fate::Dropped(_)) | Some(_)
+    ));
+}
