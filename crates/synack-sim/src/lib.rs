@@ -130,16 +130,16 @@ impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
 /// its sans-IO calling contract.
 impl Endpoint for synack::Stack {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
-        synack::Stack::handle_packet(self, now, packet);
+        Self::handle_packet(self, now, packet);
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        synack::Stack::poll_transmit(self, now, buf)
+        Self::poll_transmit(self, now, buf)
     }
     fn poll_timeout(&mut self) -> Option<Instant> {
-        synack::Stack::poll_timeout(self)
+        Self::poll_timeout(self)
     }
     fn handle_timeout(&mut self, now: Instant) {
-        synack::Stack::handle_timeout(self, now);
+        Self::handle_timeout(self, now);
     }
 }
 
