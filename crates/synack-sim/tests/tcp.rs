@@ -521,3 +521,47 @@ fn user_timeout_fires_when_data_stays_unacknowledged() {
         Some(Fate::Dropped(_)) | Some(_)
     ));
 }
+
+/// Goodput of `bytes` over 1 Gbit/s, 2 ms RTT, with random loss `p`.
+fn lossy_goodput(seed: u64, p: f64, bytes: u64, cfg: TcpConfig) -> (f64, u64, u64) {
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(1))
+        .rate(1_000_000_000, 1000)
+        .loss(Loss::Bernoulli(p));
+    let mut n = net(seed, link.clone(), link, cfg.clone(), cfg);
+    n.sim.set_record(false);
+    let (c, s) = n.connect();
+    let o = n.bulk(c, s, bytes, Duration::from_secs(600), Instant::ZERO);
+    assert!(o.intact && o.delivered == bytes, "seed={seed} p={p}: {o:?}");
+    let secs = (o.done_at.unwrap() - o.first_data.unwrap()).as_secs_f64();
+    let k = n.sim.host(n.client).counters();
+    (bytes as f64 * 8.0 / secs, k.rto_expirations, k.recoveries)
+}
+
+/// The Mathis et al. estimate for Reno: MSS/RTT · sqrt(3/2) / sqrt(p).
+fn mathis_bps(mss: f64, rtt_s: f64, p: f64) -> f64 {
+    mss * 8.0 / rtt_s * (1.5f64).sqrt() / p.sqrt()
+}
+
+#[test]
+fn sack_recovery_keeps_goodput_near_the_mathis_estimate_at_one_percent_loss() {
+    let mathis = mathis_bps(1448.0, 0.002, 0.01);
+    let (sack_bps, sack_rtos, rec) = lossy_goodput(40, 0.01, 32 << 20, TcpConfig::default());
+    let no_sack = TcpConfig {
+        sack: false,
+        ..TcpConfig::default()
+    };
+    let (newreno_bps, newreno_rtos, _) = lossy_goodput(40, 0.01, 32 << 20, no_sack);
+    eprintln!(
+        "1% loss, 2 ms RTT: Mathis {:.1} Mbit/s; SACK {:.1} Mbit/s ({sack_rtos} RTOs, {rec} recoveries); NewReno {:.1} Mbit/s ({newreno_rtos} RTOs)",
+        mathis / 1e6,
+        sack_bps / 1e6,
+        newreno_bps / 1e6
+    );
+    assert!(
+        sack_bps >= 0.8 * mathis,
+        "SACK goodput {:.1} Mbit/s below 80% of Mathis {:.1}",
+        sack_bps / 1e6,
+        mathis / 1e6
+    );
+}

@@ -137,8 +137,16 @@ counters! {
     retransmits,
     /// Retransmission timeouts.
     rto_expirations,
-    /// Fast retransmits (three duplicate ACKs).
+        /// Fast retransmits (entering recovery, and NewReno partial-ACK retransmits).
     fast_retransmits,
+    /// Loss-recovery episodes entered (three duplicate ACKs or SACK loss detection).
+    recoveries,
+    /// Holes retransmitted by SACK-based recovery (RFC 6675).
+    sack_retransmits,
+    /// D-SACK blocks received (a retransmission was unnecessary, RFC 2883).
+    dsacks_received,
+    /// SACK blocks outside the data sent, ignored.
+    bad_sack_blocks,
     /// Zero-window probes sent.
     window_probes,
         /// Connections that timed out (any cause).

@@ -17,6 +17,7 @@ use crate::tcp::buffer::SendBuffer;
 use crate::tcp::congestion::CongestionControl;
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
+use crate::tcp::sack::Scoreboard;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::{Cause, State};
 use crate::time::Instant;
@@ -129,6 +130,10 @@ pub(crate) struct Tcb {
     /// Stream offset of a FIN that arrived ahead of missing data.
     pub(crate) peer_fin_off: Option<u64>,
     pub(crate) fin_received: bool,
+    /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
+    pub(crate) dsack: Option<(SeqNum, SeqNum)>,
+    /// Stream offset of the latest out-of-order arrival (its block goes first, RFC 2018 §4).
+    pub(crate) last_ooo: Option<u64>,
     pub(crate) read_closed: bool,
 
     // Options.
@@ -157,6 +162,10 @@ pub(crate) struct Tcb {
     pub(crate) dupacks: u32,
     /// NewReno (RFC 6582) recovery point while in fast recovery.
     pub(crate) recover: Option<SeqNum>,
+    /// The SACK scoreboard (RFC 6675).
+    pub(crate) sb: Scoreboard,
+    /// RFC 6675 HighRxt: the highest sequence number retransmitted in this recovery.
+    pub(crate) high_rxt: SeqNum,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
@@ -243,6 +252,8 @@ impl Tcb {
             rcv_off: 0,
             peer_fin_off: None,
             fin_received: false,
+            dsack: None,
+            last_ooo: None,
             read_closed: false,
             mss: if local.is_ipv4() {
                 DEFAULT_MSS_V4
@@ -267,6 +278,8 @@ impl Tcb {
             cc: cfg.congestion.build(usize::from(our_mss)),
             dupacks: 0,
             recover: None,
+            sb: Scoreboard::default(),
+            high_rxt: iss,
             rtx_one: false,
             probe_pending: false,
             ack_now: false,
@@ -466,6 +479,19 @@ impl Tcb {
     /// Whether our SYN has been acknowledged.
     pub(crate) fn syn_acked(&self) -> bool {
         self.snd_una.gt(self.iss)
+    }
+
+    /// RFC 6675 §4 "pipe": bytes the sender believes are still in the network:
+    /// outstanding, less SACKed, less what is lost and not yet retransmitted.
+    pub(crate) fn pipe(&self) -> usize {
+        let outstanding = self.in_flight().saturating_sub(self.sb.sacked_bytes());
+        let lost = match self.sb.lost_limit(usize::from(self.mss)) {
+            Some(limit) => self
+                .sb
+                .hole_bytes(self.high_rxt.max(self.snd_una), limit.min(self.snd_max)),
+            None => 0,
+        };
+        outstanding.saturating_sub(lost)
     }
 
     /// Bytes in flight (sent, not acknowledged).

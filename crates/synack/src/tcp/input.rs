@@ -407,17 +407,22 @@ impl Tcb {
     fn process_ack(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) {
         let ack = hdr.ack;
         let in_flight_before = self.in_flight();
-        if ack.gt(self.snd_una) {
+        let advanced = ack.gt(self.snd_una);
+        if advanced {
             let acked = self.on_ack_advance(ack, ctx);
+            self.sb.advance(self.snd_una);
             if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
                 self.rtt_sample_from_ts(ts.ecr, ctx);
             }
             match self.recover {
                 Some(recover) if ack.lt(recover) => {
-                    // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole and
-                    // deflates the window by the amount acknowledged.
-                    self.rtx_one = true;
-                    ctx.counters.fast_retransmits += 1;
+                    if !self.sack_ok {
+                        // RFC 6582 §3.2 step 3: a partial ACK retransmits the next hole.
+                        self.rtx_one = true;
+                        ctx.counters.fast_retransmits += 1;
+                    }
+                    // With SACK, RFC 6675 keeps filling holes as the pipe allows.
+                    self.high_rxt = self.high_rxt.max(self.snd_una);
                 }
                 Some(_) => {
                     // Full ACK: leave fast recovery.
@@ -430,7 +435,10 @@ impl Tcb {
             }
             self.autotune_send(ctx.cfg);
             self.dupacks = 0;
-        } else if ack == self.snd_una
+        }
+        self.take_sack_blocks(hdr, ctx);
+        if !advanced
+            && ack == self.snd_una
             && payload_len == 0
             && !hdr.flags.fin()
             && self.snd_una != self.snd_max
@@ -439,14 +447,26 @@ impl Tcb {
             // RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT".
             ctx.counters.dup_acks += 1;
             self.dupacks += 1;
-            if self.dupacks == 3 && self.recover.is_none() {
-                // RFC 5681 §3.2 steps 2–3 (RFC 6582: only if not already recovering).
-                self.recover = Some(self.snd_max);
-                self.cc.on_congestion_event(ctx.now, self.in_flight());
-                self.rtx_one = true;
-                self.rtt_timing = None;
-                ctx.counters.fast_retransmits += 1;
-            }
+        }
+        // Enter loss recovery on three duplicate ACKs (RFC 5681 §3.2) or, with SACK,
+        // as soon as SND.UNA is lost by the RFC 6675 §4 IsLost rule; not again while
+        // recovering (RFC 6582).
+        let sack_lost = self.sack_ok
+            && self
+                .sb
+                .lost_limit(usize::from(self.mss))
+                .is_some_and(|l| self.snd_una.lt(l));
+        if self.recover.is_none()
+            && self.snd_una != self.snd_max
+            && (self.dupacks >= 3 || sack_lost)
+        {
+            self.recover = Some(self.snd_max);
+            self.high_rxt = self.snd_una;
+            self.cc.on_congestion_event(ctx.now, self.in_flight());
+            self.rtx_one = true;
+            self.rtt_timing = None;
+            ctx.counters.fast_retransmits += 1;
+            ctx.counters.recoveries += 1;
         }
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
         if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(ack)) {
@@ -467,6 +487,33 @@ impl Tcb {
         }
     }
 
+    /// RFC 2018 §4: records the SACK blocks of an ACK in the scoreboard. A block at
+    /// or below the cumulative ACK is a D-SACK (RFC 2883 §4): a duplicate arrived,
+    /// so some retransmission was unnecessary.
+    fn take_sack_blocks(&mut self, hdr: &TcpHeader, ctx: &mut Ctx<'_>) {
+        if !self.sack_ok {
+            return;
+        }
+        for (k, b) in hdr.options.sack().iter().enumerate() {
+            let dsack = b.right.le(hdr.ack)
+                || (k == 0
+                    && hdr
+                        .options
+                        .sack()
+                        .get(1)
+                        .is_some_and(|o| o.left.le(b.left) && b.right.le(o.right)));
+            if dsack {
+                ctx.counters.dsacks_received += 1;
+                continue;
+            }
+            if b.left.lt(b.right) && b.right.le(self.snd_max) {
+                self.sb.add(b.left, b.right, self.snd_una, self.snd_max);
+            } else {
+                ctx.counters.bad_sack_blocks += 1;
+            }
+        }
+    }
+
     /// RFC 9293 §3.10.7.4 "seventh": queue in-order text, hold out-of-order text,
     /// and decide how soon to acknowledge.
     fn process_text(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
@@ -483,6 +530,10 @@ impl Tcb {
         let before = self.rcv_nxt - seq;
         if before > 0 {
             let cut = (before as usize).min(data.len());
+            if self.sack_ok {
+                // RFC 2883: report the duplicate in the first SACK block (a D-SACK).
+                self.dsack = Some((seq, seq + cut));
+            }
             data = &data[cut..];
             seq += cut;
         }
@@ -506,6 +557,7 @@ impl Tcb {
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
             self.reasm.insert(off, data);
+            self.last_ooo = Some(off);
             // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when
             // an out-of-order segment arrives" — and an immediate ACK when it fills a gap.
             self.ack_now = true;

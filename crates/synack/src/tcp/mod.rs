@@ -8,5 +8,6 @@ pub mod isn;
 pub(crate) mod output;
 pub mod reassembly;
 pub mod rto;
+pub(crate) mod sack;
 pub mod seq;
 pub mod state;

@@ -10,7 +10,7 @@ use core::cmp::min;
 use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
-use crate::wire::{TcpFlags, TcpHeader, Timestamps};
+use crate::wire::{SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS};
 
 /// A segment to emit: the header, and which bytes of the send buffer it carries.
 #[derive(Clone, Copy, Debug)]
@@ -34,11 +34,17 @@ impl Tcb {
         if self.rtx_one {
             self.rtx_one = false;
             if let Some(seg) = self.build_data(self.snd_una, usize::MAX, true, ctx) {
+                self.high_rxt = self.high_rxt.max(self.snd_una + seg.payload_len);
                 return Some(seg);
             }
         }
-        if let Some(seg) = self.next_data_segment(ctx) {
-            return Some(seg);
+        let data = if self.recover.is_some() && self.sack_ok {
+            self.sack_recovery_segment(ctx)
+        } else {
+            self.next_data_segment(ctx, None)
+        };
+        if data.is_some() {
+            return data;
         }
         if self.keepalive_pending {
             self.keepalive_pending = false;
@@ -60,6 +66,29 @@ impl Tcb {
             return Some(self.finish(hdr, 0, 0, ctx));
         }
         None
+    }
+
+    /// RFC 6675 §5 (C): while in loss recovery with SACK, and the pipe leaves room
+    /// for a segment, send NextSeg: first the lowest lost hole not yet retransmitted,
+    /// then new data.
+    fn sack_recovery_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        let mss = usize::from(self.mss);
+        let room = self.cc.cwnd().saturating_sub(self.pipe());
+        if room < mss {
+            return None;
+        }
+        if let Some(limit) = self.sb.lost_limit(mss) {
+            let from = self.high_rxt.max(self.snd_una);
+            if let Some((l, r)) = self.sb.next_hole(from, limit.min(self.snd_max)) {
+                let len = ((r - l) as usize).min(mss);
+                if let Some(seg) = self.build_data(l, len, true, ctx) {
+                    self.high_rxt = l + seg.payload_len.max(1);
+                    ctx.counters.sack_retransmits += 1;
+                    return Some(seg);
+                }
+            }
+        }
+        self.next_data_segment(ctx, Some(room))
     }
 
     /// SYN (active open) or SYN,ACK (passive or simultaneous open) with our options.
@@ -99,9 +128,30 @@ impl Tcb {
     }
 
     /// New data, or data resent after a timeout, within the windows.
-    fn next_data_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+    /// New data, or data resent after a timeout, within the windows. `budget`
+    /// replaces the congestion-window check during SACK recovery (cwnd − pipe).
+    fn next_data_segment(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        budget: Option<usize>,
+    ) -> Option<OutSegment> {
         if !self.syn_acked() || !self.state.is_synchronized() {
             return None;
+        }
+        let mut retransmission = self.snd_nxt.lt(self.snd_max);
+        let mut hole_len = usize::MAX;
+        if retransmission && !self.sb.is_empty() {
+            // Going back after a timeout: skip what the receiver already holds.
+            match self.sb.next_hole(self.snd_nxt, self.snd_max) {
+                Some((l, r)) => {
+                    self.snd_nxt = l;
+                    hole_len = (r - l) as usize;
+                }
+                None => {
+                    self.snd_nxt = self.snd_max;
+                    retransmission = false;
+                }
+            }
         }
         let data_end = self.data_end();
         let fin_pending = self.write_closed && self.snd_nxt.le(data_end);
@@ -110,12 +160,12 @@ impl Tcb {
         if avail == 0 && !fin_pending {
             return None;
         }
-        let retransmission = self.snd_nxt.lt(self.snd_max);
-        let wnd = min(self.snd_wnd as usize, self.cc.cwnd());
         let used = (self.snd_nxt - self.snd_una).max(0) as usize;
-        let usable = wnd.saturating_sub(used);
+        let peer_room = (self.snd_wnd as usize).saturating_sub(used);
+        let cc_room = budget.unwrap_or_else(|| self.cc.cwnd().saturating_sub(used));
+        let usable = peer_room.min(cc_room);
         let mss = usize::from(self.mss);
-        let n = avail.min(mss).min(usable);
+        let n = avail.min(mss).min(usable).min(hole_len);
         if n == 0 && avail > 0 {
             // The peer's window is closed with nothing in flight: probe it.
             if self.snd_wnd == 0 && self.snd_una == self.snd_max && self.persist_deadline.is_none()
@@ -229,7 +279,51 @@ impl Tcb {
                 ecr: self.ts_recent,
             });
         }
+        if self.sack_ok && flags.ack() && !syn {
+            self.fill_sack(&mut hdr.options);
+        }
         hdr
+    }
+
+    /// RFC 2018 §4: SACK blocks for what we hold out of order — a D-SACK first if a
+    /// duplicate just arrived (RFC 2883), then the block holding the latest
+    /// arrival, then the others, highest first; as many as fit beside timestamps.
+    fn fill_sack(&mut self, opts: &mut TcpOptions) {
+        let max = if opts.timestamps.is_some() {
+            3
+        } else {
+            MAX_SACK_BLOCKS
+        };
+        if let Some((l, r)) = self.dsack.take() {
+            opts.push_sack(SackBlock { left: l, right: r });
+        }
+        if self.reasm.is_empty() {
+            return;
+        }
+        let to_seq = |off: u64| {
+            self.rcv_nxt + u32::try_from(off.saturating_sub(self.rcv_off)).unwrap_or(u32::MAX)
+        };
+        let latest = self
+            .last_ooo
+            .and_then(|o| self.reasm.ranges().find(|&(s, e)| s <= o && o < e));
+        if let Some((s, e)) = latest {
+            opts.push_sack(SackBlock {
+                left: to_seq(s),
+                right: to_seq(e),
+            });
+        }
+        let ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();
+        for &(s, e) in ranges.iter().rev() {
+            if usize::from(opts.sack_count) >= max {
+                break;
+            }
+            if Some((s, e)) != latest {
+                opts.push_sack(SackBlock {
+                    left: to_seq(s),
+                    right: to_seq(e),
+                });
+            }
+        }
     }
 
     /// The window field to advertise, never moving the right edge left (RFC 9293

@@ -1,0 +1,226 @@
+//! The sender's SACK scoreboard (RFC 2018, RFC 6675 §2-§4): which bytes above
+//! SND.UNA the receiver holds, and from that, which holes are lost.
+//!
+//! Ranges are kept as sorted, disjoint, non-adjacent `[start, end)` pairs of
+//! sequence numbers, all within `(SND.UNA, SND.MAX]`, a span far below 2^31, so
+//! circular comparison orders them consistently.
+
+use alloc::vec::Vec;
+
+use crate::tcp::seq::SeqNum;
+
+/// RFC 6675 §2 DupThresh.
+pub(crate) const DUP_THRESH: usize = 3;
+
+/// SACKed ranges above SND.UNA.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scoreboard {
+    ranges: Vec<(SeqNum, SeqNum)>,
+    sacked: usize,
+}
+
+impl Scoreboard {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Bytes SACKed.
+    pub(crate) fn sacked_bytes(&self) -> usize {
+        self.sacked
+    }
+
+    /// Records a SACK block, clipped to `(una, max]`. Returns the bytes newly SACKed.
+    pub(crate) fn add(&mut self, left: SeqNum, right: SeqNum, una: SeqNum, max: SeqNum) -> usize {
+        let left = left.max(una);
+        let right = right.min(max);
+        if !left.lt(right) {
+            return 0;
+        }
+        let before = self.sacked;
+        // Find every range touching [left, right) and merge them into one.
+        let mut new_l = left;
+        let mut new_r = right;
+        let mut i = 0;
+        let mut first = None;
+        while i < self.ranges.len() {
+            let (l, r) = self.ranges[i];
+            if r.lt(new_l) {
+                i += 1;
+                continue;
+            }
+            if new_r.lt(l) {
+                break;
+            }
+            // Overlapping or adjacent.
+            new_l = new_l.min(l);
+            new_r = new_r.max(r);
+            self.sacked -= (r - l) as usize;
+            self.ranges.remove(i);
+            first.get_or_insert(i);
+        }
+        let at = first.unwrap_or(i);
+        self.ranges.insert(at, (new_l, new_r));
+        self.sacked += (new_r - new_l) as usize;
+        self.sacked - before
+    }
+
+    /// Forgets everything below the new SND.UNA.
+    pub(crate) fn advance(&mut self, una: SeqNum) {
+        while let Some(&(l, r)) = self.ranges.first() {
+            if r.le(una) {
+                self.sacked -= (r - l) as usize;
+                self.ranges.remove(0);
+            } else {
+                if l.lt(una) {
+                    self.sacked -= (una - l) as usize;
+                    self.ranges[0].0 = una;
+                }
+                break;
+            }
+        }
+    }
+
+    /// RFC 6675 §4 IsLost by bytes: a sequence number below the returned limit has
+    /// more than (DupThresh − 1) · SMSS bytes SACKed above it, so it is lost.
+    pub(crate) fn lost_limit(&self, mss: usize) -> Option<SeqNum> {
+        let need = (DUP_THRESH - 1) * mss;
+        let mut above = 0usize;
+        for &(l, r) in self.ranges.iter().rev() {
+            let len = (r - l) as usize;
+            if above + len > need {
+                // A byte x in [l, r) has (r - x - 1) + `above` SACKed bytes above it,
+                // which exceeds `need` exactly when x < r - 1 - (need - above).
+                let back = u32::try_from(need - above + 1).unwrap_or(u32::MAX);
+                return Some(r + 0u32.wrapping_sub(back));
+            }
+            above += len;
+        }
+        None
+    }
+
+    /// The first un-SACKed range at or after `from` and below `limit`.
+    pub(crate) fn next_hole(&self, from: SeqNum, limit: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let mut start = from;
+        for &(l, r) in &self.ranges {
+            if r.le(start) {
+                continue;
+            }
+            if start.lt(l) {
+                let end = l.min(limit);
+                return start.lt(end).then_some((start, end));
+            }
+            start = r;
+        }
+        start.lt(limit).then_some((start, limit))
+    }
+
+    /// Un-SACKed bytes in `[from, to)`.
+    pub(crate) fn hole_bytes(&self, from: SeqNum, to: SeqNum) -> usize {
+        if !from.lt(to) {
+            return 0;
+        }
+        let mut holes = (to - from) as usize;
+        for &(l, r) in &self.ranges {
+            let a = l.max(from);
+            let b = r.min(to);
+            if a.lt(b) {
+                holes -= (b - a) as usize;
+            }
+        }
+        holes
+    }
+
+    /// The ranges, oldest first.
+    #[cfg(test)]
+    pub(crate) fn ranges(&self) -> &[(SeqNum, SeqNum)] {
+        &self.ranges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const U: SeqNum = SeqNum(u32::MAX - 1000);
+
+    fn s(n: u32) -> SeqNum {
+        U + n
+    }
+
+    #[test]
+    fn add_merges_table() {
+        let cases: [(&str, &[(u32, u32)], &[(u32, u32)]); 6] = [
+            ("single", &[(10, 20)], &[(10, 20)]),
+            (
+                "disjoint sorted",
+                &[(30, 40), (10, 20)],
+                &[(10, 20), (30, 40)],
+            ),
+            ("adjacent merge", &[(10, 20), (20, 30)], &[(10, 30)]),
+            ("bridge two", &[(10, 20), (30, 40), (15, 35)], &[(10, 40)]),
+            ("contained", &[(10, 40), (20, 30)], &[(10, 40)]),
+            ("clipped to una..max", &[(0, 5000)], &[(1, 2000)]),
+        ];
+        for (name, adds, want) in cases {
+            let mut sb = Scoreboard::default();
+            for &(l, r) in adds {
+                sb.add(s(l), s(r), s(1), s(2000));
+            }
+            let got: Vec<(i32, i32)> = sb.ranges().iter().map(|&(l, r)| (l - U, r - U)).collect();
+            let want: Vec<(i32, i32)> = want.iter().map(|&(l, r)| (l as i32, r as i32)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn lost_limit_counts_bytes_above() {
+        let mut sb = Scoreboard::default();
+        let mss = 100;
+        sb.add(s(300), s(400), s(0), s(1000));
+        assert_eq!(sb.lost_limit(mss), None, "100 bytes above: not lost");
+        sb.add(s(500), s(700), s(0), s(1000));
+        // 300 bytes SACKed; more than 200 above every seq < 399.
+        let lim = sb.lost_limit(mss).unwrap();
+        assert_eq!(lim - U, 399);
+        assert_eq!(sb.next_hole(s(0), lim), Some((s(0), s(300))));
+        assert_eq!(sb.hole_bytes(s(0), s(700)), 400);
+    }
+
+    #[test]
+    fn advance_trims() {
+        let mut sb = Scoreboard::default();
+        sb.add(s(10), s(20), s(0), s(100));
+        sb.add(s(30), s(40), s(0), s(100));
+        sb.advance(s(35));
+        assert_eq!(sb.ranges(), &[(s(35), s(40))]);
+        assert_eq!(sb.sacked_bytes(), 5);
+    }
+
+    proptest! {
+        #[test]
+        fn matches_a_byte_set_model(blocks in proptest::collection::vec((0u32..500, 1u32..100), 0..30), una in 0u32..300) {
+            let mut sb = Scoreboard::default();
+            let mut model = [false; 700];
+            for &(l, len) in &blocks {
+                sb.add(s(l), s(l + len), s(0), s(600));
+                for b in l..(l + len).min(600) {
+                    model[b as usize] = true;
+                }
+            }
+            sb.advance(s(una));
+            for b in 0..una as usize {
+                model[b] = false;
+            }
+            prop_assert_eq!(sb.sacked_bytes(), model.iter().filter(|&&x| x).count());
+            for w in sb.ranges().windows(2) {
+                prop_assert!(w[0].1.lt(w[1].0), "disjoint and non-adjacent");
+            }
+            prop_assert_eq!(sb.hole_bytes(s(una), s(600)), (una as usize..600).filter(|&b| !model[b]).count());
+            if let Some((l, r)) = sb.next_hole(s(una), s(600)) {
+                prop_assert!(!model[(l - U) as usize]);
+                prop_assert!((r - U) as usize == 600 || model[(r - U) as usize]);
+            }
+        }
+    }
+}
