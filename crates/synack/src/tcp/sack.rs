@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn add_merges_table() {
-        let cases: [(&str, &[(u32, u32)], &[(u32, u32)]); 6] = [
+        type Case<'a> = (&'a str, &'a [(u32, u32)], &'a [(u32, u32)]);
+        let cases: [Case<'_>; 6] = [
             ("single", &[(10, 20)], &[(10, 20)]),
             (
                 "disjoint sorted",
@@ -209,9 +210,7 @@ mod tests {
                 }
             }
             sb.advance(s(una));
-            for b in 0..una as usize {
-                model[b] = false;
-            }
+                        model[..una as usize].fill(false);
             prop_assert_eq!(sb.sacked_bytes(), model.iter().filter(|&&x| x).count());
             for w in sb.ranges().windows(2) {
                 prop_assert!(w[0].1.lt(w[1].0), "disjoint and non-adjacent");
