@@ -200,6 +200,11 @@ fn long_fat_pipe_fills_after_slow_start() {
     let second_half_bps = (bytes / 2) as f64 * 8.0 / (done - half).as_secs_f64();
     let overall_bps = bytes as f64 * 8.0 / (done - o.first_data.unwrap()).as_secs_f64();
     let stats = n.sim.link_stats(n.link, Direction::AtoB);
+    let k = n.sim.host(n.client).counters();
+    eprintln!(
+        "LFN client: retransmits {} tlp {} rack_losses {} rto {} recoveries {}",
+        k.retransmits, k.tlp_probes, k.rack_losses, k.rto_expirations, k.recoveries
+    );
     eprintln!(
         "LFN {bytes} B: second half {:.1} Mbit/s, overall {:.1} Mbit/s, dropped {}",
         second_half_bps / 1e6,
@@ -563,5 +568,104 @@ fn sack_recovery_keeps_goodput_near_the_mathis_estimate_at_one_percent_loss() {
         "SACK goodput {:.1} Mbit/s below 80% of Mathis {:.1}",
         sack_bps / 1e6,
         mathis / 1e6
+    );
+}
+
+#[test]
+fn a_lost_window_tail_is_recovered_by_the_tail_loss_probe_without_an_rto() {
+    let link = LinkConfig::default().delay(Duration::from_millis(10));
+    let mut n = net(
+        8,
+        link.clone(),
+        link,
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    let (c, s) = n.connect();
+    // Drop the first transmission of the last five data segments of a 100 kB write.
+    let total = 100_000u32;
+    let mut seen = std::collections::HashSet::new();
+    let client = n.client;
+    n.sim.set_filter(Box::new(move |ctx, bytes| {
+        if ctx.from != client {
+            return synack_sim::FilterAction::Pass;
+        }
+        let Ok(seg) = synack::wire::parse(bytes) else {
+            return synack_sim::FilterAction::Pass;
+        };
+        if seg.payload.is_empty() {
+            return synack_sim::FilterAction::Pass;
+        }
+        let first_time = seen.insert(seg.tcp.seq.0);
+        // The tail: anything within 5 × 1448 bytes of the end (sequence numbers are
+        // relative to the first data byte, which the filter learns from the first segment).
+        let first = *seen.iter().min().unwrap();
+        let rel = seg.tcp.seq.0.wrapping_sub(first);
+        if rel >= total - 5 * 1448 && first_time {
+            return synack_sim::FilterAction::Drop;
+        }
+        synack_sim::FilterAction::Pass
+    }));
+    let o = n.bulk(
+        c,
+        s,
+        u64::from(total),
+        Duration::from_secs(30),
+        Instant::ZERO,
+    );
+    assert!(o.intact && o.delivered == u64::from(total), "{o:?}");
+    let k = n.sim.host(n.client).counters();
+    eprintln!(
+        "tail loss: tlp {} rack_losses {} rto {} retransmits {}",
+        k.tlp_probes, k.rack_losses, k.rto_expirations, k.retransmits
+    );
+    assert!(k.tlp_probes >= 1, "a tail loss probe went out");
+    assert_eq!(
+        k.rto_expirations, 0,
+        "recovered without waiting for the RTO"
+    );
+    assert!(k.retransmits >= 5);
+}
+
+fn reordering_goodput(reorder: f64, seed: u64) -> (f64, u64, u64, u64) {
+    // 100 Mbit/s, 20 ms RTT; `reorder` of the packets held back 1–5 ms.
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(10))
+        .rate(100_000_000, 1000)
+        .reorder(reorder)
+        .reorder_delay(Duration::from_millis(5));
+    let mut n = net(
+        seed,
+        link.clone(),
+        link,
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    n.sim.set_record(false);
+    let (c, s) = n.connect();
+    let bytes = 16u64 << 20;
+    let o = n.bulk(c, s, bytes, Duration::from_secs(120), Instant::ZERO);
+    assert!(o.intact && o.delivered == bytes, "{o:?}");
+    let secs = (o.done_at.unwrap() - o.first_data.unwrap()).as_secs_f64();
+    let k = n.sim.host(n.client).counters();
+    (
+        bytes as f64 * 8.0 / secs,
+        k.retransmits,
+        k.dsacks_received,
+        k.spurious_undos,
+    )
+}
+
+#[test]
+fn pure_reordering_costs_little_goodput() {
+    let (base, _, _, _) = reordering_goodput(0.0, 9);
+    let (reo, rexmits, dsacks, undos) = reordering_goodput(0.03, 9);
+    eprintln!("reordering 3%: {:.1} vs {:.1} Mbit/s without ({rexmits} retransmissions, {dsacks} D-SACKs, {undos} undone)", reo / 1e6, base / 1e6);
+    assert!(undos >= 1, "the spurious recovery was detected and undone");
+    assert!(
+        reo >= 0.9 * base,
+        "goodput with reordering {:.1} < 90% of {:.1} Mbit/s",
+        reo / 1e6,
+        base / 1e6
     );
 }

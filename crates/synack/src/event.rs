@@ -143,6 +143,12 @@ counters! {
     recoveries,
     /// Holes retransmitted by SACK-based recovery (RFC 6675).
     sack_retransmits,
+    /// Losses detected by RACK's timing (RFC 8985).
+    rack_losses,
+    /// Tail loss probes sent (RFC 8985 §7).
+    tlp_probes,
+    /// Recoveries undone because their losses proved to be reordering.
+    spurious_undos,
     /// D-SACK blocks received (a retransmission was unnecessary, RFC 2883).
     dsacks_received,
     /// SACK blocks outside the data sent, ignored.

@@ -76,6 +76,16 @@ pub struct TcpInfo {
     pub bytes_received: u64,
     /// Bytes in flight.
     pub unacked: usize,
+    /// Bytes the peer has SACKed above the cumulative ACK.
+    pub sacked: usize,
+    /// Bytes marked lost (RACK) and not yet retransmitted.
+    pub lost: usize,
+    /// Times reordering was observed (widening RACK's reordering window).
+    pub reordering: u64,
+    /// Recoveries undone as spurious.
+    pub spurious_undos: u64,
+    /// Congestion control in use.
+    pub congestion: &'static str,
 }
 
 impl Stack {
@@ -678,6 +688,11 @@ impl Stack {
             bytes_acked: t.stats.bytes_acked,
             bytes_received: t.stats.bytes_received,
             unacked: t.in_flight(),
+            sacked: t.rack.sacked_bytes(),
+            lost: t.rack.lost_bytes(),
+            reordering: t.rack.reorder_events(),
+            spurious_undos: t.stats.spurious_undos,
+            congestion: t.cc.name(),
         })
     }
 

@@ -15,6 +15,7 @@ use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::SendBuffer;
 use crate::tcp::congestion::CongestionControl;
+use crate::tcp::rack::Rack;
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
 use crate::tcp::sack::Scoreboard;
@@ -38,6 +39,15 @@ pub(crate) struct CtrlSegment {
     pub(crate) src: SocketAddr,
     pub(crate) dst: SocketAddr,
     pub(crate) hdr: TcpHeader,
+}
+
+/// A recovery episode's undo record (Linux `undo_marker` / `undo_retrans`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Undo {
+    pub(crate) prior_cwnd: usize,
+    pub(crate) prior_ssthresh: usize,
+    pub(crate) retrans: u32,
+    pub(crate) dsacks: u32,
 }
 
 /// RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
@@ -82,6 +92,7 @@ pub(crate) struct ConnStats {
     pub(crate) retransmits: u64,
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_received: u64,
+    pub(crate) spurious_undos: u64,
 }
 
 /// One connection.
@@ -164,8 +175,21 @@ pub(crate) struct Tcb {
     pub(crate) recover: Option<SeqNum>,
     /// The SACK scoreboard (RFC 6675).
     pub(crate) sb: Scoreboard,
+    /// RACK-TLP per-segment state (RFC 8985), used when SACK is on.
+    pub(crate) rack: Rack,
+    /// When RACK's reordering window runs out for a segment not yet marked lost.
+    pub(crate) rack_deadline: Option<Instant>,
+    /// The tail loss probe timer (RFC 8985 §7.2).
+    pub(crate) tlp_deadline: Option<Instant>,
+    /// A probe is due on the next poll.
+    pub(crate) tlp_pending: bool,
+    /// TLP.end_seq: a probe is outstanding until this is acknowledged.
+    pub(crate) tlp_end: Option<SeqNum>,
     /// RFC 6675 HighRxt: the highest sequence number retransmitted in this recovery.
     pub(crate) high_rxt: SeqNum,
+    /// What undoing the current recovery would restore (cwnd, ssthresh), with the
+    /// episode's retransmissions and D-SACKs so far.
+    pub(crate) undo: Option<Undo>,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
@@ -279,7 +303,13 @@ impl Tcb {
             dupacks: 0,
             recover: None,
             sb: Scoreboard::default(),
+            rack: Rack::default(),
+            rack_deadline: None,
+            tlp_deadline: None,
+            tlp_pending: false,
+            tlp_end: None,
             high_rxt: iss,
+            undo: None,
             rtx_one: false,
             probe_pending: false,
             ack_now: false,
@@ -352,6 +382,8 @@ impl Tcb {
         self.persist_deadline = None;
         self.delack_deadline = None;
         self.keepalive_deadline = None;
+        self.rack_deadline = None;
+        self.tlp_deadline = None;
     }
 
     /// The earliest time [`Tcb::on_timeout`] must run.
@@ -360,6 +392,8 @@ impl Tcb {
             self.rtx_deadline,
             self.persist_deadline,
             self.keepalive_deadline,
+            self.rack_deadline,
+            self.tlp_deadline,
             self.user_deadline(),
             self.delack_deadline,
         ]
@@ -484,14 +518,89 @@ impl Tcb {
     /// RFC 6675 §4 "pipe": bytes the sender believes are still in the network:
     /// outstanding, less SACKed, less what is lost and not yet retransmitted.
     pub(crate) fn pipe(&self) -> usize {
-        let outstanding = self.in_flight().saturating_sub(self.sb.sacked_bytes());
-        let lost = match self.sb.lost_limit(usize::from(self.mss)) {
-            Some(limit) => self
-                .sb
-                .hole_bytes(self.high_rxt.max(self.snd_una), limit.min(self.snd_max)),
-            None => 0,
-        };
-        outstanding.saturating_sub(lost)
+        self.in_flight()
+            .saturating_sub(self.rack.sacked_bytes())
+            .saturating_sub(self.rack.lost_bytes())
+    }
+
+    /// Enters loss recovery (RFC 5681 §3.2, RFC 6675 §5, RFC 8985 §6): once per
+    /// window of data (RFC 6582), halving through the congestion controller.
+    pub(crate) fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        if self.recover.is_some() || self.snd_una == self.snd_max {
+            return;
+        }
+        self.recover = Some(self.snd_max);
+        self.high_rxt = self.snd_una;
+        self.undo = Some(Undo {
+            prior_cwnd: self.cc.cwnd(),
+            prior_ssthresh: self.cc.ssthresh(),
+            retrans: 0,
+            dsacks: 0,
+        });
+        self.cc.on_congestion_event(ctx.now, self.in_flight());
+        self.rtt_timing = None;
+        self.tlp_deadline = None;
+        ctx.counters.recoveries += 1;
+        ctx.counters.fast_retransmits += 1;
+        if !self.sack_ok {
+            // NewReno: retransmit the first unacknowledged segment now.
+            self.rtx_one = true;
+        }
+    }
+
+    /// Recovery ended with the ACK of everything outstanding at its start. If it
+    /// needed no retransmission, or every retransmission was reported a duplicate
+    /// by D-SACK, the losses were reordering: undo the reduction (RFC 3708 §3,
+    /// Linux `tcp_try_undo_recovery`).
+    pub(crate) fn exit_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        self.recover = None;
+        match self.undo.take() {
+            Some(u) if u.dsacks >= u.retrans => {
+                self.cc.undo(u.prior_cwnd, u.prior_ssthresh);
+                ctx.counters.spurious_undos += 1;
+                self.stats.spurious_undos += 1;
+            }
+            _ => self.cc.on_recovery_exit(ctx.now),
+        }
+    }
+
+    /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss.
+    pub(crate) fn rack_detect(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.sack_ok {
+            return;
+        }
+        let (marked, timeout) = self.rack.detect_loss(ctx.now, self.rtt.srtt());
+        self.rack_deadline = timeout;
+        if marked {
+            ctx.counters.rack_losses += 1;
+            self.enter_recovery(ctx);
+        }
+    }
+
+    /// RFC 8985 §7.2: (re)arms the tail loss probe after new data is sent or new
+    /// data is acknowledged, unless recovering or a probe is already out.
+    pub(crate) fn arm_tlp(&mut self, now: Instant) {
+        self.tlp_deadline = None;
+        if !self.sack_ok
+            || self.recover.is_some()
+            || self.tlp_end.is_some()
+            || self.snd_una == self.snd_max
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = srtt * 2;
+        if self.in_flight() <= usize::from(self.mss) {
+            // "If FlightSize is one segment ... PTO += WCDelAckT", the worst-case
+            // delayed-ACK timer (200 ms).
+            pto += Duration::from_millis(200);
+        }
+        let pto = pto.max(Duration::from_millis(10));
+        let at = now + pto;
+        if self.rtx_deadline.is_none_or(|rto| at < rto) {
+            self.tlp_deadline = Some(at);
+        }
     }
 
     /// Bytes in flight (sent, not acknowledged).
@@ -641,6 +750,15 @@ impl Tcb {
             self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
             return;
         }
+        if self.rack_deadline.is_some_and(|t| t <= now) {
+            self.rack_deadline = None;
+            self.rack_detect(ctx);
+        }
+        if self.tlp_deadline.is_some_and(|t| t <= now) {
+            self.tlp_deadline = None;
+            self.tlp_pending = true;
+            ctx.counters.tlp_probes += 1;
+        }
         if self.rtx_deadline.is_some_and(|t| t <= now) {
             self.rtx_deadline = None;
             self.on_rto(ctx);
@@ -674,6 +792,10 @@ impl Tcb {
         self.cc.on_rto(ctx.now, self.in_flight());
         self.recover = None;
         self.dupacks = 0;
+        self.tlp_end = None;
+        self.tlp_deadline = None;
+        self.undo = None;
+        self.rack.mark_all_lost();
         // Karn: no RTT sample from a retransmitted segment.
         self.rtt_timing = None;
         // Go back: everything after snd_una is resent as the window allows.

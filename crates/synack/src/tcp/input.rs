@@ -314,6 +314,11 @@ impl Tcb {
             let fin_off = self.rcv_off_of(hdr.seq + payload.len());
             if let Some(off) = fin_off {
                 self.peer_fin_off = Some(off);
+                if off != self.rcv_off {
+                    // An out-of-order FIN: acknowledge at once (RFC 5681 §4.2), and
+                    // SACK it, so the sender learns it arrived.
+                    self.ack_now = true;
+                }
             }
         }
         self.maybe_take_fin(ctx);
@@ -424,11 +429,7 @@ impl Tcb {
                     // With SACK, RFC 6675 keeps filling holes as the pipe allows.
                     self.high_rxt = self.high_rxt.max(self.snd_una);
                 }
-                Some(_) => {
-                    // Full ACK: leave fast recovery.
-                    self.recover = None;
-                    self.cc.on_recovery_exit(ctx.now);
-                }
+                Some(_) => self.exit_recovery(ctx),
                 None => self
                     .cc
                     .on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
@@ -437,6 +438,17 @@ impl Tcb {
             self.dupacks = 0;
         }
         self.take_sack_blocks(hdr, ctx);
+        if self.sack_ok {
+            self.rack.on_ack(self.snd_una, ctx.now);
+            if self.tlp_end.is_some_and(|e| self.snd_una.ge(e)) {
+                self.tlp_end = None;
+            }
+            self.rack_detect(ctx);
+        }
+        if advanced {
+            // RFC 8985 §7.2: restart the probe timer on an ACK of new data.
+            self.arm_tlp(ctx.now);
+        }
         if !advanced
             && ack == self.snd_una
             && payload_len == 0
@@ -448,25 +460,10 @@ impl Tcb {
             ctx.counters.dup_acks += 1;
             self.dupacks += 1;
         }
-        // Enter loss recovery on three duplicate ACKs (RFC 5681 §3.2) or, with SACK,
-        // as soon as SND.UNA is lost by the RFC 6675 §4 IsLost rule; not again while
-        // recovering (RFC 6582).
-        let sack_lost = self.sack_ok
-            && self
-                .sb
-                .lost_limit(usize::from(self.mss))
-                .is_some_and(|l| self.snd_una.lt(l));
-        if self.recover.is_none()
-            && self.snd_una != self.snd_max
-            && (self.dupacks >= 3 || sack_lost)
-        {
-            self.recover = Some(self.snd_max);
-            self.high_rxt = self.snd_una;
-            self.cc.on_congestion_event(ctx.now, self.in_flight());
-            self.rtx_one = true;
-            self.rtt_timing = None;
-            ctx.counters.fast_retransmits += 1;
-            ctx.counters.recoveries += 1;
+        // Without SACK, enter loss recovery on three duplicate ACKs (RFC 5681 §3.2);
+        // with SACK, RACK's timing decides (RFC 8985), which tolerates reordering.
+        if !self.sack_ok && self.dupacks >= 3 {
+            self.enter_recovery(ctx);
         }
         // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
         if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(ack)) {
@@ -504,10 +501,15 @@ impl Tcb {
                         .is_some_and(|o| o.left.le(b.left) && b.right.le(o.right)));
             if dsack {
                 ctx.counters.dsacks_received += 1;
+                self.rack.on_dsack();
+                if let Some(u) = self.undo.as_mut() {
+                    u.dsacks += 1;
+                }
                 continue;
             }
             if b.left.lt(b.right) && b.right.le(self.snd_max) {
                 self.sb.add(b.left, b.right, self.snd_una, self.snd_max);
+                self.rack.on_sack(b.left, b.right, ctx.now);
             } else {
                 ctx.counters.bad_sack_blocks += 1;
             }

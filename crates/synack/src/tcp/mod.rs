@@ -6,6 +6,7 @@ pub(crate) mod conn;
 pub(crate) mod input;
 pub mod isn;
 pub(crate) mod output;
+pub(crate) mod rack;
 pub mod reassembly;
 pub mod rto;
 pub(crate) mod sack;

@@ -38,6 +38,12 @@ impl Tcb {
                 return Some(seg);
             }
         }
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if let Some(seg) = self.tail_loss_probe(ctx) {
+                return Some(seg);
+            }
+        }
         let data = if self.recover.is_some() && self.sack_ok {
             self.sack_recovery_segment(ctx)
         } else {
@@ -77,18 +83,33 @@ impl Tcb {
         if room < mss {
             return None;
         }
-        if let Some(limit) = self.sb.lost_limit(mss) {
-            let from = self.high_rxt.max(self.snd_una);
-            if let Some((l, r)) = self.sb.next_hole(from, limit.min(self.snd_max)) {
-                let len = ((r - l) as usize).min(mss);
-                if let Some(seg) = self.build_data(l, len, true, ctx) {
-                    self.high_rxt = l + seg.payload_len.max(1);
-                    ctx.counters.sack_retransmits += 1;
-                    return Some(seg);
-                }
+        if let Some((l, r)) = self.rack.first_lost() {
+            let len = ((r - l) as usize).min(mss);
+            if let Some(seg) = self.build_data(l, len, true, ctx) {
+                self.high_rxt = self.high_rxt.max(l + seg.payload_len);
+                ctx.counters.sack_retransmits += 1;
+                return Some(seg);
             }
         }
         self.next_data_segment(ctx, Some(room))
+    }
+
+    /// RFC 8985 §7.3: the tail loss probe — one segment of new data if the peer's
+    /// window allows, else the last segment again — so that a lost tail is
+    /// reported by SACK within an RTT instead of waiting for the RTO.
+    fn tail_loss_probe(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        let mss = usize::from(self.mss);
+        let seg = match self.next_data_segment(ctx, Some(mss)) {
+            Some(seg) => Some(seg),
+            None => {
+                let (s, e) = self.rack.last()?;
+                self.build_data(s, (e - s).max(0) as usize, true, ctx)
+            }
+        }?;
+        self.tlp_end = Some(self.snd_max);
+        self.tlp_deadline = None;
+        self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        Some(seg)
     }
 
     /// SYN (active open) or SYN,ACK (passive or simultaneous open) with our options.
@@ -219,7 +240,8 @@ impl Tcb {
             // Leaving idle: the user timeout counts from now.
             self.progress_at = ctx.now;
         }
-        if seq.lt(self.snd_max) || forced {
+        let new_data = !forced && !seq.lt(self.snd_max);
+        if !new_data {
             self.note_retransmit(ctx);
         } else if self.rtt_timing.is_none() {
             self.rtt_timing = Some((seg_end, ctx.now));
@@ -229,10 +251,20 @@ impl Tcb {
         }
         self.snd_max = self.snd_max.max(seg_end);
         self.arm_rtx(ctx);
+        if self.sack_ok {
+            self.rack.on_send(seq, seg_end, ctx.now);
+            if new_data {
+                // RFC 8985 §7.2: new data went out, (re)arm the probe timer.
+                self.arm_tlp(ctx.now);
+            }
+        }
         Some(self.finish(hdr, off, n, ctx))
     }
 
     fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(u) = self.undo.as_mut() {
+            u.retrans += 1;
+        }
         self.stats.retransmits += 1;
         ctx.counters.retransmits += 1;
         // Karn's algorithm: never time a retransmitted segment.
@@ -297,7 +329,16 @@ impl Tcb {
         if let Some((l, r)) = self.dsack.take() {
             opts.push_sack(SackBlock { left: l, right: r });
         }
-        if self.reasm.is_empty() {
+        // What we hold beyond RCV.NXT, in stream offsets: the reassembly queue, and an
+        // out-of-order FIN as one more byte of sequence space.
+        let mut ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();
+        if let Some(fin) = self.peer_fin_off.filter(|&f| f > self.rcv_off) {
+            match ranges.last_mut() {
+                Some(last) if last.1 == fin => last.1 = fin + 1,
+                _ => ranges.push((fin, fin + 1)),
+            }
+        }
+        if ranges.is_empty() {
             return;
         }
         let to_seq = |off: u64| {
@@ -305,14 +346,13 @@ impl Tcb {
         };
         let latest = self
             .last_ooo
-            .and_then(|o| self.reasm.ranges().find(|&(s, e)| s <= o && o < e));
+            .and_then(|o| ranges.iter().copied().find(|&(s, e)| s <= o && o < e));
         if let Some((s, e)) = latest {
             opts.push_sack(SackBlock {
                 left: to_seq(s),
                 right: to_seq(e),
             });
         }
-        let ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();
         for &(s, e) in ranges.iter().rev() {
             if usize::from(opts.sack_count) >= max {
                 break;

@@ -1,5 +1,5 @@
-//! The sender's SACK scoreboard (RFC 2018, RFC 6675 §2-§4): which bytes above
-//! SND.UNA the receiver holds, and from that, which holes are lost.
+//! The sender's SACK scoreboard (RFC 2018): which bytes above SND.UNA the
+//! receiver holds. Loss is decided by RACK ([`super::rack`]) from it.
 //!
 //! Ranges are kept as sorted, disjoint, non-adjacent `[start, end)` pairs of
 //! sequence numbers, all within `(SND.UNA, SND.MAX]`, a span far below 2^31, so
@@ -9,14 +9,10 @@ use alloc::vec::Vec;
 
 use crate::tcp::seq::SeqNum;
 
-/// RFC 6675 §2 DupThresh.
-pub(crate) const DUP_THRESH: usize = 3;
-
 /// SACKed ranges above SND.UNA.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Scoreboard {
     ranges: Vec<(SeqNum, SeqNum)>,
-    sacked: usize,
 }
 
 impl Scoreboard {
@@ -24,19 +20,13 @@ impl Scoreboard {
         self.ranges.is_empty()
     }
 
-    /// Bytes SACKed.
-    pub(crate) fn sacked_bytes(&self) -> usize {
-        self.sacked
-    }
-
-    /// Records a SACK block, clipped to `(una, max]`. Returns the bytes newly SACKed.
-    pub(crate) fn add(&mut self, left: SeqNum, right: SeqNum, una: SeqNum, max: SeqNum) -> usize {
+    /// Records a SACK block, clipped to `(una, max]`.
+    pub(crate) fn add(&mut self, left: SeqNum, right: SeqNum, una: SeqNum, max: SeqNum) {
         let left = left.max(una);
         let right = right.min(max);
         if !left.lt(right) {
-            return 0;
+            return;
         }
-        let before = self.sacked;
         // Find every range touching [left, right) and merge them into one.
         let mut new_l = left;
         let mut new_r = right;
@@ -54,48 +44,25 @@ impl Scoreboard {
             // Overlapping or adjacent.
             new_l = new_l.min(l);
             new_r = new_r.max(r);
-            self.sacked -= (r - l) as usize;
             self.ranges.remove(i);
             first.get_or_insert(i);
         }
         let at = first.unwrap_or(i);
         self.ranges.insert(at, (new_l, new_r));
-        self.sacked += (new_r - new_l) as usize;
-        self.sacked - before
     }
 
     /// Forgets everything below the new SND.UNA.
     pub(crate) fn advance(&mut self, una: SeqNum) {
         while let Some(&(l, r)) = self.ranges.first() {
             if r.le(una) {
-                self.sacked -= (r - l) as usize;
                 self.ranges.remove(0);
             } else {
                 if l.lt(una) {
-                    self.sacked -= (una - l) as usize;
                     self.ranges[0].0 = una;
                 }
                 break;
             }
         }
-    }
-
-    /// RFC 6675 §4 IsLost by bytes: a sequence number below the returned limit has
-    /// more than (DupThresh − 1) · SMSS bytes SACKed above it, so it is lost.
-    pub(crate) fn lost_limit(&self, mss: usize) -> Option<SeqNum> {
-        let need = (DUP_THRESH - 1) * mss;
-        let mut above = 0usize;
-        for &(l, r) in self.ranges.iter().rev() {
-            let len = (r - l) as usize;
-            if above + len > need {
-                // A byte x in [l, r) has (r - x - 1) + `above` SACKed bytes above it,
-                // which exceeds `need` exactly when x < r - 1 - (need - above).
-                let back = u32::try_from(need - above + 1).unwrap_or(u32::MAX);
-                return Some(r + 0u32.wrapping_sub(back));
-            }
-            above += len;
-        }
-        None
     }
 
     /// The first un-SACKed range at or after `from` and below `limit`.
@@ -114,22 +81,6 @@ impl Scoreboard {
         start.lt(limit).then_some((start, limit))
     }
 
-    /// Un-SACKed bytes in `[from, to)`.
-    pub(crate) fn hole_bytes(&self, from: SeqNum, to: SeqNum) -> usize {
-        if !from.lt(to) {
-            return 0;
-        }
-        let mut holes = (to - from) as usize;
-        for &(l, r) in &self.ranges {
-            let a = l.max(from);
-            let b = r.min(to);
-            if a.lt(b) {
-                holes -= (b - a) as usize;
-            }
-        }
-        holes
-    }
-
     /// The ranges, oldest first.
     #[cfg(test)]
     pub(crate) fn ranges(&self) -> &[(SeqNum, SeqNum)] {
@@ -146,6 +97,10 @@ mod tests {
 
     fn s(n: u32) -> SeqNum {
         U + n
+    }
+
+    fn sacked(sb: &Scoreboard) -> usize {
+        sb.ranges().iter().map(|&(l, r)| (r - l) as usize).sum()
     }
 
     #[test]
@@ -175,27 +130,13 @@ mod tests {
     }
 
     #[test]
-    fn lost_limit_counts_bytes_above() {
-        let mut sb = Scoreboard::default();
-        let mss = 100;
-        sb.add(s(300), s(400), s(0), s(1000));
-        assert_eq!(sb.lost_limit(mss), None, "100 bytes above: not lost");
-        sb.add(s(500), s(700), s(0), s(1000));
-        // 300 bytes SACKed; more than 200 above every seq < 399.
-        let lim = sb.lost_limit(mss).unwrap();
-        assert_eq!(lim - U, 399);
-        assert_eq!(sb.next_hole(s(0), lim), Some((s(0), s(300))));
-        assert_eq!(sb.hole_bytes(s(0), s(700)), 400);
-    }
-
-    #[test]
     fn advance_trims() {
         let mut sb = Scoreboard::default();
         sb.add(s(10), s(20), s(0), s(100));
         sb.add(s(30), s(40), s(0), s(100));
         sb.advance(s(35));
         assert_eq!(sb.ranges(), &[(s(35), s(40))]);
-        assert_eq!(sb.sacked_bytes(), 5);
+        assert_eq!(sacked(&sb), 5);
     }
 
     proptest! {
@@ -211,11 +152,13 @@ mod tests {
             }
             sb.advance(s(una));
                         model[..una as usize].fill(false);
-            prop_assert_eq!(sb.sacked_bytes(), model.iter().filter(|&&x| x).count());
+            prop_assert_eq!(sacked(&sb), model.iter().filter(|&&x| x).count());
             for w in sb.ranges().windows(2) {
                 prop_assert!(w[0].1.lt(w[1].0), "disjoint and non-adjacent");
             }
-            prop_assert_eq!(sb.hole_bytes(s(una), s(600)), (una as usize..600).filter(|&b| !model[b]).count());
+            for b in una..600 {
+                prop_assert_eq!(sb.ranges().iter().any(|&(l, r)| s(b).in_range(l, r)), model[b as usize], "byte {}", b);
+            }
             if let Some((l, r)) = sb.next_hole(s(una), s(600)) {
                 prop_assert!(!model[(l - U) as usize]);
                 prop_assert!((r - U) as usize == 600 || model[(r - U) as usize]);

@@ -183,6 +183,13 @@ impl CongestionControl for Reno {
         self.in_recovery = true;
     }
 
+    fn undo(&mut self, prior_cwnd: usize, prior_ssthresh: usize) {
+        self.cwnd = self.cwnd.max(prior_cwnd);
+        self.ssthresh = self.ssthresh.max(prior_ssthresh);
+        self.ca_acked = 0;
+        self.in_recovery = false;
+    }
+
     fn on_recovery_exit(&mut self, _now: Instant) {
         if !self.in_recovery {
             return;

@@ -1,0 +1,322 @@
+//! RACK-TLP loss detection (RFC 8985): time-based loss marking from per-segment
+//! send times, with a reordering window, and the tail loss probe's timing.
+//!
+//! The connection records each segment it sends (`on_send`); ACKs and SACKs mark
+//! segments delivered (`on_delivered`), which advances RACK's notion of the most
+//! recently sent delivered segment; `detect_loss` then marks every segment sent
+//! before it, and older than RACK.rtt + reo_wnd, as lost.
+
+use alloc::collections::VecDeque;
+use core::time::Duration;
+
+use crate::tcp::seq::SeqNum;
+use crate::time::Instant;
+
+/// One transmitted segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SentSeg {
+    pub(crate) start: SeqNum,
+    pub(crate) end: SeqNum,
+    pub(crate) sent_at: Instant,
+    pub(crate) rexmit: bool,
+    pub(crate) sacked: bool,
+    pub(crate) lost: bool,
+}
+
+impl SentSeg {
+    fn len(&self) -> usize {
+        (self.end - self.start).max(0) as usize
+    }
+}
+
+/// RFC 8985 §6.2 step 4: the reordering window grows by min_rtt/4 per D-SACK round,
+/// up to this many steps.
+const MAX_REO_MULT: u32 = 16;
+
+/// RACK state for one connection.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Rack {
+    segs: VecDeque<SentSeg>,
+    /// RACK.xmit_ts / RACK.end_seq: the most recently sent segment known delivered.
+    xmit_ts: Option<Instant>,
+    end_seq: SeqNum,
+    /// RACK.rtt: the RTT of that segment.
+    rtt: Duration,
+    min_rtt: Option<Duration>,
+    reo_wnd_mult: u32,
+    /// Bytes currently marked lost and not yet retransmitted.
+    lost_bytes: usize,
+    /// Bytes SACKed.
+    sacked_bytes: usize,
+    reorder_events: u64,
+}
+
+impl Rack {
+    /// Records a transmission of `[start, end)`. A retransmission updates the
+    /// segments it covers; new data appends a segment.
+    pub(crate) fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if !start.lt(end) {
+            return;
+        }
+        if self.segs.back().is_none_or(|b| b.end.le(start)) {
+            self.segs.push_back(SentSeg {
+                start,
+                end,
+                sent_at: now,
+                rexmit: false,
+                sacked: false,
+                lost: false,
+            });
+            return;
+        }
+        let first = self.segs.partition_point(|s| s.end.le(start));
+        for s in self.segs.range_mut(first..) {
+            if end.le(s.start) {
+                break;
+            }
+            if s.lost {
+                self.lost_bytes -= s.len();
+                s.lost = false;
+            }
+            s.sent_at = now;
+            s.rexmit = true;
+        }
+    }
+
+    /// RFC 8985 §6.2 steps 1-2: a segment was delivered (ACKed or SACKed).
+    fn delivered(&mut self, seg: SentSeg, now: Instant, ts_says_original: bool) {
+        let rtt = now - seg.sent_at;
+        if seg.rexmit {
+            // "If the segment was retransmitted and ... the measured RTT is less than
+            // RACK.min_RTT, the ACK is likely for the original: ignore it."
+            if self.min_rtt.is_some_and(|m| rtt < m) || ts_says_original {
+                return;
+            }
+        } else {
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        self.rtt = rtt;
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(t) => seg.sent_at > t || (seg.sent_at == t && seg.end.gt(self.end_seq)),
+        };
+        if newer {
+            self.xmit_ts = Some(seg.sent_at);
+            self.end_seq = seg.end;
+        }
+    }
+
+    /// The cumulative ACK reached `una`: segments below it are delivered.
+    pub(crate) fn on_ack(&mut self, una: SeqNum, now: Instant) {
+        while let Some(&s) = self.segs.front() {
+            if !s.end.le(una) {
+                break;
+            }
+            self.segs.pop_front();
+            if s.lost {
+                self.lost_bytes -= s.len();
+                self.reordering_seen();
+            }
+            if s.sacked {
+                self.sacked_bytes -= s.len();
+            } else {
+                self.delivered(s, now, false);
+            }
+        }
+    }
+
+    /// A SACK block `[left, right)`: the segments wholly inside it are delivered.
+    /// Segments are sorted by sequence number, so this is a binary search and a walk
+    /// over the block, not over the whole window.
+    pub(crate) fn on_sack(&mut self, left: SeqNum, right: SeqNum, now: Instant) {
+        let first = self.segs.partition_point(|s| s.start.lt(left));
+        let mut newly = alloc::vec::Vec::new();
+        let mut reordered = false;
+        for s in self.segs.range_mut(first..) {
+            if !s.end.le(right) {
+                break;
+            }
+            if !s.sacked {
+                s.sacked = true;
+                self.sacked_bytes += s.len();
+                if s.lost {
+                    // Marked lost, never resent, yet delivered: it was reordering.
+                    s.lost = false;
+                    self.lost_bytes -= s.len();
+                    reordered = true;
+                }
+                newly.push(*s);
+            }
+        }
+        for s in newly {
+            self.delivered(s, now, false);
+        }
+        if reordered {
+            self.reordering_seen();
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: a D-SACK means the reordering window was too small.
+    pub(crate) fn on_dsack(&mut self) {
+        self.reordering_seen();
+    }
+
+    /// Reordering was observed (a D-SACK, or a segment marked lost that arrived
+    /// without being resent): widen the reordering window by one step.
+    fn reordering_seen(&mut self) {
+        self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(MAX_REO_MULT);
+        self.reorder_events += 1;
+    }
+
+    /// Times reordering was observed.
+    pub(crate) fn reorder_events(&self) -> u64 {
+        self.reorder_events
+    }
+
+    /// RFC 8985 §6.2: the reordering window, min_RTT/4 per step, capped at SRTT.
+    pub(crate) fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
+        let base = self.min_rtt.unwrap_or_default() / 4;
+        let w = base * self.reo_wnd_mult.max(1);
+        srtt.map_or(w, |s| w.min(s))
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
+    /// delivered one that has waited longer than RACK.rtt + reo_wnd. Returns whether
+    /// anything new was marked, and when to check again for the rest.
+    pub(crate) fn detect_loss(
+        &mut self,
+        now: Instant,
+        srtt: Option<Duration>,
+    ) -> (bool, Option<Instant>) {
+        let Some(xmit_ts) = self.xmit_ts else {
+            return (false, None);
+        };
+        let wait = self.rtt + self.reo_wnd(srtt);
+        let mut marked = false;
+        let mut timeout: Option<Instant> = None;
+        for s in self.segs.iter_mut() {
+            let sent_before =
+                s.sent_at < xmit_ts || (s.sent_at == xmit_ts && s.end.lt(self.end_seq));
+            if !sent_before && !s.rexmit {
+                // Original transmissions leave in sequence order (and a retransmission
+                // leaves after its original), so nothing from here on was sent before
+                // the most recently delivered segment.
+                break;
+            }
+            if s.sacked || s.lost || !sent_before {
+                continue;
+            }
+            let deadline = s.sent_at + wait;
+            if deadline <= now {
+                s.lost = true;
+                self.lost_bytes += s.len();
+                marked = true;
+            } else {
+                timeout = Some(timeout.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        (marked, timeout)
+    }
+
+    /// The lowest segment marked lost (and not retransmitted since).
+    pub(crate) fn first_lost(&self) -> Option<(SeqNum, SeqNum)> {
+        self.segs.iter().find(|s| s.lost).map(|s| (s.start, s.end))
+    }
+
+    /// The last segment sent (for a tail loss probe with no new data).
+    pub(crate) fn last(&self) -> Option<(SeqNum, SeqNum)> {
+        self.segs.back().map(|s| (s.start, s.end))
+    }
+
+    /// Bytes marked lost and not retransmitted.
+    pub(crate) fn lost_bytes(&self) -> usize {
+        self.lost_bytes
+    }
+
+    /// Bytes SACKed.
+    pub(crate) fn sacked_bytes(&self) -> usize {
+        self.sacked_bytes
+    }
+
+    /// After a retransmission timeout every outstanding, un-SACKed segment is lost
+    /// (RFC 8985 §6.3 — go-back will resend them).
+    pub(crate) fn mark_all_lost(&mut self) {
+        for s in self.segs.iter_mut() {
+            if !s.sacked && !s.lost {
+                s.lost = true;
+                self.lost_bytes += s.len();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn a_later_delivery_marks_earlier_segments_lost_after_rtt_plus_window() {
+        let mut r = Rack::default();
+        for k in 0..4u32 {
+            r.on_send(SeqNum(k * 100), SeqNum(k * 100 + 100), t(u64::from(k)));
+        }
+        // Segment 0 delivered at 10 ms: RTT 10 ms, min_RTT 10 ms, reo_wnd 2.5 ms.
+        r.on_ack(SeqNum(100), t(10));
+        // Segment 3 SACKed at 14 ms: segments 1 and 2 were sent before it.
+        r.on_sack(SeqNum(300), SeqNum(400), t(14));
+        let (marked, timeout) = r.detect_loss(t(14), None);
+        // RACK.rtt is now 11 ms (segment 3: sent at 3, delivered at 14) and min_RTT
+        // 10 ms, so reo_wnd is 2.5 ms; segment 1, sent at 1 ms, is lost at 14.5 ms.
+        assert!(!marked);
+        assert_eq!(timeout, Some(Instant::from_micros(14_500)));
+        let (marked, _) = r.detect_loss(Instant::from_micros(15_000), None);
+        assert!(marked);
+        assert_eq!(r.first_lost(), Some((SeqNum(100), SeqNum(200))));
+        assert_eq!(
+            r.lost_bytes(),
+            100,
+            "segment 2 (sent at 2 ms) still has until 15.5 ms"
+        );
+        // Retransmitting segment 1 clears its loss mark.
+        r.on_send(SeqNum(100), SeqNum(200), t(16));
+        assert_eq!(r.lost_bytes(), 0);
+        let (marked, _) = r.detect_loss(t(16), None);
+        assert!(marked);
+        assert_eq!(
+            r.first_lost(),
+            Some((SeqNum(200), SeqNum(300))),
+            "and now segment 2, not the fresh retransmission"
+        );
+    }
+
+    #[test]
+    fn dsack_widens_the_reordering_window_up_to_srtt() {
+        let mut r = Rack::default();
+        r.on_send(SeqNum(0), SeqNum(100), t(0));
+        r.on_ack(SeqNum(100), t(8));
+        assert_eq!(r.reo_wnd(None), Duration::from_millis(2));
+        r.on_dsack();
+        r.on_dsack();
+        assert_eq!(r.reo_wnd(None), Duration::from_millis(6));
+        assert_eq!(
+            r.reo_wnd(Some(Duration::from_millis(5))),
+            Duration::from_millis(5)
+        );
+    }
+
+    #[test]
+    fn ack_of_a_retransmission_faster_than_min_rtt_is_ignored() {
+        let mut r = Rack::default();
+        r.on_send(SeqNum(0), SeqNum(100), t(0));
+        r.on_send(SeqNum(100), SeqNum(200), t(0));
+        r.on_ack(SeqNum(100), t(10));
+        r.on_send(SeqNum(100), SeqNum(200), t(30));
+        // Delivered 2 ms after the retransmission: it was the original arriving late.
+        r.on_ack(SeqNum(200), t(32));
+        assert_eq!(r.rtt, Duration::from_millis(10));
+    }
+}
