@@ -81,6 +81,13 @@ pub trait CongestionControl: fmt::Debug {
 
     /// The algorithm's name, lower case (`"reno"`).
     fn name(&self) -> &'static str;
+
+    /// The last reduction was spurious (the "losses" were reordering): restore the
+    /// window from before it and leave recovery (RFC 4015 Eifel response; Linux
+    /// `tcp_undo_cwnd_reduction`). The default keeps the reduction.
+    fn undo(&mut self, prior_cwnd: usize, prior_ssthresh: usize) {
+        let _ = (prior_cwnd, prior_ssthresh);
+    }
 }
 
 /// The initial congestion window for a sender maximum segment size of `mss`.
