@@ -80,9 +80,24 @@ pub struct TcpConfig {
     pub send_buffer_max: usize,
     /// Keepalive (RFC 1122 §4.2.3.6): off by default, like Linux.
     pub keepalive: Option<Keepalive>,
+    /// SYN cookies (RFC 4987): when a listener's SYN queue is full (Linux
+    /// `tcp_syncookies = 1`, the default), always, or never.
+    pub syn_cookies: SynCookies,
     /// Give up when data stays unacknowledged this long (RFC 9293 USER TIMEOUT,
     /// RFC 5482; Linux `TCP_USER_TIMEOUT`). None: only `data_retries` limits.
     pub user_timeout: Option<Duration>,
+}
+
+/// When a listener answers SYNs with cookies instead of remembering them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SynCookies {
+    /// Never: a full SYN queue drops SYNs.
+    Off,
+    /// When the SYN queue is full (Linux `tcp_syncookies = 1`).
+    #[default]
+    WhenFull,
+    /// For every SYN (Linux `tcp_syncookies = 2`).
+    Always,
 }
 
 /// Keepalive timing (Linux `tcp_keepalive_time`, `_intvl`, `_probes`).
@@ -138,6 +153,7 @@ impl Default for TcpConfig {
             send_buffer_max: 32 << 20,
             keepalive: None,
             user_timeout: None,
+            syn_cookies: SynCookies::WhenFull,
         }
     }
 }

@@ -115,6 +115,12 @@ counters! {
     drop_after_shutdown,
     /// Outgoing packets that did not fit the caller's buffer.
     drop_tx_buffer_small,
+    /// SYN,ACKs sent with a SYN cookie instead of a half-open connection.
+    syncookies_sent,
+    /// ACKs that returned a valid cookie and became connections.
+    syncookies_ok,
+    /// ACKs to a listener that did not carry a valid cookie while cookies were in use.
+    syncookies_failed,
     /// RSTs sent.
     rst_sent,
     /// RSTs received and accepted.

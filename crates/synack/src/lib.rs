@@ -23,7 +23,7 @@ pub mod error;
 pub mod event;
 pub mod stack;
 
-pub use config::{ConfigError, Keepalive, StackConfig, TcpConfig};
+pub use config::{ConfigError, Keepalive, StackConfig, SynCookies, TcpConfig};
 pub use error::{
     AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
 };

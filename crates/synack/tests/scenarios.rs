@@ -372,7 +372,12 @@ fn time_wait_restarted_by_retransmitted_fin() {
 
 #[test]
 fn backlog_overflow_drops_then_recovers() {
-    let mut p = Pair::new(12);
+    // The classic two queues, without SYN cookies.
+    let cb = TcpConfig {
+        syn_cookies: synack::SynCookies::Off,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::with_config(12, TcpConfig::default(), cb);
     let l = p.b.listen(sa(B_IP, 80), 1).unwrap();
     let clients: Vec<_> = (0..3)
         .map(|_| p.a.connect(sa(B_IP, 80), None).unwrap())
@@ -610,4 +615,95 @@ fn whole_lifecycle_survives_ten_percent_loss() {
             "seed={seed}: nothing left but the listener"
         );
     }
+}
+
+#[test]
+fn syn_flood_is_absorbed_by_syn_cookies_and_legitimate_clients_connect() {
+    let mut p = Pair::new(30);
+    let l = p.b.listen(sa(B_IP, 80), 8).unwrap();
+    // 5,000 spoofed SYNs from addresses that will never answer.
+    let mut buf = [0u8; 128];
+    for k in 0..5000u32 {
+        let src = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a01_0000 + k));
+        let syn = synack::wire::TcpHeader {
+            src_port: 1024 + (k % 60000) as u16,
+            dst_port: 80,
+            seq: synack::SeqNum(k.wrapping_mul(7919)),
+            flags: TcpFlags::SYN,
+            window: 1024,
+            ..Default::default()
+        };
+        let n = synack::wire::emit(src, B_IP, 64, &syn, &[], &mut buf).unwrap();
+        p.b.handle_packet(p.now, &buf[..n]);
+        // The SYN,ACKs go nowhere.
+        while p.b.poll_transmit(p.now, &mut [0u8; 2048]).is_some() {}
+    }
+    let c = p.b.counters().clone();
+    assert_eq!(
+        c.syncookies_sent,
+        5000 - 8,
+        "8 half-open, the rest answered statelessly"
+    );
+    assert!(
+        p.b.sockets().len() <= 1 + 8,
+        "memory stays bounded: {} sockets",
+        p.b.sockets().len()
+    );
+    // Legitimate clients, while the SYN queue is still full of the flood's half-opens.
+    let clients: Vec<_> = (0..20)
+        .map(|_| p.a.connect(sa(B_IP, 80), None).unwrap())
+        .collect();
+    let mut accepted = Vec::new();
+    p.run_until(5 * SEC, |p| {
+        while let Ok(h) = p.b.accept(l) {
+            accepted.push(h);
+        }
+        accepted.len() == 20
+    });
+    for (k, &c) in clients.iter().enumerate() {
+        p.a.send(c, format!("client {k}").as_bytes()).unwrap();
+    }
+    p.settle(SEC);
+    let mut got: Vec<String> = accepted
+        .iter()
+        .map(|&s| {
+            let mut v = Vec::new();
+            p.read_available(Side::B, s, &mut v);
+            String::from_utf8(v).unwrap()
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..20).map(|k| format!("client {k}")).collect();
+    want.sort();
+    assert_eq!(got, want, "every legitimate transfer intact");
+    assert_eq!(p.b.counters().syncookies_ok, 20);
+    let info = p.b.info(accepted[0]).unwrap();
+    assert!(
+        info.sack && info.timestamps && info.snd_wscale > 0,
+        "options survived the cookie: {info:?}"
+    );
+}
+
+#[test]
+fn a_forged_ack_to_a_listener_is_reset_not_accepted() {
+    let mut p = Pair::new(31);
+    let _l = p.b.listen(sa(B_IP, 80), 1).unwrap();
+    // Fill the SYN queue so cookies are in use.
+    let _c1 = p.a.connect(sa(B_IP, 80), None).unwrap();
+    let _c2 = p.a.connect(sa(B_IP, 80), None).unwrap();
+    p.run_until(SEC, |p| p.b.counters().syncookies_sent >= 1);
+    let ack = synack::wire::TcpHeader {
+        src_port: 5555,
+        dst_port: 80,
+        seq: synack::SeqNum(1),
+        ack: synack::SeqNum(0xdead_beef),
+        flags: TcpFlags::ACK,
+        window: 1000,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 128];
+    let n = synack::wire::emit(A_IP, B_IP, 64, &ack, &[], &mut buf).unwrap();
+    p.b.handle_packet(p.now, &buf[..n]);
+    assert_eq!(p.b.counters().syncookies_failed, 1);
+    assert_eq!(p.b.counters().syncookies_ok, 0);
 }

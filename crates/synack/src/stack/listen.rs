@@ -14,11 +14,13 @@ use core::net::SocketAddr;
 
 use super::demux::FourTuple;
 use super::{Socket, SocketHandle, Stack};
+use crate::config::SynCookies;
 use crate::event::Event;
-use crate::tcp::conn::Tcb;
+use crate::tcp::conn::{CtrlSegment, Tcb};
+use crate::tcp::cookie::CookieData;
 use crate::tcp::input::rst_segment;
 use crate::tcp::state::{Cause, State};
-use crate::wire::TcpHeader;
+use crate::wire::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
 
 /// A listening socket.
 #[derive(Debug)]
@@ -80,7 +82,7 @@ impl Stack {
         idx: u32,
         key: FourTuple,
         hdr: &TcpHeader,
-        payload_len: usize,
+        payload: &[u8],
     ) {
         let f = hdr.flags;
         // "First, check for a RST: An incoming RST segment could not be valid since it
@@ -91,7 +93,19 @@ impl Stack {
             return;
         }
         // "Second, check for an ACK: ... form a reset segment <SEQ=SEG.ACK><CTL=RST>"
+        // — unless it returns a SYN cookie we sent (RFC 4987 §3.6).
         if f.ack() {
+            if !f.syn() && self.cookies_recent() {
+                if let Some(d) = self
+                    .cookies
+                    .check(self.now, key.local, key.remote, hdr.seq, hdr.ack)
+                {
+                    self.counters.syncookies_ok += 1;
+                    self.accept_cookie(idx, key, hdr, payload, d);
+                    return;
+                }
+                self.counters.syncookies_failed += 1;
+            }
             self.counters.drop_no_socket += 1;
             self.push_ctrl(rst_segment(key.local, key.remote, hdr.ack, None));
             return;
@@ -101,11 +115,18 @@ impl Stack {
             self.counters.drop_listen_ignored += 1;
             return;
         }
+        let cookies = self.config.tcp.syn_cookies;
         let Some(l) = self.listener_mut(idx) else {
             return;
         };
         if l.accept_queue.len() >= l.accept_cap {
             self.counters.drop_accept_queue_full += 1;
+            return;
+        }
+        if cookies == SynCookies::Always
+            || (l.syn_queue >= l.syn_cap && cookies == SynCookies::WhenFull)
+        {
+            self.send_cookie(key, hdr);
             return;
         }
         if l.syn_queue >= l.syn_cap {
@@ -114,7 +135,7 @@ impl Stack {
         }
         l.syn_queue += 1;
         let parent = l.handle;
-        let _ = payload_len; // Data on a SYN is not accepted (no TCP Fast Open); the peer resends it.
+        // Data on a SYN is not accepted (no TCP Fast Open); the peer resends it.
         let iss = self.isn.isn(self.now, key.local, key.remote);
         let ts_offset = self.isn.ts_offset(key.local, key.remote);
         let cfg = self.config.tcp.clone();
@@ -138,6 +159,133 @@ impl Stack {
             t.max_snd_wnd = t.snd_wnd;
             t.snd_wl1 = hdr.seq;
             t.transition(State::SynReceived, Cause::RcvSyn, ctx);
+        });
+        self.touch(cidx);
+    }
+
+    /// Whether a cookie may still be out there (sent within the cookie lifetime).
+    fn cookies_recent(&self) -> bool {
+        let life = core::time::Duration::from_secs(64 * u64::from(crate::tcp::cookie::MAX_AGE + 1));
+        self.cookie_sent_at
+            .is_some_and(|t| self.now.saturating_duration_since(t) <= life)
+    }
+
+    /// Answers a SYN with a SYN,ACK whose ISS is a cookie; nothing is remembered.
+    fn send_cookie(&mut self, key: FourTuple, syn: &TcpHeader) {
+        let cfg = &self.config.tcp;
+        let o = &syn.options;
+        let d = CookieData {
+            mss: o
+                .mss
+                .unwrap_or(if key.local.is_ipv4() { 536 } else { 1220 }),
+            window_scale: o.window_scale.filter(|_| cfg.window_scaling),
+            sack: o.sack_permitted && cfg.sack,
+            timestamps: o.timestamps.is_some() && cfg.timestamps,
+        };
+        let iss = self
+            .cookies
+            .make(self.now, key.local, key.remote, syn.seq, d);
+        let our_mss = if key.local.is_ipv4() {
+            cfg.mss
+        } else {
+            cfg.mss.saturating_sub(20)
+        };
+        let mut hdr = TcpHeader {
+            src_port: key.local.port(),
+            dst_port: key.remote.port(),
+            seq: iss,
+            ack: syn.seq + 1u32,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: u16::try_from(cfg.recv_buffer).unwrap_or(u16::MAX),
+            ..TcpHeader::default()
+        };
+        hdr.options.mss = Some(our_mss);
+        if d.window_scale.is_some() {
+            hdr.options.window_scale = Some(cfg.rcv_wscale());
+        }
+        hdr.options.sack_permitted = d.sack;
+        if let (true, Some(ts)) = (d.timestamps, o.timestamps) {
+            let offset = self.isn.ts_offset(key.local, key.remote);
+            // Truncation to 32 bits is the timestamp clock's wraparound.
+            hdr.options.timestamps = Some(Timestamps {
+                val: (self.now.millis() as u32).wrapping_add(offset),
+                ecr: ts.val,
+            });
+        }
+        self.counters.syncookies_sent += 1;
+        self.cookie_sent_at = Some(self.now);
+        self.push_ctrl(CtrlSegment {
+            src: key.local,
+            dst: key.remote,
+            hdr,
+        });
+    }
+
+    /// The final ACK returned a valid cookie: build the connection from it, straight
+    /// into ESTABLISHED and the accept queue, then process the rest of the segment.
+    fn accept_cookie(
+        &mut self,
+        lidx: u32,
+        key: FourTuple,
+        hdr: &TcpHeader,
+        payload: &[u8],
+        d: CookieData,
+    ) {
+        let Some(l) = self.listener_mut(lidx) else {
+            return;
+        };
+        if l.accept_queue.len() >= l.accept_cap {
+            self.counters.drop_accept_queue_full += 1;
+            return;
+        }
+        let parent = l.handle;
+        let iss = hdr.ack + u32::MAX;
+        let ts_offset = self.isn.ts_offset(key.local, key.remote);
+        let cfg = self.config.tcp.clone();
+        let h = self.alloc_slot(|h| {
+            let mut t = Tcb::new(h, key.local, key.remote, iss, ts_offset, &cfg);
+            t.parent = Some(parent);
+            t.state = State::Listen;
+            Socket::Conn(Box::new(t))
+        });
+        let cidx = h.index;
+        self.conns.insert(key, cidx);
+        self.counters.passive_opens += 1;
+        self.with_conn(cidx, |t, ctx| {
+            t.set_irs(hdr.seq + u32::MAX);
+            let opts = TcpOptions {
+                mss: Some(d.mss),
+                window_scale: d.window_scale,
+                sack_permitted: d.sack,
+                timestamps: if d.timestamps {
+                    hdr.options.timestamps
+                } else {
+                    None
+                },
+                ..TcpOptions::default()
+            };
+            t.negotiate(&opts, ctx);
+            t.snd_una = hdr.ack;
+            t.snd_nxt = hdr.ack;
+            t.snd_max = hdr.ack;
+            // The window our cookie SYN,ACK advertised (unscaled, as on any SYN).
+            t.rcv_adv = t.rcv_nxt + u32::try_from(ctx.cfg.recv_buffer.min(65535)).unwrap_or(65535);
+            t.snd_wnd = u32::from(hdr.window) << t.snd_wscale;
+            t.max_snd_wnd = t.snd_wnd;
+            t.snd_wl1 = hdr.seq;
+            t.snd_wl2 = hdr.ack;
+            t.transition(State::Established, Cause::RcvCookieAck, ctx);
+            if !payload.is_empty() || hdr.flags.fin() {
+                t.input_synchronized(hdr, payload, ctx);
+            }
+        });
+        let now = self.now;
+        if let Some(l) = self.listener_mut(lidx) {
+            l.accept_queue.push_back(h);
+        }
+        self.events.push_back(Event::Incoming {
+            at: now,
+            listener: parent,
         });
         self.touch(cidx);
     }

@@ -24,6 +24,7 @@ use rand_core::SeedableRng;
 use crate::config::{ConfigError, StackConfig};
 use crate::event::{Counters, Event};
 use crate::tcp::conn::{ChallengeLimiter, CtrlSegment, Ctx, Tcb};
+use crate::tcp::cookie::CookieJar;
 use crate::tcp::input::rst_segment;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::state::{Cause, State};
@@ -132,6 +133,9 @@ pub struct Stack {
     counters: Counters,
     challenge: ChallengeLimiter,
     isn: IsnGenerator,
+    cookies: CookieJar,
+    /// When a cookie was last sent (validation is only tried while cookies may be out).
+    cookie_sent_at: Option<Instant>,
     rng: ChaCha8Rng,
 }
 
@@ -158,6 +162,8 @@ impl Stack {
             counters: Counters::default(),
             challenge: ChallengeLimiter::default(),
             isn: IsnGenerator::new(config.secret),
+            cookies: CookieJar::new(&config.secret),
+            cookie_sent_at: None,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
         })
@@ -229,7 +235,7 @@ impl Stack {
             return;
         }
         if let Some(idx) = self.find_listener(&key.local) {
-            self.listen_input(idx, key, &seg.tcp, seg.payload.len());
+            self.listen_input(idx, key, &seg.tcp, seg.payload);
             return;
         }
         self.counters.drop_no_socket += 1;

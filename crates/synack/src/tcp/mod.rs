@@ -3,6 +3,7 @@
 pub(crate) mod buffer;
 pub mod congestion;
 pub(crate) mod conn;
+pub(crate) mod cookie;
 pub(crate) mod input;
 pub mod isn;
 pub(crate) mod output;

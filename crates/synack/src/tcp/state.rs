@@ -120,6 +120,8 @@ pub enum Cause {
     TimeWaitOverflow,
     /// A new connection reused this TIME-WAIT 4-tuple.
     TimeWaitReused,
+    /// An ACK returned a valid SYN cookie: the connection is built from it.
+    RcvCookieAck,
     /// The listener this connection belonged to was closed.
     ListenerClosed,
 }
@@ -142,6 +144,7 @@ impl Cause {
             Self::TimeWaitExpired => "2MSL timeout",
             Self::TimeWaitOverflow => "TIME-WAIT table full",
             Self::TimeWaitReused => "TIME-WAIT reused",
+            Self::RcvCookieAck => "rcv ACK with valid SYN cookie",
             Self::ListenerClosed => "listener closed",
         }
     }
@@ -164,6 +167,7 @@ pub const TRANSITIONS: &[(State, State, Cause)] = {
         (Closed, Listen, AppListen),
         (Closed, SynSent, AppConnect),
         (Listen, SynReceived, RcvSyn),
+        (Listen, Established, RcvCookieAck),
         (Listen, Closed, AppClose),
         (SynSent, SynReceived, RcvSyn),
         (SynSent, Established, RcvSynAck),
