@@ -65,6 +65,7 @@
 mod config;
 mod error;
 mod filter;
+pub mod harness;
 mod ip;
 mod link;
 mod pcap;

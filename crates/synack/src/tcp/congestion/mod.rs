@@ -9,6 +9,15 @@
 //! | algorithm | file | reference |
 //! |---|---|---|
 //! | [`Reno`] | `reno.rs` | RFC 5681 |
+//! | [`NewReno`] | `mod.rs` (Reno's arithmetic; the partial-ACK rule is the connection's) | RFC 6582 |
+//! | [`Cubic`] | `cubic.rs` | RFC 9438 |
+//!
+//! and two mechanisms the algorithms and the connection share:
+//!
+//! | mechanism | file | reference |
+//! |---|---|---|
+//! | [`HyStart`] (HyStart++, leaving slow start on rising delay) | `hystart.rs` | RFC 9406 |
+//! | [`Prr`] (Proportional Rate Reduction, sending during recovery) | `prr.rs` | RFC 6937, RFC 9937 |
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -16,8 +25,14 @@ use core::time::Duration;
 
 use crate::time::Instant;
 
+pub mod cubic;
+pub mod hystart;
+pub mod prr;
 pub mod reno;
 
+pub use cubic::Cubic;
+pub use hystart::{HyStart, HyStartPhase};
+pub use prr::{Prr, ReductionBound};
 pub use reno::Reno;
 
 /// A congestion-control algorithm: the keeper of `cwnd` and `ssthresh`.
@@ -105,6 +120,83 @@ pub const fn initial_window(mss: usize) -> usize {
     }
 }
 
+/// NewReno, RFC 6582: Reno's window arithmetic under its own name.
+///
+/// RFC 6582 changes what happens *during* fast recovery: a partial ACK ("an ACK
+/// that acknowledges some but not all of the packets that were outstanding at the
+/// start of the fast recovery procedure", §3.2 step 5) retransmits the next hole
+/// and stays in recovery, and recovery ends at the "recover" point. All of that is
+/// the connection's (see the calling contract of [`CongestionControl`]); the
+/// `cwnd` and `ssthresh` rules are Reno's, so this wraps a [`Reno`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReno(Reno);
+
+impl NewReno {
+    /// NewReno for a sender whose SMSS is `mss`; see [`Reno::new`].
+    pub fn new(mss: usize) -> Self {
+        Self(Reno::new(mss))
+    }
+
+    /// The Reno arithmetic inside.
+    pub fn reno(&self) -> &Reno {
+        &self.0
+    }
+}
+
+impl From<Reno> for NewReno {
+    fn from(reno: Reno) -> Self {
+        Self(reno)
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        bytes_acked: usize,
+        rtt: Option<Duration>,
+        in_flight: usize,
+    ) {
+        self.0.on_ack(now, bytes_acked, rtt, in_flight);
+    }
+
+    fn on_congestion_event(&mut self, now: Instant, in_flight: usize) {
+        self.0.on_congestion_event(now, in_flight);
+    }
+
+    fn on_recovery_exit(&mut self, now: Instant) {
+        self.0.on_recovery_exit(now);
+    }
+
+    fn on_rto(&mut self, now: Instant, in_flight: usize) {
+        self.0.on_rto(now, in_flight);
+    }
+
+    fn cwnd(&self) -> usize {
+        self.0.cwnd()
+    }
+
+    fn ssthresh(&self) -> usize {
+        self.0.ssthresh()
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.0.in_slow_start()
+    }
+
+    fn set_mss(&mut self, mss: usize) {
+        self.0.set_mss(mss);
+    }
+
+    fn name(&self) -> &'static str {
+        "newreno"
+    }
+
+    fn undo(&mut self, prior_cwnd: usize, prior_ssthresh: usize) {
+        self.0.undo(prior_cwnd, prior_ssthresh);
+    }
+}
+
 /// A choice of congestion-control algorithm, for configuration.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -112,13 +204,25 @@ pub enum Algorithm {
     /// RFC 5681 slow start and congestion avoidance ([`Reno`]).
     #[default]
     Reno,
+    /// RFC 6582 NewReno ([`NewReno`]): Reno's arithmetic; the partial-ACK handling
+    /// is the connection's.
+    NewReno,
+    /// RFC 9438 CUBIC with RFC 9406 HyStart++ ([`Cubic`]).
+    Cubic,
 }
 
 impl Algorithm {
+    /// Every algorithm, in the order a user would list them.
+    pub const fn all() -> &'static [Self] {
+        &[Self::Reno, Self::NewReno, Self::Cubic]
+    }
+
     /// A fresh instance for a connection whose SMSS is `mss`.
     pub fn build(self, mss: usize) -> Box<dyn CongestionControl + Send> {
         match self {
             Self::Reno => Box::new(Reno::new(mss)),
+            Self::NewReno => Box::new(NewReno::new(mss)),
+            Self::Cubic => Box::new(Cubic::new(mss)),
         }
     }
 
@@ -126,13 +230,16 @@ impl Algorithm {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Reno => "reno",
+            Self::NewReno => "newreno",
+            Self::Cubic => "cubic",
         }
     }
 
     /// The algorithm called `name` (ASCII case-insensitive), if there is one.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Reno]
-            .into_iter()
+        Self::all()
+            .iter()
+            .copied()
             .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 }
@@ -167,18 +274,61 @@ mod tests {
     #[test]
     fn algorithm_names_round_trip() {
         assert_eq!(Algorithm::default(), Algorithm::Reno);
-        assert_eq!(Algorithm::from_name("reno"), Some(Algorithm::Reno));
-        assert_eq!(Algorithm::from_name("RENO"), Some(Algorithm::Reno));
-        assert_eq!(Algorithm::from_name("vegas"), None);
-        assert_eq!(alloc::format!("{}", Algorithm::Reno), "reno");
+        // (name given, algorithm found)
+        let cases = [
+            ("reno", Some(Algorithm::Reno)),
+            ("RENO", Some(Algorithm::Reno)),
+            ("newreno", Some(Algorithm::NewReno)),
+            ("NewReno", Some(Algorithm::NewReno)),
+            ("cubic", Some(Algorithm::Cubic)),
+            ("CUBIC", Some(Algorithm::Cubic)),
+            ("vegas", None),
+            ("", None),
+            ("new reno", None),
+        ];
+        for (name, algorithm) in cases {
+            assert_eq!(Algorithm::from_name(name), algorithm, "{name:?}");
+        }
+        for &a in Algorithm::all() {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+            assert_eq!(alloc::format!("{a}"), a.name());
+        }
+        assert_eq!(Algorithm::all().len(), 3);
     }
 
     #[test]
     fn build_gives_a_fresh_instance() {
-        let cc = Algorithm::Reno.build(1460);
-        assert_eq!(cc.name(), Algorithm::Reno.name());
-        assert_eq!(cc.cwnd(), initial_window(1460));
-        assert_eq!(cc.ssthresh(), usize::MAX);
-        assert!(cc.in_slow_start());
+        for &a in Algorithm::all() {
+            let cc = a.build(1460);
+            assert_eq!(cc.name(), a.name());
+            assert_eq!(cc.cwnd(), initial_window(1460), "{a}");
+            assert_eq!(cc.ssthresh(), usize::MAX, "{a}");
+            assert!(cc.in_slow_start(), "{a}");
+        }
+    }
+
+    #[test]
+    fn newreno_is_reno_arithmetic() {
+        let now = Instant::ZERO;
+        let mut reno = Reno::new(1000);
+        let mut newreno = NewReno::new(1000);
+        let ccs: [&mut dyn CongestionControl; 2] = [&mut reno, &mut newreno];
+        for cc in ccs {
+            cc.on_ack(now, 1000, None, 0);
+            cc.on_congestion_event(now, 11_000);
+            cc.on_ack(now, 1000, None, 0);
+            cc.on_recovery_exit(now);
+            cc.on_ack(now, 6000, None, 0);
+            cc.on_rto(now, 9000);
+            cc.undo(12_000, 8000);
+            cc.set_mss(500);
+        }
+        assert_eq!(newreno.reno(), &reno);
+        assert_eq!(
+            (newreno.cwnd(), newreno.ssthresh()),
+            (reno.cwnd(), reno.ssthresh())
+        );
+        assert_eq!(newreno.in_slow_start(), reno.in_slow_start());
+        assert_eq!(NewReno::from(Reno::new(1000)), NewReno::new(1000));
     }
 }
