@@ -66,7 +66,7 @@ pub struct TcpConfig {
     pub sack: bool,
     /// Hop limit / TTL of outgoing packets (Linux ip_default_ttl = 64).
     pub hop_limit: u8,
-    /// Congestion control for new connections.
+    /// Congestion control for new connections: CUBIC, as Linux.
     pub congestion: crate::tcp::congestion::Algorithm,
     /// Grow the receive and send buffers as the bandwidth-delay product demands,
     /// up to `recv_buffer_max` / `send_buffer_max` (Linux `tcp_moderate_rcvbuf` and
@@ -147,7 +147,7 @@ impl Default for TcpConfig {
             timestamps: true,
             sack: true,
             hop_limit: 64,
-            congestion: crate::tcp::congestion::Algorithm::default(),
+            congestion: crate::tcp::congestion::Algorithm::Cubic,
             auto_tune: true,
             recv_buffer_max: 32 << 20,
             send_buffer_max: 32 << 20,

@@ -165,3 +165,33 @@ fn ts_recent_follows_the_segment_at_the_left_window_edge() {
         "RFC 7323 §4.3 R3: only SEG.SEQ <= Last.ACK.sent"
     );
 }
+
+#[test]
+fn duplicate_data_is_reported_with_a_dsack_and_holes_with_sack_blocks() {
+    let (mut p, i, _h) = established_with_options();
+    // Out of order: bytes 100..110 before 0..100.
+    p.inject(TcpFlags::ACK, P + 101, i + 1, ts(300, 0), &[1; 10]);
+    let (ack, _) = p.out()[0];
+    assert_eq!(ack.ack, SeqNum(P + 1));
+    assert_eq!(
+        ack.options.sack(),
+        &[wire::SackBlock {
+            left: SeqNum(P + 101),
+            right: SeqNum(P + 111)
+        }]
+    );
+    p.inject(TcpFlags::ACK, P + 1, i + 1, ts(301, 0), &[2; 100]);
+    let (ack, _) = p.out()[0];
+    assert_eq!(ack.ack, SeqNum(P + 111), "hole filled");
+    assert!(ack.options.sack().is_empty());
+    // A whole duplicate of the first segment: D-SACK (RFC 2883), below the ACK.
+    p.inject(TcpFlags::ACK, P + 1, i + 1, ts(302, 0), &[2; 100]);
+    let (ack, _) = p.out()[0];
+    assert_eq!(
+        ack.options.sack(),
+        &[wire::SackBlock {
+            left: SeqNum(P + 1),
+            right: SeqNum(P + 101)
+        }]
+    );
+}

@@ -14,7 +14,7 @@ use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::SendBuffer;
-use crate::tcp::congestion::CongestionControl;
+use crate::tcp::congestion::{CongestionControl, Prr};
 use crate::tcp::rack::Rack;
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
@@ -190,6 +190,12 @@ pub(crate) struct Tcb {
     /// What undoing the current recovery would restore (cwnd, ssthresh), with the
     /// episode's retransmissions and D-SACKs so far.
     pub(crate) undo: Option<Undo>,
+    /// Proportional Rate Reduction during SACK recovery (RFC 6937), and what it
+    /// currently allows to be sent.
+    pub(crate) prr: Option<Prr>,
+    pub(crate) prr_allow: usize,
+    /// The latest RTT sample (for delay-based slow-start exit, HyStart++).
+    pub(crate) latest_rtt: Option<Duration>,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
@@ -310,6 +316,9 @@ impl Tcb {
             tlp_end: None,
             high_rxt: iss,
             undo: None,
+            prr: None,
+            prr_allow: 0,
+            latest_rtt: None,
             rtx_one: false,
             probe_pending: false,
             ack_now: false,
@@ -538,6 +547,11 @@ impl Tcb {
             dsacks: 0,
         });
         self.cc.on_congestion_event(ctx.now, self.in_flight());
+        if self.sack_ok {
+            self.prr = Some(Prr::start(self.cc.ssthresh(), self.in_flight()));
+            // RFC 6937: the first retransmission goes out at once.
+            self.prr_allow = usize::from(self.mss);
+        }
         self.rtt_timing = None;
         self.tlp_deadline = None;
         ctx.counters.recoveries += 1;
@@ -554,13 +568,32 @@ impl Tcb {
     /// Linux `tcp_try_undo_recovery`).
     pub(crate) fn exit_recovery(&mut self, ctx: &mut Ctx<'_>) {
         self.recover = None;
-        match self.undo.take() {
-            Some(u) if u.dsacks >= u.retrans => {
-                self.cc.undo(u.prior_cwnd, u.prior_ssthresh);
-                ctx.counters.spurious_undos += 1;
-                self.stats.spurious_undos += 1;
-            }
-            _ => self.cc.on_recovery_exit(ctx.now),
+        self.prr = None;
+        self.prr_allow = 0;
+        if self.undo.is_some_and(|u| u.dsacks >= u.retrans) {
+            self.undo_reduction(ctx);
+        } else {
+            // Keep the record: D-SACKs for the retransmissions may still come
+            // (Linux tcp_try_undo_dsack).
+            self.cc.on_recovery_exit(ctx.now);
+        }
+    }
+
+    /// A D-SACK arrived: after recovery, undo once every retransmission of the
+    /// episode has proved unnecessary.
+    pub(crate) fn note_dsack(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(u) = self.undo.as_mut() else { return };
+        u.dsacks += 1;
+        if self.recover.is_none() && u.dsacks >= u.retrans {
+            self.undo_reduction(ctx);
+        }
+    }
+
+    fn undo_reduction(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(u) = self.undo.take() {
+            self.cc.undo(u.prior_cwnd, u.prior_ssthresh);
+            ctx.counters.spurious_undos += 1;
+            self.stats.spurious_undos += 1;
         }
     }
 
@@ -795,6 +828,7 @@ impl Tcb {
         self.tlp_end = None;
         self.tlp_deadline = None;
         self.undo = None;
+        self.prr = None;
         self.rack.mark_all_lost();
         // Karn: no RTT sample from a retransmitted segment.
         self.rtt_timing = None;

@@ -162,6 +162,12 @@ impl Tcb {
                 if SeqNum(ts.val).lt(SeqNum(self.ts_recent)) && !self.ts_recent_expired(ctx.now) {
                     ctx.counters.drop_paws += 1;
                     self.ack_now = true;
+                    // As Linux does, report an old duplicate's data with a D-SACK so the
+                    // sender learns its retransmission was unnecessary (RFC 2883).
+                    let end = hdr.seq + payload_len;
+                    if self.sack_ok && payload_len > 0 && end.le(self.rcv_nxt) {
+                        self.dsack = Some((hdr.seq, end));
+                    }
                     return false;
                 }
             }
@@ -185,6 +191,11 @@ impl Tcb {
             // sent in reply (unless the RST bit is set, if so drop the segment and return)"
             if !f.rst() {
                 self.ack_now = true;
+                // A whole duplicate: report it with a D-SACK (RFC 2883 §4.1).
+                let end = seq + payload_len;
+                if self.sack_ok && payload_len > 0 && end.le(self.rcv_nxt) {
+                    self.dsack = Some((seq, end));
+                }
             } else {
                 ctx.counters.rst_ignored += 1;
             }
@@ -378,6 +389,7 @@ impl Tcb {
             if ack.ge(end) {
                 if !self.ts_ok {
                     self.rtt.on_sample(ctx.now - sent);
+                    self.latest_rtt = Some(ctx.now - sent);
                 }
                 self.rtt_timing = None;
             }
@@ -392,8 +404,9 @@ impl Tcb {
         }
         let delta = self.ts_val(ctx.now).wrapping_sub(ecr);
         if delta < 1 << 30 {
-            self.rtt
-                .on_sample(core::time::Duration::from_millis(u64::from(delta).max(1)));
+            let rtt = core::time::Duration::from_millis(u64::from(delta).max(1));
+            self.rtt.on_sample(rtt);
+            self.latest_rtt = Some(rtt);
         }
     }
 
@@ -412,9 +425,11 @@ impl Tcb {
     fn process_ack(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) {
         let ack = hdr.ack;
         let in_flight_before = self.in_flight();
+        let sacked_before = self.rack.sacked_bytes();
         let advanced = ack.gt(self.snd_una);
+        let mut acked = 0;
         if advanced {
-            let acked = self.on_ack_advance(ack, ctx);
+            acked = self.on_ack_advance(ack, ctx);
             self.sb.advance(self.snd_una);
             if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
                 self.rtt_sample_from_ts(ts.ecr, ctx);
@@ -432,7 +447,7 @@ impl Tcb {
                 Some(_) => self.exit_recovery(ctx),
                 None => self
                     .cc
-                    .on_ack(ctx.now, acked, self.rtt.srtt(), in_flight_before),
+                    .on_ack(ctx.now, acked, self.latest_rtt, in_flight_before),
             }
             self.autotune_send(ctx.cfg);
             self.dupacks = 0;
@@ -444,6 +459,14 @@ impl Tcb {
                 self.tlp_end = None;
             }
             self.rack_detect(ctx);
+            if self.recover.is_some() {
+                // RFC 6937: DeliveredData = change in SND.UNA + change in SACKed bytes.
+                let delivered = (acked + self.rack.sacked_bytes()).saturating_sub(sacked_before);
+                let (pipe, mss) = (self.pipe(), usize::from(self.mss));
+                if let Some(prr) = self.prr.as_mut() {
+                    self.prr_allow = prr.on_ack(delivered, pipe, mss);
+                }
+            }
         }
         if advanced {
             // RFC 8985 §7.2: restart the probe timer on an ACK of new data.
@@ -502,9 +525,7 @@ impl Tcb {
             if dsack {
                 ctx.counters.dsacks_received += 1;
                 self.rack.on_dsack();
-                if let Some(u) = self.undo.as_mut() {
-                    u.dsacks += 1;
-                }
+                self.note_dsack(ctx);
                 continue;
             }
             if b.left.lt(b.right) && b.right.le(self.snd_max) {

@@ -79,8 +79,13 @@ impl Tcb {
     /// then new data.
     fn sack_recovery_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
         let mss = usize::from(self.mss);
-        let room = self.cc.cwnd().saturating_sub(self.pipe());
-        if room < mss {
+        // PRR (RFC 6937) paces the reduction; without it, RFC 6675's cwnd − pipe.
+        let room = if self.prr.is_some() {
+            self.prr_allow
+        } else {
+            self.cc.cwnd().saturating_sub(self.pipe())
+        };
+        if room == 0 || (self.prr.is_none() && room < mss) {
             return None;
         }
         if let Some((l, r)) = self.rack.first_lost() {
@@ -88,10 +93,21 @@ impl Tcb {
             if let Some(seg) = self.build_data(l, len, true, ctx) {
                 self.high_rxt = self.high_rxt.max(l + seg.payload_len);
                 ctx.counters.sack_retransmits += 1;
+                self.prr_sent(seg.payload_len.max(1));
                 return Some(seg);
             }
         }
-        self.next_data_segment(ctx, Some(room))
+        let seg = self.next_data_segment(ctx, Some(room.max(mss)))?;
+        self.prr_sent(seg.payload_len.max(1));
+        Some(seg)
+    }
+
+    /// Charges a transmission during recovery to PRR's allowance.
+    fn prr_sent(&mut self, bytes: usize) {
+        if let Some(prr) = self.prr.as_mut() {
+            prr.on_sent(bytes);
+            self.prr_allow = self.prr_allow.saturating_sub(bytes);
+        }
     }
 
     /// RFC 8985 §7.3: the tail loss probe — one segment of new data if the peer's
