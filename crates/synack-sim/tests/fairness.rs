@@ -155,3 +155,8 @@ fn jain_index_table() {
     assert!((jain(&[1.0, 0.0, 0.0, 0.0]) - 0.25).abs() < 1e-12);
     assert!((jain(&[2.0, 1.0]) - 0.9).abs() < 1e-12);
 }
+
+#[test]
+fn four_cubic_flows_share_a_bottleneck_fairly() {
+    check(Algorithm::Cubic);
+}
