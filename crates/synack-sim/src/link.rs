@@ -194,25 +194,52 @@ impl LinkDir {
         }
     }
 
-    /// Flips 1 to 3 distinct random bits of `bytes`.
+    /// Flips 1 to 3 distinct random bits of `bytes`, choosing only flip sets the
+    /// Internet checksum detects: two flips in the same bit column of the 16-bit
+    /// words, in opposite directions, cancel in a ones'-complement sum, and such a
+    /// corruption would be a silent one no checksum-based protocol can catch.
     pub(crate) fn corrupt(&mut self, bytes: &mut [u8]) {
         let bits = (bytes.len() as u64).saturating_mul(8);
         if bits == 0 {
             return;
         }
-        let count = (1 + self.rng.below(3)).min(bits);
-        let mut flipped = [u64::MAX; 3];
-        let mut n = 0;
-        while n < count as usize {
-            let bit = self.rng.below(bits);
-            if flipped[..n].contains(&bit) {
-                continue;
+        let count = (1 + self.rng.below(3)).min(bits) as usize;
+        let mut flipped = [0u64; 3];
+        loop {
+            let mut n = 0;
+            while n < count {
+                let bit = self.rng.below(bits);
+                if !flipped[..n].contains(&bit) {
+                    flipped[n] = bit;
+                    n += 1;
+                }
             }
-            flipped[n] = bit;
-            n += 1;
+            if checksum_delta(bytes, &flipped[..count]) % 0xffff != 0 {
+                break;
+            }
+        }
+        for &bit in &flipped[..count] {
             bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
         }
     }
+}
+
+/// The change flipping `bits` makes to the ones'-complement sum of `bytes` taken
+/// as big-endian 16-bit words, modulo 0xffff (as a non-negative residue).
+fn checksum_delta(bytes: &[u8], bits: &[u64]) -> i64 {
+    let mut delta: i64 = 0;
+    for &bit in bits {
+        let byte = (bit / 8) as usize;
+        let shift = (bit % 8) + if byte % 2 == 0 { 8 } else { 0 };
+        let weight = 1i64 << shift;
+        // 0 → 1 adds the weight, 1 → 0 subtracts it.
+        if bytes[byte] & (1 << (bit % 8)) == 0 {
+            delta += weight;
+        } else {
+            delta -= weight;
+        }
+    }
+    delta.rem_euclid(0xffff)
 }
 
 #[cfg(test)]
@@ -329,5 +356,24 @@ mod tests {
                 duplicate: false
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::checksum_delta;
+
+    #[test]
+    fn cancelling_flip_pairs_are_recognised() {
+        // Bit 0 of bytes 1 and 3 (same column of two words): 0→1 and 1→0 cancel.
+        let bytes = [0x00, 0x00, 0x00, 0x01];
+        assert_eq!(checksum_delta(&bytes, &[8, 24]), 0);
+        // Same direction: +1 +1 does not cancel.
+        let bytes = [0x00, 0x00, 0x00, 0x00];
+        assert_eq!(checksum_delta(&bytes, &[8, 24]), 2);
+        // A single flip never cancels.
+        for bit in 0..32 {
+            assert_ne!(checksum_delta(&[0u8; 4], &[bit]), 0, "bit {bit}");
+        }
     }
 }

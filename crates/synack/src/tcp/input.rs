@@ -302,6 +302,10 @@ impl Tcb {
             }
             self.update_window(hdr);
             self.on_ack_advance(hdr.ack, ctx);
+            if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
+                // The handshake's RTT, from the echo of our SYN,ACK's timestamp.
+                self.rtt_sample_from_ts(ts.ecr, ctx);
+            }
             // A close in SYN-RECEIVED already moved us to FIN-WAIT-1.
             self.transition(State::Established, Cause::RcvAck, ctx);
         } else {

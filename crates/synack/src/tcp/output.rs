@@ -61,6 +61,15 @@ impl Tcb {
         }
         if self.probe_pending {
             self.probe_pending = false;
+            // The override timeout of RFC 1122 §4.2.3.4: if the window is open but
+            // small, send what fits (as Linux's tcp_write_wakeup does).
+            let room = (self.snd_wnd as usize)
+                .saturating_sub((self.snd_nxt - self.snd_una).max(0) as usize);
+            if room > 0 && self.snd_nxt == self.snd_max {
+                if let Some(seg) = self.build_data(self.snd_nxt, room, false, ctx) {
+                    return Some(seg);
+                }
+            }
             // A zero-window probe (RFC 9293 §3.8.6.1) as Linux sends it: an ACK carrying
             // an old sequence number, which the receiver must answer with its window.
             let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
@@ -214,8 +223,13 @@ impl Tcb {
         if n < mss && !retransmission && !self.write_closed {
             if n < avail {
                 // RFC 1122 §4.2.3.4 (3): send a window-limited short segment only if it is
-                // at least half the largest window the peer has offered.
+                // at least half the largest window the peer has offered ...
                 if n < (self.max_snd_wnd as usize) / 2 {
+                    // ... or when the override timeout fires (the persist timer here),
+                    // so a small window never stalls a sender with nothing in flight.
+                    if self.snd_una == self.snd_max && self.persist_deadline.is_none() {
+                        self.arm_persist(ctx);
+                    }
                     return None;
                 }
             } else if !self.nodelay && self.snd_una != self.snd_max {
@@ -235,7 +249,15 @@ impl Tcb {
         forced: bool,
         ctx: &mut Ctx<'_>,
     ) -> Option<OutSegment> {
-        let off = (seq - self.snd_buf_seq).max(0) as usize;
+        // Never describe bytes below SND.UNA: they are gone from the buffer (a lost
+        // segment RACK still holds may be partly acknowledged by now).
+        let (seq, max_len) = if seq.lt(self.snd_buf_seq) {
+            let cut = (self.snd_buf_seq - seq) as usize;
+            (self.snd_buf_seq, max_len.saturating_sub(cut).max(1))
+        } else {
+            (seq, max_len)
+        };
+        let off = (seq - self.snd_buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
         let n = min(min(avail, max_len), usize::from(self.mss));
         let end = seq + n;
