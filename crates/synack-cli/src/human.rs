@@ -271,6 +271,14 @@ fn summary(
         st.corrupted,
         st.duplicated
     );
+    // The receiver's ACK policy: about one ACK per two full segments (delayed ACK).
+    let (c, sv) = (Side::Client.index(), Side::Server.index());
+    for (rx, tx, name) in [(sv, c, "server"), (c, sv, "client")] {
+        let (data, acks) = (st.data_segs[tx], st.pure_acks[rx]);
+        if data > 0 && acks > 0 {
+            let _ = writeln!(out, "  acks             {name} sent {acks} pure ACKs for {data} data segments ({:.2} per ACK)", data as f64 / acks as f64);
+        }
+    }
     let _ = writeln!(out, "  retransmissions  {}", s.retransmissions);
     match w.info.as_ref() {
         Some(i) => {

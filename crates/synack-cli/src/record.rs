@@ -42,7 +42,7 @@ impl Side {
         }
     }
 
-    const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         match self {
             Self::Client => 0,
             Self::Server => 1,
@@ -183,6 +183,9 @@ pub(crate) struct SegStats {
     pub(crate) unparsed: u64,
     /// Per sender: segments advertising a zero window.
     pub(crate) zero_windows: [u64; 2],
+    /// Per sender: segments carrying data, and pure ACKs (no data, SYN, FIN or RST).
+    pub(crate) data_segs: [u64; 2],
+    pub(crate) pure_acks: [u64; 2],
 }
 
 impl SegStats {
@@ -460,6 +463,11 @@ impl<'a> Recorder<'a> {
         let client_port = key.0.port();
 
         self.stats.from[me] += 1;
+        if len > 0 {
+            self.stats.data_segs[me] += 1;
+        } else if h.flags.ack() && !h.flags.syn() && !h.flags.fin() && !h.flags.rst() {
+            self.stats.pure_acks[me] += 1;
+        }
         match rec.fate {
             Fate::Dropped(_) => self.stats.dropped += 1,
             Fate::Corrupted => self.stats.corrupted += 1,
