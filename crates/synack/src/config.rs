@@ -80,6 +80,9 @@ pub struct TcpConfig {
     pub send_buffer_max: usize,
     /// Keepalive (RFC 1122 §4.2.3.6): off by default, like Linux.
     pub keepalive: Option<Keepalive>,
+    /// How long a connection the application has closed may wait in FIN-WAIT-2 for
+    /// the peer's FIN (Linux `tcp_fin_timeout` = 60 s; RFC 9293 leaves it open).
+    pub fin_wait_2_timeout: Duration,
     /// SYN cookies (RFC 4987): when a listener's SYN queue is full (Linux
     /// `tcp_syncookies = 1`, the default), always, or never.
     pub syn_cookies: SynCookies,
@@ -154,6 +157,7 @@ impl Default for TcpConfig {
             keepalive: None,
             user_timeout: None,
             syn_cookies: SynCookies::WhenFull,
+            fin_wait_2_timeout: Duration::from_secs(60),
         }
     }
 }

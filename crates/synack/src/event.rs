@@ -169,6 +169,8 @@ counters! {
     keepalive_timeouts,
     /// Connections ended by the user timeout.
     user_timeouts,
+    /// Orphaned connections closed after waiting too long in FIN-WAIT-2.
+    fin_wait_2_timeouts,
     /// Connections that entered TIME-WAIT.
     time_wait_entered,
     /// Connections that skipped TIME-WAIT because the table was full.

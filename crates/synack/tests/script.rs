@@ -1114,3 +1114,32 @@ fn challenge_acks_are_rate_limited() {
     s.inject(R, P + 70, 0, b"");
     assert_eq!(s.out().len(), 1, "budget refills each second");
 }
+
+#[test]
+fn an_orphan_in_fin_wait_2_gives_up_after_the_fin_timeout() {
+    let mut s = Script::fin_wait_2();
+    assert_eq!(s.state(), Some(State::FinWait2));
+    // The peer never sends its FIN. After 60 s the orphan is dropped, silently.
+    s.now += Duration::from_secs(59);
+    s.stack.handle_timeout(s.now);
+    assert_eq!(s.state(), Some(State::FinWait2));
+    s.now += Duration::from_secs(1);
+    s.stack.handle_timeout(s.now);
+    assert_eq!(s.state(), None);
+    assert!(s.out().is_empty());
+    assert_eq!(s.stack.counters().fin_wait_2_timeouts, 1);
+}
+
+#[test]
+fn a_half_closed_socket_the_application_still_holds_waits_in_fin_wait_2() {
+    // shutdown(Write) is not close: the application may still read, so no timeout.
+    let mut s = Script::established();
+    let h = s.handle.unwrap();
+    s.stack.shutdown(h, synack::Shutdown::Write).unwrap();
+    s.out();
+    s.inject(A, P + 1, s.i + 2, b"");
+    assert_eq!(s.stack.state(h), Some(State::FinWait2));
+    s.now += Duration::from_secs(600);
+    s.stack.handle_timeout(s.now);
+    assert_eq!(s.stack.state(h), Some(State::FinWait2));
+}

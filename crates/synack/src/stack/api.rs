@@ -365,6 +365,7 @@ impl Stack {
             t.orphan = true;
             t.read_closed = true;
             t.close_write(ctx);
+            t.arm_fin_wait_2(ctx);
         });
         let state = self.conn(idx).map(|t| t.state);
         if matches!(state, Some(State::TimeWait | State::Closed))

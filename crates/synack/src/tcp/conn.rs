@@ -214,6 +214,8 @@ pub(crate) struct Tcb {
     // Keepalive (RFC 1122 §4.2.3.6) and user timeout (RFC 5482).
     pub(crate) keepalive: Option<Keepalive>,
     pub(crate) keepalive_deadline: Option<Instant>,
+    /// An orphan's FIN-WAIT-2 wait ends here (Linux `tcp_fin_timeout`).
+    pub(crate) fin_wait_2_deadline: Option<Instant>,
     pub(crate) keepalive_probes: u32,
     /// A keepalive probe is due on the next poll.
     pub(crate) keepalive_pending: bool,
@@ -328,6 +330,7 @@ impl Tcb {
             linger_zero: false,
             keepalive: cfg.keepalive,
             keepalive_deadline: None,
+            fin_wait_2_deadline: None,
             keepalive_probes: 0,
             keepalive_pending: false,
             last_rcv: Instant::ZERO,
@@ -355,6 +358,9 @@ impl Tcb {
             "transition {from} -> {to} ({cause:?}) not in table"
         );
         self.state = to;
+        if to == State::FinWait2 {
+            self.arm_fin_wait_2(ctx);
+        }
         if to == State::Established {
             ctx.counters.established += 1;
             self.last_rcv = ctx.now;
@@ -369,6 +375,13 @@ impl Tcb {
             to,
             cause,
         });
+    }
+
+    /// An orphan (closed by the application) in FIN-WAIT-2 waits only so long.
+    pub(crate) fn arm_fin_wait_2(&mut self, ctx: &Ctx<'_>) {
+        if self.orphan && self.state == State::FinWait2 && self.fin_wait_2_deadline.is_none() {
+            self.fin_wait_2_deadline = Some(ctx.now + ctx.cfg.fin_wait_2_timeout);
+        }
     }
 
     /// Ends the connection with an error: CLOSED, buffers dropped, timers off.
@@ -391,6 +404,7 @@ impl Tcb {
         self.persist_deadline = None;
         self.delack_deadline = None;
         self.keepalive_deadline = None;
+        self.fin_wait_2_deadline = None;
         self.rack_deadline = None;
         self.tlp_deadline = None;
     }
@@ -401,6 +415,7 @@ impl Tcb {
             self.rtx_deadline,
             self.persist_deadline,
             self.keepalive_deadline,
+            self.fin_wait_2_deadline,
             self.rack_deadline,
             self.tlp_deadline,
             self.user_deadline(),
@@ -781,6 +796,13 @@ impl Tcb {
             ctx.counters.timeouts += 1;
             ctx.counters.user_timeouts += 1;
             self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            return;
+        }
+        if self.fin_wait_2_deadline.is_some_and(|t| t <= now) && self.state == State::FinWait2 {
+            self.fin_wait_2_deadline = None;
+            ctx.counters.fin_wait_2_timeouts += 1;
+            self.transition(State::Closed, Cause::Timeout, ctx);
+            self.stop_timers();
             return;
         }
         if self.rack_deadline.is_some_and(|t| t <= now) {
