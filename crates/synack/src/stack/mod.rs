@@ -160,7 +160,7 @@ impl Stack {
             ctrl: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
-            challenge: ChallengeLimiter::default(),
+            challenge: ChallengeLimiter::new(config.seed ^ 0x6368_616c_6c65_6e67),
             isn: IsnGenerator::new(config.secret),
             cookies: CookieJar::new(&config.secret),
             cookie_sent_at: None,

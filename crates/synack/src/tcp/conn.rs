@@ -50,22 +50,50 @@ pub(crate) struct Undo {
     pub(crate) dsacks: u32,
 }
 
-/// RFC 5961 §7: a stack-wide budget of challenge ACKs per second.
-#[derive(Debug, Default)]
+/// RFC 5961 §7: a stack-wide budget of challenge ACKs per second. The budget of
+/// each second is drawn at random from [limit/2, limit·3/2), as Linux does since
+/// CVE-2016-5696: a fixed global count lets an off-path attacker learn, by
+/// exhausting it, whether its guessed segment hit a connection.
+#[derive(Debug)]
 pub(crate) struct ChallengeLimiter {
-    window_start: Instant,
-    sent: u32,
+    window_start: Option<Instant>,
+    budget: u32,
+    rng: u64,
 }
 
 impl ChallengeLimiter {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            window_start: None,
+            budget: 0,
+            rng: seed | 1,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: enough to keep the budget unpredictable off-path.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
     /// Whether one more challenge ACK may go out now.
     pub(crate) fn allow(&mut self, now: Instant, limit: u32) -> bool {
-        if now.saturating_duration_since(self.window_start) >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.sent = 0;
+        if self
+            .window_start
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            self.window_start = Some(now);
+            let jitter = if limit == 0 {
+                0
+            } else {
+                (self.next_random() % u64::from(limit)) as u32
+            };
+            self.budget = limit / 2 + jitter;
         }
-        if self.sent < limit {
-            self.sent += 1;
+        if self.budget > 0 {
+            self.budget -= 1;
             true
         } else {
             false
