@@ -522,3 +522,49 @@ fn pure_reordering_costs_little_goodput() {
         base / 1e6
     );
 }
+
+#[test]
+fn data_plus_options_never_exceed_the_mss_even_with_sack_blocks() {
+    // Both directions send under loss, so data segments piggyback ACKs with SACK
+    // blocks. RFC 6691: data + options must fit the MSS (found by the fuzzer).
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(5))
+        .loss(Loss::Bernoulli(0.05));
+    let mut n = net(
+        12,
+        link.clone(),
+        link,
+        TcpConfig::default(),
+        TcpConfig::default(),
+    );
+    let (c, s) = n.connect();
+    let block = vec![7u8; 300_000];
+    n.sim.host_mut(n.client).send(c, &block[..200_000]).unwrap();
+    n.sim.host_mut(n.server).send(s, &block[..200_000]).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let end = n.sim.now() + Duration::from_secs(60);
+    while n.sim.now() < end && n.sim.step() {
+        let _ = n.sim.host_mut(n.client).recv(c, &mut buf);
+        let _ = n.sim.host_mut(n.server).recv(s, &mut buf);
+    }
+    let mut with_sack = 0;
+    for r in n.sim.trace() {
+        let Ok(seg) = synack::wire::parse(&r.bytes) else {
+            continue;
+        };
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let options = seg.tcp.header_len() - synack::wire::TCP_HEADER_LEN;
+        with_sack += usize::from(!seg.tcp.options.sack().is_empty());
+        assert!(
+            seg.payload.len() + options <= 1460,
+            "{} data + {options} option bytes > MSS 1460",
+            seg.payload.len()
+        );
+    }
+    assert!(
+        with_sack > 0,
+        "the run exercised data segments carrying SACK blocks"
+    );
+}

@@ -7,10 +7,13 @@
 
 use core::cmp::min;
 
+use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
-use crate::wire::{SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS};
+use crate::wire::{
+    SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS, TCP_HEADER_LEN,
+};
 
 /// A segment to emit: the header, and which bytes of the send buffer it carries.
 #[derive(Clone, Copy, Debug)]
@@ -260,19 +263,32 @@ impl Tcb {
         let off = (seq - self.snd_buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
         let n = min(min(avail, max_len), usize::from(self.mss));
-        let end = seq + n;
-        let fin = self.write_closed && end == self.data_end();
-        if n == 0 && !fin {
+        if n == 0 && !(self.write_closed && seq + n == self.data_end()) {
             return None;
         }
-        let mut flags = TcpFlags::ACK;
+        let mut hdr = self.header(seq, TcpFlags::ACK, ctx);
+        // RFC 6691: "the sender MUST reduce the TCP data length to account for any IP
+        // or TCP options that it is including": `mss` already allows for timestamps;
+        // SACK blocks on this segment take their room from the data.
+        let ts_len = if self.ts_ok {
+            usize::from(TS_OPTION_LEN)
+        } else {
+            0
+        };
+        let extra = (hdr.header_len() - TCP_HEADER_LEN).saturating_sub(ts_len);
+        let n = if n > 0 {
+            n.min(usize::from(self.mss).saturating_sub(extra).max(1))
+        } else {
+            0
+        };
+        let end = seq + n;
+        let fin = self.write_closed && end == self.data_end();
         if fin {
-            flags |= TcpFlags::FIN;
+            hdr.flags |= TcpFlags::FIN;
         }
         if n > 0 && end == self.data_end() {
-            flags |= TcpFlags::PSH;
+            hdr.flags |= TcpFlags::PSH;
         }
-        let hdr = self.header(seq, flags, ctx);
         let seg_end = end + u32::from(fin);
         if self.snd_una == self.snd_max {
             // Leaving idle: the user timeout counts from now.
