@@ -59,7 +59,7 @@ impl Tcb {
             self.keepalive_pending = false;
             // RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT-1,
             // which the peer must acknowledge.
-            let hdr = self.header(self.snd_nxt + u32::MAX, TcpFlags::ACK, ctx);
+            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
             return Some(self.finish(hdr, 0, 0, ctx));
         }
         if self.probe_pending {
@@ -80,7 +80,10 @@ impl Tcb {
             return Some(self.finish(hdr, 0, 0, ctx));
         }
         if self.ack_now && self.state != State::SynSent {
-            let hdr = self.header(self.snd_nxt, TcpFlags::ACK, ctx);
+            // SEQ of a pure ACK: the highest sequence number sent, not SND.NXT, which a
+            // timeout may have rewound below the peer's RCV.NXT — the peer would drop
+            // such an ACK unread (Linux tcp_acceptable_seq; found by the swarm).
+            let hdr = self.header(self.snd_max, TcpFlags::ACK, ctx);
             return Some(self.finish(hdr, 0, 0, ctx));
         }
         None
