@@ -1,0 +1,345 @@
+//! The synack benchmark suite: synack against smoltcp (in the same process, over the
+//! same in-memory link, in the same run) and Linux loopback TCP as a reference.
+//!
+//! Benches (issue 7):
+//! - `bulk`: 1 GiB one direction at MTU 1500 and 65535; goodput and CPU seconds;
+//!   every byte verified by an xxh3 hash.
+//! - `connections`: connect + 1-byte request + 1-byte response + close, at several
+//!   concurrencies; cycles per second.
+//! - `idle`: heap bytes per established idle connection (needs the counting
+//!   allocator, see [`INSTRUMENTED_SYSTEM`]).
+//! - `linux`: the `linux` column of `bulk` and `connections` from std::net over
+//!   loopback (bounded loops, 127.0.0.1 only).
+//!
+//! Each rival runs `reps` times, interleaved with the other, and the row reports the
+//! median. Ratios are `synack / smoltcp` except for costs (idle heap, CPU seconds),
+//! where they are `smoltcp / synack`: higher is better everywhere.
+//!
+//! The in-memory link ([`link`]) hands packets between two stacks through a queue per
+//! direction, with a virtual clock that advances 1 µs per delivered packet and jumps
+//! to the next timer when the link is quiet. Nothing sleeps.
+
+mod bulk;
+mod conns;
+mod idle;
+pub mod link;
+mod linux;
+pub mod path;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+pub use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+
+/// Which benches to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bench {
+    Bulk,
+    Connections,
+    Idle,
+    /// Linux loopback reference values for the bulk and connections rows.
+    Linux,
+}
+
+impl Bench {
+    /// Every bench, in report order.
+    pub const ALL: [Self; 4] = [Self::Bulk, Self::Connections, Self::Idle, Self::Linux];
+
+    /// Parses a bench name as the CLI spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "bulk" => Some(Self::Bulk),
+            "connections" | "conns" => Some(Self::Connections),
+            "idle" => Some(Self::Idle),
+            "linux" => Some(Self::Linux),
+            _ => None,
+        }
+    }
+}
+
+/// What to run and how big.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub benches: Vec<Bench>,
+    /// Repetitions per rival and case (the median is reported; at least 1).
+    pub reps: usize,
+    /// Bytes moved by one bulk transfer.
+    pub bulk_bytes: u64,
+    /// Link MTUs for bulk.
+    pub mtus: Vec<usize>,
+    /// Socket buffer (send and receive, both rivals) for bulk; `None` picks
+    /// max(256 KiB, 16 MSS).
+    pub bulk_buffer: Option<usize>,
+    /// Concurrency levels for connections.
+    pub concurrency: Vec<usize>,
+    /// Cycles per connections measurement: at least this many, and at least
+    /// 4 × concurrency.
+    pub cycles: u64,
+    /// smoltcp is skipped above this concurrency (it scans every socket per packet).
+    pub smoltcp_max_concurrency: usize,
+    /// Idle connection counts.
+    pub idle_counts: Vec<usize>,
+    /// smoltcp is skipped above this many idle connections (same reason).
+    pub smoltcp_max_idle: usize,
+    /// Run synack (off only for profiling the other rival).
+    pub synack: bool,
+    /// Run smoltcp.
+    pub smoltcp: bool,
+    /// Progress lines on stderr.
+    pub verbose: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            benches: Bench::ALL.to_vec(),
+            reps: 3,
+            bulk_bytes: 1 << 30,
+            mtus: vec![1500, 65535],
+            bulk_buffer: None,
+            concurrency: vec![1, 1024, 100_000],
+            cycles: 200_000,
+            smoltcp_max_concurrency: 1024,
+            idle_counts: vec![10_000, 100_000, 1_000_000],
+            smoltcp_max_idle: 10_000,
+            synack: true,
+            smoltcp: true,
+            verbose: false,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// A small, fast configuration (seconds, not minutes) for smoke tests.
+    pub fn quick() -> Self {
+        Self {
+            reps: 1,
+            bulk_bytes: 64 << 20,
+            concurrency: vec![1, 1024],
+            cycles: 20_000,
+            idle_counts: vec![10_000],
+            ..Self::default()
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub bench: &'static str,
+    pub case: String,
+    pub unit: &'static str,
+    pub synack: Option<f64>,
+    pub smoltcp: Option<f64>,
+    pub linux: Option<f64>,
+    /// synack / smoltcp, or smoltcp / synack for costs: higher is better.
+    pub ratio: Option<f64>,
+    /// Why a value is missing, or how it was measured, when that is not obvious.
+    pub note: Option<String>,
+}
+
+impl Row {
+    fn new(bench: &'static str, case: String, unit: &'static str) -> Self {
+        Self {
+            bench,
+            case,
+            unit,
+            synack: None,
+            smoltcp: None,
+            linux: None,
+            ratio: None,
+            note: None,
+        }
+    }
+
+    /// Fills in the ratio: `synack / smoltcp`, or the inverse when `lower_is_better`.
+    fn with_ratio(mut self, lower_is_better: bool) -> Self {
+        self.ratio = match (self.synack, self.smoltcp) {
+            (Some(s), Some(m)) if s > 0.0 && m > 0.0 => {
+                Some(if lower_is_better { m / s } else { s / m })
+            }
+            _ => None,
+        };
+        self
+    }
+
+    /// The row as one JSON object, as issue 7 specifies; a `note` key is added
+    /// only when the row has one.
+    pub fn to_json(&self) -> String {
+        let mut s = format!(
+            "{{\"bench\":\"{}\",\"case\":\"{}\",\"unit\":\"{}\",\"synack\":{},\"smoltcp\":{},\"linux\":{},\"ratio\":{}",
+            self.bench,
+            self.case,
+            self.unit,
+            json_num(self.synack),
+            json_num(self.smoltcp),
+            json_num(self.linux),
+            self.ratio
+                .map_or_else(|| "null".to_string(), |r| format!("{r:.3}")),
+        );
+        if let Some(n) = &self.note {
+            let escaped = n.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = write!(s, ",\"note\":\"{escaped}\"");
+        }
+        s.push('}');
+        s
+    }
+}
+
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        None => "null".to_string(),
+        Some(x) if x.is_finite() && x.abs() >= 1000.0 => format!("{}", x.round() as i64),
+        Some(x) if x.is_finite() => format!("{x:.4}"),
+        Some(_) => "null".to_string(),
+    }
+}
+
+/// Rows as JSON lines, one object per line and nothing else.
+pub fn to_json_lines(rows: &[Row]) -> String {
+    rows.iter().map(|r| r.to_json() + "\n").collect()
+}
+
+/// Rows as a human-readable table (also valid Markdown).
+pub fn to_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| bench | case | unit | synack | smoltcp | linux | ratio | note |\n|---|---|---|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.bench,
+            r.case,
+            r.unit,
+            human(r.synack, r.unit),
+            human(r.smoltcp, r.unit),
+            human(r.linux, r.unit),
+            r.ratio
+                .map_or_else(|| "–".to_string(), |x| format!("{x:.2}×")),
+            r.note.as_deref().unwrap_or(""),
+        );
+    }
+    out
+}
+
+fn human(v: Option<f64>, unit: &str) -> String {
+    let Some(x) = v else {
+        return "–".to_string();
+    };
+    match unit {
+        "bit/s" => format!("{:.2} G", x / 1e9),
+        "cycles/s" => format!("{:.0} k", x / 1e3),
+        "bytes/conn" => format!("{x:.0}"),
+        _ => format!("{x:.3}"),
+    }
+}
+
+/// Runs the selected benches and returns their rows.
+pub fn run(opts: BenchOptions) -> Vec<Row> {
+    let owned = opts; // the CLI hands its options over
+    let opts = &owned;
+    let want = |b| opts.benches.contains(&b);
+    let linux = want(Bench::Linux);
+    let mut rows = Vec::new();
+    if want(Bench::Bulk) || linux {
+        rows.extend(bulk::rows(opts, want(Bench::Bulk), linux));
+    }
+    if want(Bench::Connections) || linux {
+        rows.extend(conns::rows(opts, want(Bench::Connections), linux));
+    }
+    if want(Bench::Idle) {
+        rows.extend(idle::rows(opts));
+    }
+    rows
+}
+
+/// Median of the values (the upper middle one for an even count).
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// CPU time (user + system) this process has used so far.
+pub(crate) fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(Duration::ZERO, |u| {
+        let tv = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(t.tv_sec().max(0).unsigned_abs())
+                + Duration::from_micros(t.tv_usec().max(0).unsigned_abs())
+        };
+        tv(u.user_time()) + tv(u.system_time())
+    })
+}
+
+/// Live heap bytes, if the binary installed [`INSTRUMENTED_SYSTEM`] as its global
+/// allocator (`#[global_allocator] static A: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;`).
+pub fn heap_bytes() -> Option<i64> {
+    let s = INSTRUMENTED_SYSTEM.stats();
+    (s.allocations > 0).then(|| s.bytes_allocated as i64 - s.bytes_deallocated as i64)
+}
+
+/// Allocations made so far (0 without the counting allocator).
+pub(crate) fn allocations() -> u64 {
+    let s = INSTRUMENTED_SYSTEM.stats();
+    (s.allocations + s.reallocations) as u64
+}
+
+pub(crate) fn progress(opts: &BenchOptions, msg: &str) {
+    if opts.verbose {
+        eprintln!("synack-bench: {msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_row_has_the_issue_shape() {
+        let mut r = Row::new("bulk", "mtu1500".into(), "bit/s");
+        r.synack = Some(4.5e10);
+        r.smoltcp = Some(3.0e10);
+        let r = r.with_ratio(false);
+        assert_eq!(
+            r.to_json(),
+            "{\"bench\":\"bulk\",\"case\":\"mtu1500\",\"unit\":\"bit/s\",\"synack\":45000000000,\"smoltcp\":30000000000,\"linux\":null,\"ratio\":1.500}"
+        );
+    }
+
+    #[test]
+    fn cost_ratio_is_inverted() {
+        let mut r = Row::new("idle", "n10".into(), "bytes/conn");
+        r.synack = Some(500.0);
+        r.smoltcp = Some(1000.0);
+        assert_eq!(r.with_ratio(true).ratio, Some(2.0));
+    }
+
+    #[test]
+    fn small_runs_complete_for_both_rivals() {
+        let opts = BenchOptions {
+            benches: vec![Bench::Bulk, Bench::Connections],
+            reps: 1,
+            bulk_bytes: 4 << 20,
+            mtus: vec![1500, 65535],
+            concurrency: vec![1, 64],
+            cycles: 300,
+            ..BenchOptions::default()
+        };
+        let rows = run(opts);
+        assert_eq!(rows.len(), 6, "{rows:#?}");
+        for r in &rows {
+            assert!(r.synack.is_some() && r.smoltcp.is_some(), "{r:#?}");
+            assert!(!r.note.as_deref().unwrap_or("").contains("failed:"), "{r:#?}");
+        }
+    }
+
+    #[test]
+    fn median_picks_the_middle() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![]), None);
+    }
+}

@@ -1,0 +1,455 @@
+//! synack against the Linux kernel's TCP over a TUN device: bulk transfers, many
+//! clients, loss, ICMP echo and a tshark check. Each test runs inside a network
+//! namespace of its own (DESIGN.md §6); the Linux peers are curl, Python sockets
+//! and tokio's kernel sockets, all inside the namespace.
+//!
+//! Needs root: prints `skipped: needs root` otherwise, fails if `CI` is set.
+//! Run: `cargo test -p synack-tokio --tests` (as root). `SYNACK_TEST_MIB=1024`
+//! makes the bulk transfers 1 GiB.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sha2::{Digest, Sha256};
+use synack_tokio::apps::{App, SeededBytes};
+use synack_tokio::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+#[test]
+fn curl_gets_index_and_bytes_with_matching_sha256() {
+    curl_case(false);
+}
+
+#[test]
+fn curl_gets_index_and_bytes_with_matching_sha256_offload() {
+    curl_case(true);
+}
+
+fn curl_case(offload: bool) {
+    if !can_run(&["curl"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, move |ns| async move {
+        let iface = iface_with(offload).await;
+        serve(&iface, 80, App::Http);
+        let page = curl(&ns, &format!("http://{SYNACK_V4}/")).await;
+        assert!(String::from_utf8_lossy(&page).contains("Hello from synack"));
+
+        let n = bulk_bytes();
+        let body = curl(&ns, &format!("http://{SYNACK_V4}/bytes/{n}")).await;
+        assert_eq!(body.len() as u64, n);
+        assert_eq!(hex(&Sha256::digest(&body)), seeded_sha256(n));
+
+        let page = curl(&ns, &format!("http://[{SYNACK_V6}]/")).await;
+        assert!(String::from_utf8_lossy(&page).contains("Hello from synack"));
+        let n6 = 8 * MIB;
+        let body = curl(&ns, &format!("http://[{SYNACK_V6}]/bytes/{n6}")).await;
+        assert_eq!(hex(&Sha256::digest(&body)), seeded_sha256(n6));
+
+        // The kernel's own IPv6 chatter (MLD, router solicitations) is NotTcp;
+        // nothing the kernel sent was malformed.
+        let c = iface.counters();
+        for e in synack::wire::ParseError::ALL {
+            if e != synack::wire::ParseError::NotTcp {
+                assert_eq!(c.parse_drop(e), 0, "{e:?}: {c:?}");
+            }
+        }
+        assert_eq!(c.rst_sent + c.rst_received, 0, "clean closes only: {c:?}");
+    });
+}
+
+const PY_ECHO: &str = r#"
+import hashlib, random, socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = random.Random(7).randbytes(n)
+s = socket.create_connection((host, port), timeout=60)
+def send():
+    view = memoryview(data)
+    for i in range(0, n, 1 << 16):
+        s.sendall(view[i:i + (1 << 16)])
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+h = hashlib.sha256()
+got = 0
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    h.update(b)
+    got += len(b)
+t.join()
+print(got, h.hexdigest(), hashlib.sha256(data).hexdigest())
+"#;
+
+async fn python_echo(ns: &Ns, host: &str, n: u64) {
+    let o = ns
+        .python(PY_ECHO, &[host, "7", &n.to_string()], *CMD_LIMIT)
+        .await;
+    let out = stdout_ok(&o);
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.len(), 3, "python said {out:?}");
+    assert_eq!(f[0], n.to_string(), "bytes echoed");
+    assert_eq!(f[1], f[2], "sha256 of echoed bytes");
+}
+
+#[test]
+fn python_echo_50mib_intact_v4_and_v6() {
+    python_echo_case(false);
+}
+
+#[test]
+fn python_echo_50mib_intact_v4_and_v6_offload() {
+    python_echo_case(true);
+}
+
+fn python_echo_case(offload: bool) {
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, move |ns| async move {
+        let iface = iface_with(offload).await;
+        serve(&iface, 7, App::Echo);
+        python_echo(&ns, SYNACK_V4, 50 * MIB).await;
+        python_echo(&ns, SYNACK_V6, 10 * MIB).await;
+    });
+}
+
+const PY_SINK: &str = r#"
+import hashlib, socket, sys
+srv = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[2])))
+srv.listen(1)
+srv.settimeout(60)
+print("listening", flush=True)
+c, _ = srv.accept()
+c.settimeout(60)
+h = hashlib.sha256()
+n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+print(n, h.hexdigest(), flush=True)
+c.close()
+"#;
+
+#[test]
+fn synack_uploads_to_a_python_server_and_the_hash_matches() {
+    upload_case(false);
+}
+
+#[test]
+fn synack_uploads_to_a_python_server_and_the_hash_matches_offload() {
+    upload_case(true);
+}
+
+fn upload_case(offload: bool) {
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, move |ns| async move {
+        let iface = iface_with(offload).await;
+        let mut py = ns.command("python3");
+        py.args(["-c", PY_SINK, KERNEL_V4, "5001"]);
+        py.stdout(std::process::Stdio::piped());
+        let mut child = py.spawn().expect("python");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap();
+        assert_eq!(first.as_deref(), Some("listening"));
+
+        let mut s = TcpStream::connect(&iface, addr(KERNEL_V4, 5001))
+            .await
+            .expect("connect");
+        let n = bulk_bytes();
+        for chunk in SeededBytes::new(n) {
+            s.write_all(&chunk).await.expect("write");
+        }
+        s.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(
+            s.read_to_end(&mut rest).await.unwrap(),
+            0,
+            "server closes after EOF"
+        );
+        let got = lines.next_line().await.unwrap().expect("python result");
+        assert_eq!(got, format!("{n} {}", seeded_sha256(n)));
+        let info = s.info().expect("info");
+        assert_eq!(info.bytes_acked, n, "every byte acknowledged");
+        assert_eq!(info.state, synack_tokio::State::TimeWait, "we closed first");
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+const PY_MANY: &str = r#"
+import socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.create_connection((host, port), timeout=60) for _ in range(n)]
+errors = []
+def work(i, s):
+    try:
+        msg = (b"%05d" % i) * 2000
+        s.sendall(msg)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        if got != msg:
+            errors.append((i, len(got)))
+        s.close()
+    except Exception as e:
+        errors.append((i, repr(e)))
+threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(socks)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("ok" if not errors else errors)
+"#;
+
+#[test]
+fn two_hundred_concurrent_linux_clients_against_synack_echo() {
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, |ns| async move {
+        let iface = iface().await;
+        serve(&iface, 7, App::Echo);
+        let o = ns
+            .python(PY_MANY, &[SYNACK_V4, "7", "200"], *CMD_LIMIT)
+            .await;
+        assert_eq!(stdout_ok(&o).trim(), "ok");
+        let c = iface.counters();
+        assert_eq!(c.passive_opens, 200);
+        assert_eq!(c.drop_syn_queue_full + c.drop_accept_queue_full, 0);
+    });
+}
+
+#[test]
+fn ping_v4_and_v6_get_echo_replies() {
+    if !can_run(&["ping"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, |ns| async move {
+        let iface = iface().await;
+        for (flag, host) in [("-4", SYNACK_V4), ("-6", SYNACK_V6)] {
+            let mut c = ns.command("ping");
+            c.args([flag, "-c", "3", "-i", "0.2", "-W", "2", "-s", "1000", host]);
+            let out = stdout_ok(&common::output(c, *CMD_LIMIT).await);
+            assert!(out.contains("3 received"), "{out}");
+        }
+        assert_eq!(iface.stats().icmp_echo_replies, 6);
+    });
+}
+
+#[test]
+fn transfers_with_two_percent_loss_complete_intact() {
+    if !can_run(&["curl", "python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, |ns| async move {
+        let link = synack_tokio::LinkConfig::default()
+            .delay(Duration::from_millis(1))
+            .loss(synack_tokio::Loss::Bernoulli(0.02));
+        let iface = impaired_iface(link).await;
+        serve(&iface, 80, App::Http);
+        serve(&iface, 7, App::Echo);
+        let n = 20 * MIB;
+        let body = curl(&ns, &format!("http://{SYNACK_V4}/bytes/{n}")).await;
+        assert_eq!(hex(&Sha256::digest(&body)), seeded_sha256(n));
+        python_echo(&ns, SYNACK_V4, 4 * MIB).await;
+        let s = iface.stats();
+        assert!(
+            s.impair_outbound.lost > 100 && s.impair_inbound.lost > 10,
+            "{s:?}"
+        );
+        assert!(iface.counters().retransmits > 0);
+    });
+}
+
+const PY_SEND: &str = r#"
+import socket, sys
+n = int(sys.argv[3])
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+buf = bytes(1 << 20)
+sent = 0
+while sent < n:
+    k = min(len(buf), n - sent)
+    s.sendall(buf[:k])
+    sent += k
+s.shutdown(socket.SHUT_WR)
+print("eof" if s.recv(1) == b"" else "data")
+"#;
+
+/// A clean transfer each way, captured on the TUN: tshark finds nothing malformed,
+/// no bad checksum and no retransmission caused by a drop. Runs alone in this test
+/// binary: under CPU contention a delayed ACK can legitimately set off a tail loss
+/// probe (`SYNACK_TEST_STRICT=1` fails on those too).
+#[test]
+fn tshark_sees_no_malformed_packets_bad_checksums_or_retransmissions() {
+    if !can_run(&["tshark", "curl", "python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    let pcap = TempFile(std::env::temp_dir().join(format!("{}.pcap", netns.name)));
+    let path = pcap.0.to_string_lossy().into_owned();
+    netns.run_alone(*LIMIT, move |ns| async move {
+        let iface = iface().await;
+        serve(&iface, 80, App::Http);
+        serve(&iface, 9, App::Discard);
+        let mut c = ns.command("tshark");
+        c.args(["-i", "syn0", "-f", "tcp", "-B", "512", "-w", &path]);
+        c.stderr(std::process::Stdio::piped());
+        let mut tshark = c.spawn().expect("tshark");
+        let mut err = tokio::io::BufReader::new(tshark.stderr.take().unwrap()).lines();
+        while let Some(line) = err.next_line().await.unwrap() {
+            if line.contains("Capturing on") {
+                break;
+            }
+        }
+        let n = bulk_bytes();
+        let body = curl(&ns, &format!("http://{SYNACK_V4}/bytes/{n}")).await;
+        assert_eq!(hex(&Sha256::digest(&body)), seeded_sha256(n));
+        drop(body);
+        let o = ns
+            .python(PY_SEND, &[SYNACK_V4, "9", &n.to_string()], *CMD_LIMIT)
+            .await;
+        assert_eq!(stdout_ok(&o).trim(), "eof");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(tshark.id().unwrap()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        tokio::time::timeout(*CMD_LIMIT, tshark.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut summary = Vec::new();
+        while let Ok(Some(line)) = err.next_line().await {
+            summary.push(line);
+        }
+        let summary = summary.join(" / ");
+        assert!(
+            !summary.contains("dropped"),
+            "the capture lost packets: {summary}"
+        );
+
+        // One pass over the capture counts every TCP packet and each kind of fault.
+        let faults = [
+            "_ws.malformed",
+            "ip.checksum.status == 0 || tcp.checksum.status == 0",
+            "tcp.analysis.retransmission || tcp.analysis.fast_retransmission \
+             || tcp.analysis.spurious_retransmission",
+        ];
+        let counts = tshark_io_stat(&path, &faults).await;
+        let (all, malformed, bad_sum, retrans) = (counts[0], counts[1], counts[2], counts[3]);
+        // A sanity check that the capture ran. (dumpcap on a TUN device misses a
+        // few percent of packets at these rates without reporting drops, which
+        // tshark then flags as "previous segment not captured": not our concern.)
+        assert!(all > n / 1448, "captured only {all} packets ({summary})");
+        // Drops anywhere on the path: the TUN ring, synack's writes, the kernel's
+        // socket queues.
+        let mut c = ns.command("nstat");
+        c.args([
+            "-az",
+            "TcpExtTCPBacklogDrop",
+            "TcpExtTCPRcvQDrop",
+            "TcpExtTCPOFODrop",
+        ]);
+        c.args(["TcpExtTCPLossProbes", "TcpRetransSegs"]);
+        let nstat = stdout_ok(&common::output(c, *CMD_LIMIT).await);
+        let kernel_drops: u64 = nstat
+            .lines()
+            .filter(|l| l.contains("Drop"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum();
+        let mut c = ns.command("cat");
+        c.arg("/sys/class/net/syn0/statistics/tx_dropped");
+        let tun_drops: u64 = stdout_ok(&common::output(c, *CMD_LIMIT).await)
+            .trim()
+            .parse()
+            .unwrap();
+        let drops = kernel_drops + tun_drops + iface.stats().tx_dropped;
+        // A retransmission on a path that dropped nothing was set off by a timer (a
+        // tail loss probe after a scheduling stall on a loaded machine). Strict
+        // mode (SYNACK_TEST_STRICT=1, for a quiet machine) allows none at all.
+        let strict = std::env::var_os("SYNACK_TEST_STRICT").is_some();
+        if malformed + bad_sum > 0 || (retrans > 0 && (drops > 0 || strict)) {
+            let lines = tshark_lines(&path, &faults.join(" || ")).await;
+            panic!(
+                "tshark: {malformed} malformed, {bad_sum} bad checksums, {retrans} \
+                 retransmissions of {all} packets; {tun_drops} TUN drops:\n{}\n\
+                 synack: {:?}\n{:?}\nkernel:\n{nstat}",
+                lines[..lines.len().min(40)].join("\n"),
+                iface.counters(),
+                iface.stats(),
+            );
+        }
+        if retrans > 0 {
+            println!("note: {retrans} timer-driven retransmissions, no drops (machine load?)");
+        }
+    });
+    drop(pcap);
+}
+
+/// Tshark with checksum validation on, judging IP and TCP only (the payload is
+/// random bytes, or HTTP bodies of them). Reading a file needs no namespace.
+fn tshark_reader(path: &str) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new("tshark");
+    c.kill_on_drop(true);
+    c.args(["--disable-protocol", "http", "-r", path]);
+    c.args([
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "ip.check_checksum:TRUE",
+    ]);
+    c
+}
+
+/// In one pass over the capture: the TCP packets, then the packets matching each
+/// of `filters`.
+async fn tshark_io_stat(path: &str, filters: &[&str]) -> Vec<u64> {
+    let mut c = tshark_reader(path);
+    let mut spec = String::from("io,stat,0,tcp");
+    for f in filters {
+        spec.push_str(&format!(",{}", f.replace(',', " ")));
+    }
+    c.args(["-q", "-z", &spec]);
+    let out = stdout_ok(&common::output(c, *CMD_LIMIT).await);
+    // The data row: "| 0.000 <> 6.848 | 116571 | 169816647 |     14 | 15680 |".
+    let row = out
+        .lines()
+        .find(|l| l.contains("<>"))
+        .unwrap_or_else(|| panic!("no io,stat row in:\n{out}"));
+    let cells: Vec<u64> = row
+        .split('|')
+        .skip(2)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    // Frames and bytes per column: keep the frames.
+    let frames: Vec<u64> = cells.iter().step_by(2).copied().collect();
+    assert_eq!(frames.len(), filters.len() + 1, "{row}");
+    frames
+}
+
+/// The summary lines of the packets of `path` matching `filter`.
+async fn tshark_lines(path: &str, filter: &str) -> Vec<String> {
+    let mut c = tshark_reader(path);
+    c.args(["-Y", filter]);
+    stdout_ok(&common::output(c, *CMD_LIMIT).await)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
