@@ -19,11 +19,43 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run two synack stacks over a simulated, impairable network in virtual time,
     /// showing every segment and state change, and check the scenario's outcome.
     Sim(SimArgs),
+    /// Draw the RFC 9293 state diagram from the core's own transition table, as
+    /// SVG (no Graphviz needed) or Graphviz DOT.
+    Diagram(DiagramArgs),
+}
+
+/// What `synack diagram` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiagramFormat {
+    /// A standalone SVG image.
+    Svg,
+    /// Graphviz DOT (render with `dot -Tsvg`).
+    Dot,
+}
+
+/// `synack diagram [--format svg|dot] [--highlight SCENARIO]`.
+#[derive(Debug, Clone, Args)]
+pub struct DiagramArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Svg)]
+    pub format: DiagramFormat,
+    /// Run this scenario (see `synack sim --list`) and highlight and number the
+    /// path each endpoint took.
+    #[arg(long, value_name = "SCENARIO", value_enum, hide_possible_values = true)]
+    pub highlight: Option<Scenario>,
+    /// Seed of the highlighted run.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "highlight")]
+    pub seed: u64,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `synack sim [SCENARIO] [OPTIONS]`.
@@ -88,6 +120,19 @@ pub struct SimArgs {
     /// Write a time-sequence graph (SVG) of the data, ACKs and retransmissions.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Write a self-contained HTML report: ladder diagram, state diagram with each
+    /// endpoint's path, state timeline, time-sequence graph, cwnd and RTT,
+    /// parameters and summary.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Run every scenario (with these options) and write one HTML report per
+    /// scenario and an index.html linking them into DIR.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["html", "pcap", "svg", "json", "list"]
+    )]
+    pub html_gallery: Option<PathBuf>,
     /// Print JSON lines (state, segment, summary) on stdout and nothing else.
     #[arg(long)]
     pub json: bool,
@@ -138,6 +183,20 @@ impl SimOptions {
     }
 }
 
+impl SimOptions {
+    /// The options of `synack sim SCENARIO --seed SEED`, everything else default.
+    pub fn defaults(scenario: Scenario, seed: u64) -> Self {
+        let seed = seed.to_string();
+        let argv = ["synack", "sim", scenario.name(), "--seed", seed.as_str()];
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Sim(args)) => Self::new(args, false),
+            // A scenario's own name and a number always parse; the defaults are
+            // checked by the `defaults` test.
+            other => unreachable!("synack sim {} --seed {seed}: {other:?}", scenario.name()),
+        }
+    }
+}
+
 /// The command line that replays `args`: every option that differs from its
 /// default, written so that it parses back to the same values.
 fn replay_command(args: &SimArgs) -> String {
@@ -176,6 +235,7 @@ fn replay_command(args: &SimArgs) -> String {
     );
     opt("pcap", args.pcap.as_ref().map(|p| p.display().to_string()));
     opt("svg", args.svg.as_ref().map(|p| p.display().to_string()));
+    opt("html", args.html.as_ref().map(|p| p.display().to_string()));
     if args.ipv6 {
         w.push("--ipv6".into());
     }
@@ -210,6 +270,7 @@ mod tests {
         argv.extend_from_slice(words);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Sim(a) => a,
+            Command::Diagram(_) => unreachable!("parsed `synack sim`"),
         }
     }
 
@@ -218,7 +279,7 @@ mod tests {
         let cases: [&[&str]; 3] = [
             &["--loss", "5%"],
             &[
-                "close", "--seed", "7", "--pcap", "a.pcap", "--delay", "250us",
+                "close", "--seed", "7", "--pcap", "a.pcap", "--delay", "250us", "--html", "r.html",
             ],
             &[
                 "--jitter", "1.5ms", "--rate", "10Mbit", "--bytes", "64KiB", "--json", "--ipv6",
@@ -247,5 +308,7 @@ mod tests {
         assert_eq!(a.mtu, 1500);
         assert_eq!(a.cc, Algorithm::Cubic);
         assert!(known_algorithms().contains(&"reno"));
+        let o = SimOptions::defaults(Scenario::Close, 9);
+        assert_eq!(o.replay, "synack sim close --seed 9");
     }
 }

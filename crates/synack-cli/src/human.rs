@@ -124,6 +124,7 @@ fn line(out: &mut String, e: &Entry, multi: bool) {
             client_port,
             from,
             to,
+            ..
         } => {
             let text = format!("{from} → {to}");
             side_line(

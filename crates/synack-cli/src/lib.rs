@@ -4,8 +4,12 @@
 //! and a server (10.0.0.2, port 80), over a simulated link in virtual time and
 //! shows every segment and every state change: as a ladder diagram, as JSON lines
 //! (`--json`), as a pcap capture (`--pcap`) and as a time–sequence graph
-//! (`--svg`). Each scenario checks its own expected outcome; the exit status is 0
+//! (`--svg`), and as a self-contained HTML report (`--html FILE`, or
+//! `--html-gallery DIR` for every scenario). Each scenario checks its own expected outcome; the exit status is 0
 //! when it is as expected, 1 when not, 2 for bad arguments.
+//!
+//! `synack diagram` draws the RFC 9293 state diagram from the core's transition
+//! table, optionally with the path each endpoint of a scenario took.
 //!
 //! The logic lives here so tests can run it in-process with [`run`]; the binary
 //! is a thin wrapper.
@@ -25,18 +29,21 @@ pub mod sim;
 pub mod units;
 
 mod data;
+mod diagram;
+mod html;
 mod human;
 mod record;
 mod scenarios;
 mod svg;
 mod world;
+mod xml;
 
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::Parser;
 
-pub use cli::{Cli, Command, SimArgs, SimOptions};
+pub use cli::{Cli, Command, DiagramArgs, DiagramFormat, SimArgs, SimOptions};
 pub use scenario::Scenario;
 pub use sim::{run_sim, Summary, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
@@ -64,5 +71,6 @@ where
     };
     match cli.command {
         Command::Sim(args) => run_sim(&SimOptions::new(args, stderr_is_terminal), out, err),
+        Command::Diagram(args) => diagram::run(&args, out, err),
     }
 }

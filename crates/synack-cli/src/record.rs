@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 use synack::wire::{self, TcpFlags};
-use synack::{ConnectionError, Event, Instant, State};
+use synack::{Cause, ConnectionError, Event, Instant, State};
 use synack_sim::{Fate, PacketRecord};
 
 /// The ladder shows every segment of runs up to this many segments...
@@ -20,6 +20,19 @@ pub(crate) const LADDER_HEAD: u64 = 20;
 pub(crate) const LADDER_TAIL: usize = 20;
 /// ...and up to this many notable ones in between.
 const LADDER_NOTABLE: u64 = 20;
+
+/// The full log (for the HTML report) keeps every line up to this many segments...
+pub(crate) const FULL_HEAD: u64 = 2_000;
+/// ...then up to this many notable segments (see [`notable_for_report`])...
+pub(crate) const FULL_NOTABLE: u64 = 2_000;
+/// ...and the last this many segments (state changes and notes always).
+pub(crate) const FULL_TAIL: usize = 2_000;
+
+/// Segments the HTML report keeps from the middle of a long run: what
+/// [`notable`] keeps, and everything the network or a loss touched.
+fn notable_for_report(s: &SegLine) -> bool {
+    notable(s) || s.retransmission || s.fate != Fate::Delivered
+}
 
 /// Segments worth showing in the middle of a long run: SYN, FIN, RST, and zero
 /// windows.
@@ -62,11 +75,18 @@ pub(crate) struct SegLine {
     pub(crate) rel_seq: u32,
     /// Relative to the receiver's ISN when known; `None` without ACK.
     pub(crate) rel_ack: Option<u32>,
+    /// Absolute sequence and acknowledgment numbers.
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
     pub(crate) len: usize,
     /// The window in bytes (scaled once both SYNs agreed on scaling).
     pub(crate) win: u64,
     pub(crate) fate: Fate,
     pub(crate) retransmission: bool,
+    /// When (the first copy of) it arrives; `None` if dropped.
+    pub(crate) deliver_us: Option<u64>,
+    /// The TCP options, spelled out (kept for the HTML report only).
+    pub(crate) options: Option<Box<str>>,
 }
 
 /// A line of the ladder.
@@ -80,6 +100,7 @@ pub(crate) enum Line {
         client_port: Option<u16>,
         from: State,
         to: State,
+        cause: Cause,
     },
     Note {
         t_us: u64,
@@ -107,6 +128,8 @@ pub(crate) struct History {
     pub(crate) states: Vec<State>,
     /// When each state was entered (the first is when the first change happened).
     pub(crate) times: Vec<Instant>,
+    /// Why each change happened: `causes[i]` led from `states[i]` to `states[i + 1]`.
+    pub(crate) causes: Vec<Cause>,
 }
 
 impl History {
@@ -231,6 +254,17 @@ pub(crate) struct Recorder<'a> {
     pub(crate) ctl: Vec<CtlSeg>,
     /// Middle-of-the-run segments shown anyway (see [`notable`]).
     notable_kept: u64,
+    /// Every line, for the HTML report, if asked for.
+    full: Option<FullLog>,
+}
+
+/// Every line of a run up to [`FULL_HEAD`] segments, then the last
+/// [`FULL_TAIL`] segments; state changes and notes are always kept.
+#[derive(Debug, Default)]
+struct FullLog {
+    head: Vec<Entry>,
+    tail: VecDeque<Entry>,
+    notable: u64,
 }
 
 impl std::fmt::Debug for Recorder<'_> {
@@ -258,7 +292,15 @@ impl<'a> Recorder<'a> {
             plot: plot.then(Vec::new),
             ctl: Vec::new(),
             notable_kept: 0,
+            full: None,
         }
+    }
+
+    /// Keeps every line (up to a cap) for [`Self::full_ladder`], and every plot
+    /// point.
+    pub(crate) fn keep_all(&mut self) {
+        self.full = Some(FullLog::default());
+        self.plot.get_or_insert_with(Vec::new);
     }
 
     /// The first error writing JSON, taken.
@@ -296,6 +338,22 @@ impl<'a> Recorder<'a> {
             line,
         };
         self.order += 1;
+        if let Some(full) = self.full.as_mut() {
+            match &entry.line {
+                Line::Seg(s) if entry.segs_before >= FULL_HEAD => {
+                    if notable_for_report(s) && full.notable < FULL_NOTABLE {
+                        full.notable += 1;
+                        full.head.push(entry.clone());
+                    } else {
+                        if full.tail.len() == FULL_TAIL {
+                            full.tail.pop_front();
+                        }
+                        full.tail.push_back(entry.clone());
+                    }
+                }
+                _ => full.head.push(entry.clone()),
+            }
+        }
         if keep {
             self.kept.push(entry);
         } else {
@@ -315,9 +373,10 @@ impl<'a> Recorder<'a> {
                 remote,
                 from,
                 to,
+                cause,
                 ..
             } => {
-                self.on_state(side, at, local, remote, from, to);
+                self.on_state(side, at, (local, remote), (from, to), cause);
             }
             Event::Error { at, error, .. } => {
                 let text = match error {
@@ -340,10 +399,9 @@ impl<'a> Recorder<'a> {
         &mut self,
         side: Side,
         at: Instant,
-        local: SocketAddr,
-        remote: Option<SocketAddr>,
-        from: State,
-        to: State,
+        (local, remote): (SocketAddr, Option<SocketAddr>),
+        (from, to): (State, State),
+        cause: Cause,
     ) {
         let socket = format!(
             "{local}-{}",
@@ -366,6 +424,7 @@ impl<'a> Recorder<'a> {
             client_port,
             from,
             to,
+            cause,
         });
         // A new incarnation starts unless this continues the latest one.
         let latest = self
@@ -377,6 +436,7 @@ impl<'a> Recorder<'a> {
             Some(h) if h.states.last() == Some(&from) => {
                 h.states.push(to);
                 h.times.push(at);
+                h.causes.push(cause);
             }
             _ => self.histories.push(History {
                 side,
@@ -384,6 +444,7 @@ impl<'a> Recorder<'a> {
                 remote,
                 states: vec![from, to],
                 times: vec![at, at],
+                causes: vec![cause],
             }),
         }
     }
@@ -513,6 +574,10 @@ impl<'a> Recorder<'a> {
             win: h.window,
             fate: rec.fate.as_str(),
         });
+        let options = self.full.is_some().then(|| {
+            let peer_isns = &self.conns[&key].isn[peer];
+            describe_options(&h.options, peer_isns).into_boxed_str()
+        });
         // `push` takes this segment's index from `stats.total` before it counts.
         self.push(Line::Seg(SegLine {
             t_us,
@@ -521,10 +586,14 @@ impl<'a> Recorder<'a> {
             flags: h.flags,
             rel_seq,
             rel_ack,
+            seq: h.seq.0,
+            ack: h.ack.0,
             len,
             win,
             fate: rec.fate,
             retransmission,
+            deliver_us: rec.deliver_at.map(Instant::micros),
+            options,
         }));
         self.stats.total += 1;
     }
@@ -560,6 +629,15 @@ impl<'a> Recorder<'a> {
         (out, total)
     }
 
+    /// Every line kept for the HTML report, in order (`None` unless
+    /// [`Self::keep_all`] was called).
+    pub(crate) fn full_ladder(&self) -> Option<Vec<&Entry>> {
+        let full = self.full.as_ref()?;
+        let mut out: Vec<&Entry> = full.head.iter().chain(&full.tail).collect();
+        out.sort_by_key(|e| e.order);
+        Some(out)
+    }
+
     /// The plot points, if kept.
     pub(crate) fn plot(&self) -> Option<&[PlotPoint]> {
         self.plot.as_deref()
@@ -585,6 +663,34 @@ impl<'a> Recorder<'a> {
             .iter()
             .filter(move |h| h.side == side && h.remote.is_some())
     }
+}
+
+/// The options of a segment, spelled out: `mss=1448 ws=7 sackOK ts=5/0
+/// sack=1449-2897`; SACK blocks relative to the receiver's ISN.
+fn describe_options(o: &wire::TcpOptions, peer_isns: &[u32]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    if let Some(m) = o.mss {
+        let _ = write!(s, " mss={m}");
+    }
+    if let Some(w) = o.window_scale {
+        let _ = write!(s, " ws={w}");
+    }
+    if o.sack_permitted {
+        s.push_str(" sackOK");
+    }
+    if let Some(ts) = o.timestamps {
+        let _ = write!(s, " ts={}/{}", ts.val, ts.ecr);
+    }
+    for (i, b) in o.sack().iter().enumerate() {
+        let sep = if i == 0 { " sack=" } else { "," };
+        let (l, r) = (
+            relative(b.left.0, peer_isns),
+            relative(b.right.0, peer_isns),
+        );
+        let _ = write!(s, "{sep}{l}-{r}");
+    }
+    s.trim_start().to_owned()
 }
 
 /// ISNs remembered per side of a 4-tuple.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use synack_sim::PcapWriter;
 
 use crate::cli::SimOptions;
+use crate::html;
 use crate::human;
 use crate::record::{Recorder, Side};
 use crate::scenario::Scenario;
@@ -85,6 +86,74 @@ fn list(out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A finished run: the world as it ended, why the scenario failed if it did,
+/// and the summary.
+pub(crate) struct Run<'a> {
+    pub(crate) world: World<'a>,
+    pub(crate) failure: Option<String>,
+    pub(crate) summary: Summary,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("failure", &self.failure)
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the scenario `o` names in a fresh world recording into `rec`, keeping
+/// the congestion window and RTT over time if `samples`.
+///
+/// # Errors
+/// A message for exit status 2: the set-up was impossible or output could not
+/// be written.
+pub(crate) fn execute<'a>(
+    o: &SimOptions,
+    rec: Recorder<'a>,
+    pcap: Option<PcapWriter<BufWriter<File>>>,
+    samples: bool,
+) -> Result<Run<'a>, String> {
+    let mut w = match World::new(o, rec, pcap) {
+        Ok(w) => w,
+        Err(RunError::Io(e) | RunError::Failed(e)) => return Err(e),
+    };
+    if samples {
+        w.keep_samples();
+    }
+    let result = scenarios::run(o.args.scenario, &mut w, o.bytes, o.args.seed);
+    // Flush what was recorded, also after a failure, so the ladder shows how far
+    // the run got.
+    let finished = w.finish();
+    let failure = match result.and(finished) {
+        Ok(()) => None,
+        Err(RunError::Failed(reason)) => Some(reason),
+        Err(RunError::Io(e)) => return Err(e),
+    };
+    let summary = Summary::of(&w, o.args.scenario, failure.is_none());
+    Ok(Run {
+        world: w,
+        failure,
+        summary,
+    })
+}
+
+/// Creates `path` (empty) to find out early whether it can be written.
+fn can_create(path: Option<&std::path::PathBuf>, err: &mut dyn Write) -> bool {
+    match path.map(File::create) {
+        Some(Err(e)) => {
+            let _ = writeln!(
+                err,
+                "synack sim: cannot create {}: {e}",
+                path.map_or_else(String::new, |p| p.display().to_string())
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
 /// Runs `synack sim` as `o` asks, writing results to `out` and diagnostics to
 /// `err`. Returns the exit status: [`EXIT_OK`], [`EXIT_FAILED`] or [`EXIT_USAGE`].
 pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
@@ -94,6 +163,9 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
             Ok(()) => EXIT_OK,
             Err(_) => EXIT_USAGE,
         };
+    }
+    if let Some(dir) = &args.html_gallery {
+        return html::gallery(o, dir, out, err);
     }
     if args.bytes.is_some() && !args.scenario.uses_bytes() && !args.quiet && !args.json {
         let _ = writeln!(
@@ -112,11 +184,8 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
             }
         },
     };
-    if let Some(path) = &args.svg {
-        if let Err(e) = File::create(path) {
-            let _ = writeln!(err, "synack sim: cannot create {}: {e}", path.display());
-            return EXIT_USAGE;
-        }
+    if !can_create(args.svg.as_ref(), err) || !can_create(args.html.as_ref(), err) {
+        return EXIT_USAGE;
     }
 
     let wall = std::time::Instant::now();
@@ -125,34 +194,29 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     } else {
         None
     };
-    let rec = Recorder::new(json, args.svg.is_some());
-    let mut w = match World::new(o, rec, pcap) {
-        Ok(w) => w,
-        Err(RunError::Io(e) | RunError::Failed(e)) => {
+    let mut rec = Recorder::new(json, args.svg.is_some());
+    if args.html.is_some() {
+        rec.keep_all();
+    }
+    let run = match execute(o, rec, pcap, args.html.is_some()) {
+        Ok(r) => r,
+        Err(e) => {
             let _ = writeln!(err, "synack sim: {e}");
             return EXIT_USAGE;
         }
     };
-    let result = scenarios::run(args.scenario, &mut w, o.bytes, args.seed);
-    // Flush what was recorded, also after a failure, so the ladder shows how far
-    // the run got.
-    let finished = w.finish();
-    let failure = match result.and(finished) {
-        Ok(()) => None,
-        Err(RunError::Failed(reason)) => Some(reason),
-        Err(RunError::Io(e)) => {
-            let _ = writeln!(err, "synack sim: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let summary = Summary::of(&w, args.scenario, failure.is_none());
-    let text =
-        (!args.json).then(|| human::render(&w, o, &summary, failure.as_deref(), wall.elapsed()));
+    let (w, failure, summary) = (&run.world, run.failure.as_deref(), &run.summary);
+    let text = (!args.json).then(|| human::render(w, o, summary, failure, wall.elapsed()));
     let svg_result = args.svg.as_ref().map(|path| {
         let title = format!("synack sim {} (seed {})", args.scenario, args.seed);
         svg::write(&w.rec, path, &title)
     });
-    drop(w);
+    let html_result = args
+        .html
+        .as_ref()
+        .map(|path| std::fs::write(path, html::report(w, o, summary, failure)));
+    let (failure, summary) = (run.failure.clone(), run.summary.clone());
+    drop(run);
 
     let written = match text {
         Some(t) => out.write_all(t.as_bytes()),
@@ -172,6 +236,10 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     }
     if let Some(Err(e)) = svg_result {
         let _ = writeln!(err, "synack sim: cannot write the SVG: {e}");
+        return EXIT_USAGE;
+    }
+    if let Some(Err(e)) = html_result {
+        let _ = writeln!(err, "synack sim: cannot write the HTML report: {e}");
         return EXIT_USAGE;
     }
     match failure {

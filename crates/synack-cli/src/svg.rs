@@ -85,10 +85,22 @@ fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
 /// Writes the graph of `rec`'s plot points to `path`.
 ///
 /// # Errors
-/// Whatever plotters reports (the file cannot be written).
+/// The file cannot be written, or plotters failed.
 pub(crate) fn write(rec: &Recorder<'_>, path: &Path, title: &str) -> Result<(), String> {
+    match render(rec, title)? {
+        Some(svg) => std::fs::write(path, svg).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// The graph of `rec`'s plot points as an SVG document (`None` if no plot points
+/// were kept).
+///
+/// # Errors
+/// Whatever plotters reports.
+pub(crate) fn render(rec: &Recorder<'_>, title: &str) -> Result<Option<String>, String> {
     let Some(points) = rec.plot() else {
-        return Ok(());
+        return Ok(None);
     };
     let (s, unit) = collect(points, rec);
     let all = || {
@@ -109,19 +121,21 @@ pub(crate) fn write(rec: &Recorder<'_>, path: &Path, title: &str) -> Result<(), 
     if wmax.is_finite() {
         y1 = y1.max(wmax.min(y1 + (y1 - y0) * 0.25));
     }
-    draw(path, title, unit, &s, (x0..x1, y0..y1)).map_err(|e| e.to_string())
+    let mut svg = String::new();
+    draw(&mut svg, title, unit, &s, (x0..x1, y0..y1)).map_err(|e| e.to_string())?;
+    Ok(Some(svg))
 }
 
 type Ranges = (std::ops::Range<f64>, std::ops::Range<f64>);
 
 fn draw(
-    path: &Path,
+    out: &mut String,
     title: &str,
     unit: &str,
     s: &Series,
     (xr, yr): Ranges,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1200, 720)).into_drawing_area();
+    let root = SVGBackend::with_string(out, (1200, 720)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -179,5 +193,7 @@ fn draw(
         .border_style(BLACK)
         .draw()?;
     root.present()?;
+    drop(chart);
+    drop(root);
     Ok(())
 }

@@ -59,6 +59,9 @@ pub(crate) struct World<'a> {
     pub(crate) flow: Flow,
     /// The latest details of the watched client connection.
     pub(crate) info: Option<TcpInfo>,
+    /// The watched connection's congestion window and RTT over time, if kept
+    /// (for the HTML report).
+    pub(crate) samples: Option<Vec<InfoSample>>,
     /// The client connection whose details the summary shows.
     watched: Option<(SocketAddr, SocketAddr, SocketHandle)>,
     /// 2·MSL, the TIME-WAIT duration.
@@ -80,6 +83,19 @@ impl std::fmt::Debug for World<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// The watched client connection's congestion state at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InfoSample {
+    pub(crate) t_us: u64,
+    pub(crate) cwnd: usize,
+    pub(crate) ssthresh: usize,
+    pub(crate) srtt_us: Option<u64>,
+    pub(crate) rto_us: u64,
+}
+
+/// Samples kept at most; later changes are dropped (the chart says so).
+const MAX_SAMPLES: usize = 200_000;
 
 /// The link configuration both directions get.
 pub(crate) fn link_config(o: &SimOptions) -> LinkConfig {
@@ -195,6 +211,7 @@ impl<'a> World<'a> {
             rec,
             flow: Flow::default(),
             info: None,
+            samples: None,
             watched: None,
             two_msl,
             strict: is_perfect(o),
@@ -263,6 +280,7 @@ impl<'a> World<'a> {
         let stack = self.sim.host(self.client);
         if let Some(info) = stack.info(h) {
             self.info = Some(info);
+            self.sample();
             return;
         }
         // Closing gives the connection a fresh handle; find it by its addresses.
@@ -277,6 +295,33 @@ impl<'a> World<'a> {
         self.watched = again.map(|h| (local, remote, h));
         if info.is_some() {
             self.info = info;
+            self.sample();
+        }
+    }
+
+    /// Keeps the watched connection's congestion window and RTT over time.
+    pub(crate) fn keep_samples(&mut self) {
+        self.samples.get_or_insert_with(Vec::new);
+    }
+
+    /// Appends the latest details to the samples if they changed.
+    fn sample(&mut self) {
+        let (Some(samples), Some(i)) = (self.samples.as_mut(), self.info.as_ref()) else {
+            return;
+        };
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let s = InfoSample {
+            t_us: self.sim.now().micros(),
+            cwnd: i.cwnd,
+            ssthresh: i.ssthresh,
+            srtt_us: i.srtt.map(micros),
+            rto_us: micros(i.rto),
+        };
+        let changed = samples.last().is_none_or(|l| {
+            (l.cwnd, l.ssthresh, l.srtt_us, l.rto_us) != (s.cwnd, s.ssthresh, s.srtt_us, s.rto_us)
+        });
+        if changed && samples.len() < MAX_SAMPLES {
+            samples.push(s);
         }
     }
 
