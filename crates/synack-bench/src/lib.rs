@@ -15,6 +15,11 @@
 //! median. Ratios are `synack / smoltcp` except for costs (idle heap, CPU seconds),
 //! where they are `smoltcp / synack`: higher is better everywhere.
 //!
+//! Use: `run(opts)` returns the rows; [`to_json_lines`] and [`to_table`] print them.
+//! A binary that wants the `idle` rows installs the counting allocator:
+//! `#[global_allocator] static A: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;`
+//! (without it, `idle` reports a skipped row).
+//!
 //! The in-memory link ([`link`]) hands packets between two stacks through a queue per
 //! direction, with a virtual clock that advances 1 µs per delivered packet and jumps
 //! to the next timer when the link is quiet. Nothing sleeps.
@@ -333,7 +338,10 @@ mod tests {
         assert_eq!(rows.len(), 6, "{rows:#?}");
         for r in &rows {
             assert!(r.synack.is_some() && r.smoltcp.is_some(), "{r:#?}");
-            assert!(!r.note.as_deref().unwrap_or("").contains("failed:"), "{r:#?}");
+            assert!(
+                !r.note.as_deref().unwrap_or("").contains("failed:"),
+                "{r:#?}"
+            );
         }
     }
 
