@@ -115,6 +115,9 @@ counters! {
     drop_after_shutdown,
     /// Outgoing packets that did not fit the caller's buffer.
     drop_tx_buffer_small,
+    /// Control segments (RST replies, ACKs from TIME-WAIT) dropped because the
+    /// caller let the control queue fill without draining `poll_transmit`.
+    drop_ctrl_queue_full,
     /// SYN,ACKs sent with a SYN cookie instead of a half-open connection.
     syncookies_sent,
     /// ACKs that returned a valid cookie and became connections.

@@ -259,3 +259,34 @@ fn malformed_packets_are_counted_by_reason_not_panicked_on() {
     assert_eq!(c.parse_drop(synack::wire::ParseError::BadIpVersion), 1);
     assert_eq!(c.packets_in, 3);
 }
+
+#[test]
+fn control_segments_beyond_the_queue_bound_are_counted_not_kept() {
+    // A caller that feeds packets without draining `poll_transmit`: the RST replies
+    // to closed ports queue up to a bound, and the excess is counted as dropped.
+    let mut st = Stack::new(StackConfig::from_seed(9), &[B_IP]).unwrap();
+    let now = synack::Instant::ZERO;
+    let mut pkt = [0u8; 128];
+    let sent = 5_000u64;
+    for i in 0..sent {
+        let hdr = synack::wire::TcpHeader {
+            src_port: 1024 + u16::try_from(i).unwrap(),
+            dst_port: 9,
+            seq: synack::SeqNum(u32::try_from(i).unwrap()),
+            flags: synack::wire::TcpFlags::SYN,
+            window: 1000,
+            ..Default::default()
+        };
+        let n = synack::wire::emit(A_IP, B_IP, 64, &hdr, b"", &mut pkt).unwrap();
+        st.handle_packet(now, &pkt[..n]);
+    }
+    let mut out = [0u8; 1600];
+    let mut queued = 0u64;
+    while st.poll_transmit(now, &mut out).is_some() {
+        queued += 1;
+    }
+    let c = st.counters();
+    assert_eq!(c.drop_no_socket, sent);
+    assert!(queued > 0 && queued < sent, "queued {queued}");
+    assert_eq!(queued + c.drop_ctrl_queue_full, sent);
+}

@@ -268,6 +268,8 @@ impl Stack {
     fn push_ctrl(&mut self, seg: CtrlSegment) {
         if self.ctrl.len() < MAX_CTRL_QUEUE {
             self.ctrl.push_back(seg);
+        } else {
+            self.counters.drop_ctrl_queue_full += 1;
         }
     }
 

@@ -140,10 +140,14 @@ impl TimeWaitTable {
             // RFC 6191 §2: with timestamps, a SYN whose TSval is newer than TS.Recent may
             // start a new incarnation; without them, RFC 9293 (and RFC 1122 §4.2.2.13)
             // allows it when its sequence number is beyond the old RCV.NXT.
+            // §2's three cases: a newer TSval; an equal TSval with a higher sequence
+            // number; no timestamps on the new SYN and a higher sequence number.
+            let higher_seq = hdr.seq.gt(e.rcv_nxt);
             let newer = match (e.ts, hdr.options.timestamps) {
-                (Some((recent, _, _)), Some(ts)) => SeqNum(ts.val).gt(SeqNum(recent)),
-                (Some(_), None) => false,
-                (None, _) => hdr.seq.gt(e.rcv_nxt),
+                (Some((recent, _, _)), Some(ts)) => {
+                    SeqNum(ts.val).gt(SeqNum(recent)) || (ts.val == recent && higher_seq)
+                }
+                (_, None) | (None, _) => higher_seq,
             };
             if newer {
                 let e = *e;
@@ -189,3 +193,6 @@ impl TimeWaitTable {
         hdr
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -236,7 +236,9 @@ pub struct Timestamps {
 }
 
 /// The TCP options synack understands. Unknown options are skipped by their length.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// Equality compares the valid SACK blocks only (`sack()`), not unused slots.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct TcpOptions {
     /// Maximum segment size (kind 2), only meaningful on SYN.
     pub mss: Option<u16>,
@@ -252,6 +254,18 @@ pub struct TcpOptions {
     /// How many entries of `sack_blocks` are valid.
     pub sack_count: u8,
 }
+
+impl PartialEq for TcpOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.mss == other.mss
+            && self.window_scale == other.window_scale
+            && self.sack_permitted == other.sack_permitted
+            && self.timestamps == other.timestamps
+            && self.sack() == other.sack()
+    }
+}
+
+impl Eq for TcpOptions {}
 
 impl TcpOptions {
     /// The valid SACK blocks.

@@ -322,7 +322,9 @@ fn parse_sack(body: &[u8], opts: &mut TcpOptions) -> Result<(), ParseError> {
     if body.is_empty() || body.len() % 8 != 0 {
         return Err(ParseError::BadOption);
     }
+    // A repeated SACK option replaces the earlier one; no stale slots remain.
     opts.sack_count = 0;
+    opts.sack_blocks = Default::default();
     for block in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
         opts.push_sack(SackBlock {
             left: SeqNum(be32(block, 0)),
@@ -605,6 +607,20 @@ mod tests {
         assert_eq!(parse_options(&five).unwrap().sack().len(), 4);
         // A repeated option: the last one wins.
         assert_eq!(parse_opts("020405b4020405dc").unwrap().mss, Some(1500));
+        // A repeated SACK option replaces the earlier blocks, leaving no stale slot:
+        // two blocks then one equals the one block alone.
+        let mut twice = vec![5u8, 18];
+        (1u32..=4).for_each(|v| twice.extend_from_slice(&v.to_be_bytes()));
+        let mut once = vec![5u8, 10];
+        (9u32..=10).for_each(|v| once.extend_from_slice(&v.to_be_bytes()));
+        twice.extend_from_slice(&once);
+        let (twice, once) = (
+            parse_options(&twice).unwrap(),
+            parse_options(&once).unwrap(),
+        );
+        assert_eq!(twice.sack().len(), 1);
+        assert_eq!(twice, once);
+        assert_eq!(twice.sack_blocks, once.sack_blocks);
         assert_eq!(parse_opts("").unwrap(), TcpOptions::default());
     }
 }

@@ -1,0 +1,100 @@
+//! RFC 6191 §2: which new SYNs may reopen a 4-tuple in TIME-WAIT.
+
+use core::time::Duration;
+
+use super::*;
+use crate::wire::TcpOptions;
+
+const RCV_NXT: u32 = 5_000;
+const RECENT: u32 = 700;
+
+fn key() -> FourTuple {
+    FourTuple {
+        local: "10.0.0.1:80".parse().unwrap(),
+        remote: "10.0.0.2:40000".parse().unwrap(),
+    }
+}
+
+/// A table holding one entry; `ts` says whether the old incarnation used timestamps.
+fn table(ts: bool) -> TimeWaitTable {
+    let mut t = TimeWaitTable::new(16, KeyedHasher::new(&[7; 16]));
+    let entry = TwEntry {
+        snd_nxt: SeqNum(9_000),
+        rcv_nxt: SeqNum(RCV_NXT),
+        expires: Instant::from_micros(60_000_000),
+        window: 1000,
+        ts: ts.then_some((RECENT, 0, Instant::from_micros(0))),
+        handle: None,
+    };
+    assert!(t.insert(key(), entry));
+    t
+}
+
+fn syn(seq: u32, tsval: Option<u32>) -> TcpHeader {
+    TcpHeader {
+        src_port: 40000,
+        dst_port: 80,
+        seq: SeqNum(seq),
+        flags: TcpFlags::SYN,
+        options: TcpOptions {
+            timestamps: tsval.map(|val| Timestamps { val, ecr: 0 }),
+            ..TcpOptions::default()
+        },
+        ..TcpHeader::default()
+    }
+}
+
+#[test]
+fn rfc6191_reuse_cases() {
+    let higher = RCV_NXT + 10;
+    let lower = RCV_NXT - 10;
+    // (name, old incarnation had timestamps, SYN seq, SYN TSval, reopens)
+    let cases = [
+        (
+            "newer TSval, lower seq",
+            true,
+            lower,
+            Some(RECENT + 1),
+            true,
+        ),
+        ("equal TSval, higher seq", true, higher, Some(RECENT), true),
+        ("equal TSval, lower seq", true, lower, Some(RECENT), false),
+        (
+            "older TSval, higher seq",
+            true,
+            higher,
+            Some(RECENT - 1),
+            false,
+        ),
+        ("no TS on the SYN, higher seq", true, higher, None, true),
+        ("no TS on the SYN, lower seq", true, lower, None, false),
+        ("no TS before, higher seq", false, higher, Some(1), true),
+        ("no TS before, lower seq", false, lower, None, false),
+    ];
+    for (name, old_ts, seq, tsval, reopens) in cases {
+        let mut t = table(old_ts);
+        let d = t.on_segment(
+            &key(),
+            &syn(seq, tsval),
+            0,
+            Instant::from_micros(1_000_000),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            matches!(d, TwDisposition::Reuse(_)),
+            reopens,
+            "{name}: {d:?}"
+        );
+        assert_eq!(
+            t.len(),
+            usize::from(!reopens),
+            "{name}: entry kept iff refused"
+        );
+        if !reopens {
+            assert!(
+                matches!(d, TwDisposition::Ack(_)),
+                "{name}: refused SYN is ACKed"
+            );
+        }
+    }
+}
