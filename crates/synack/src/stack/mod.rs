@@ -11,6 +11,9 @@ mod listen;
 mod ports;
 pub(crate) mod time_wait;
 
+#[cfg(test)]
+mod tests;
+
 use alloc::boxed::Box;
 use alloc::collections::{BinaryHeap, VecDeque};
 use alloc::vec::Vec;
