@@ -388,9 +388,9 @@ impl Stack {
     /// Gives slot `idx` a new generation so the application's old handle goes stale
     /// while the connection itself finishes closing.
     fn reissue_handle(&mut self, idx: u32) {
+        self.timers.set(idx, None);
         let slot = &mut self.slots[idx as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.deadline = None;
         let handle = SocketHandle {
             index: idx,
             generation: slot.generation,
