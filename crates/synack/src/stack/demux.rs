@@ -76,6 +76,82 @@ fn ip_bits(ip: IpAddr) -> u128 {
 /// A keyed hash map.
 pub(crate) type KeyedMap<K, V> = HashMap<K, V, KeyedHasher>;
 
+/// An IPv4 connection's identity in 12 bytes (a `FourTuple` takes 64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct V4Key {
+    /// Local address (high 32 bits) and remote address (low 32 bits).
+    addrs: u64,
+    /// Local port (high 16 bits) and remote port (low 16 bits).
+    ports: u32,
+}
+
+impl Hash for V4Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.addrs);
+        h.write_u32(self.ports);
+    }
+}
+
+impl V4Key {
+    fn of(t: &FourTuple) -> Option<Self> {
+        match (t.local, t.remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(Self {
+                addrs: u64::from(l.ip().to_bits()) << 32 | u64::from(r.ip().to_bits()),
+                ports: u32::from(l.port()) << 16 | u32::from(r.port()),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy server)
+/// are kept as 12-byte keys, 16 bytes per entry instead of 72 for a `FourTuple`
+/// key; anything else goes to a second map with the full tuple.
+#[derive(Debug)]
+pub(crate) struct ConnTable {
+    v4: KeyedMap<V4Key, u32>,
+    other: KeyedMap<FourTuple, u32>,
+}
+
+impl ConnTable {
+    pub(crate) fn new(hasher: KeyedHasher) -> Self {
+        Self {
+            v4: keyed_map(hasher),
+            other: keyed_map(hasher),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<&u32> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.get(&k),
+            None => self.other.get(key),
+        }
+    }
+
+    pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, key: FourTuple, idx: u32) -> Option<u32> {
+        match V4Key::of(&key) {
+            Some(k) => self.v4.insert(k, idx),
+            None => self.other.insert(key, idx),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.remove(&k),
+            None => self.other.remove(key),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+}
+
 pub(crate) fn keyed_map<K: Hash + Eq, V>(hasher: KeyedHasher) -> KeyedMap<K, V> {
     HashMap::with_hasher(hasher)
 }
@@ -139,5 +215,45 @@ mod tests {
         );
         assert_ne!(x, y);
         assert_eq!(hash_of(&h, &x), hash_of(&h, &y));
+    }
+
+    #[test]
+    fn conn_table_keeps_families_apart() {
+        let mut t = ConnTable::new(KeyedHasher::new(&[1; 16]));
+        let v4 = |ip: [u8; 4], port| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port);
+        let v6 = |port| SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port);
+        let a = FourTuple {
+            local: v4([10, 0, 0, 1], 80),
+            remote: v4([10, 0, 0, 2], 1000),
+        };
+        let b = FourTuple {
+            local: v4([10, 0, 0, 1], 80),
+            remote: v4([10, 0, 0, 2], 1001),
+        };
+        let c = FourTuple {
+            local: v6(80),
+            remote: v6(1000),
+        };
+        // An IPv4 local address with an IPv6 remote one goes to the general map.
+        let d = FourTuple {
+            local: v4([10, 0, 0, 1], 80),
+            remote: v6(1000),
+        };
+        assert_eq!(t.insert(a, 1), None);
+        assert_eq!(t.insert(b, 2), None);
+        assert_eq!(t.insert(c, 3), None);
+        assert_eq!(t.insert(d, 4), None);
+        assert_eq!(t.insert(a, 5), Some(1));
+        assert_eq!(
+            (t.get(&a), t.get(&b), t.get(&c), t.get(&d)),
+            (Some(&5), Some(&2), Some(&3), Some(&4))
+        );
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.remove(&b), Some(2));
+        assert!(!t.contains_key(&b));
+        assert_eq!(t.remove(&c), Some(3));
+        assert_eq!(t.remove(&c), None);
+        assert!(t.contains_key(&a) && t.contains_key(&d));
+        assert_eq!(t.len(), 2);
     }
 }

@@ -35,7 +35,7 @@ use crate::time::Instant;
 use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
-use demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap};
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
 use timers::TimerHeap;
@@ -65,7 +65,8 @@ impl fmt::Display for SocketHandle {
 
 #[derive(Debug)]
 enum Socket {
-    Listener(Listener),
+    /// Boxed, so a slot is as small as a connection needs (listeners are few).
+    Listener(Box<Listener>),
     Conn(Box<Tcb>),
 }
 
@@ -125,7 +126,7 @@ pub struct Stack {
     now: Instant,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
-    conns: KeyedMap<FourTuple, u32>,
+    conns: ConnTable,
     listeners: KeyedMap<SocketAddr, u32>,
     time_wait: TimeWaitTable,
     tx_queue: VecDeque<u32>,
@@ -155,7 +156,7 @@ impl Stack {
             now: Instant::ZERO,
             slots: Vec::new(),
             free_slots: Vec::new(),
-            conns: keyed_map(hasher),
+            conns: ConnTable::new(hasher),
             listeners: keyed_map(hasher),
             time_wait: TimeWaitTable::new(config.tcp.max_time_wait, hasher),
             tx_queue: VecDeque::new(),
