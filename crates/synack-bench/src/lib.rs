@@ -168,11 +168,12 @@ impl Row {
         self
     }
 
-    /// The row as one JSON object, as issue 7 specifies; a `note` key is added
-    /// only when the row has one.
+    /// The row as one JSON object with exactly the keys issue 7 specifies:
+    /// `bench`, `case`, `unit`, `synack`, `smoltcp`, `linux`, `ratio` (numbers or
+    /// `null`). The note goes only to the table.
     pub fn to_json(&self) -> String {
-        let mut s = format!(
-            "{{\"bench\":\"{}\",\"case\":\"{}\",\"unit\":\"{}\",\"synack\":{},\"smoltcp\":{},\"linux\":{},\"ratio\":{}",
+        format!(
+            "{{\"bench\":\"{}\",\"case\":\"{}\",\"unit\":\"{}\",\"synack\":{},\"smoltcp\":{},\"linux\":{},\"ratio\":{}}}",
             self.bench,
             self.case,
             self.unit,
@@ -181,13 +182,7 @@ impl Row {
             json_num(self.linux),
             self.ratio
                 .map_or_else(|| "null".to_string(), |r| format!("{r:.3}")),
-        );
-        if let Some(n) = &self.note {
-            let escaped = n.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = write!(s, ",\"note\":\"{escaped}\"");
-        }
-        s.push('}');
-        s
+        )
     }
 }
 
@@ -195,7 +190,9 @@ fn json_num(v: Option<f64>) -> String {
     match v {
         None => "null".to_string(),
         Some(x) if x.is_finite() && x.abs() >= 1000.0 => format!("{}", x.round() as i64),
-        Some(x) if x.is_finite() => format!("{x:.4}"),
+        // Shortest round-trip decimal (Rust never prints an exponent): small values
+        // such as CPU seconds keep their precision, so the ratio can be checked.
+        Some(x) if x.is_finite() => format!("{x}"),
         Some(_) => "null".to_string(),
     }
 }
@@ -297,6 +294,107 @@ pub(crate) fn progress(opts: &BenchOptions, msg: &str) {
     if opts.verbose {
         eprintln!("synack-bench: {msg}");
     }
+}
+
+/// The options of `synack-bench` and `synack bench` (the program name is left
+/// out: the caller prints it before this).
+pub const USAGE: &str = "[BENCH...] [--json] [--quick] [--reps N]
+    [--bytes N] [--mtu N]... [--buffer N] [--concurrency N]... [--cycles N]
+    [--idle N]... [--smoltcp-max-concurrency N] [--smoltcp-max-idle N]
+    [--only synack|smoltcp] [-v]
+benches: bulk connections idle linux (default: all)";
+
+/// Parses the command line (without the program name): the options and whether
+/// `--json` was given. `Err` holds the message to print (the usage for `--help`).
+///
+/// # Errors
+/// An unknown bench or option, a missing or malformed value.
+pub fn parse_args(args: &[String]) -> Result<(BenchOptions, bool), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut o = if quick {
+        BenchOptions::quick()
+    } else {
+        BenchOptions::default()
+    };
+    let (mut json, mut benches) = (false, Vec::new());
+    let (mut mtus, mut conc, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = || -> Result<u64, String> {
+            let v = it.next().ok_or(format!("{a} needs a value"))?;
+            v.replace('_', "")
+                .parse()
+                .map_err(|_| format!("{a}: not a number: {v}"))
+        };
+        match a.as_str() {
+            "--json" => json = true,
+            "--quick" => {}
+            "-v" | "--verbose" => o.verbose = true,
+            "--reps" => o.reps = num()? as usize,
+            "--bytes" => o.bulk_bytes = num()?,
+            "--mtu" => mtus.push(num()? as usize),
+            "--buffer" => o.bulk_buffer = Some(num()? as usize),
+            "--concurrency" => conc.push(num()? as usize),
+            "--cycles" => o.cycles = num()?,
+            "--idle" => idle.push(num()? as usize),
+            "--smoltcp-max-concurrency" => o.smoltcp_max_concurrency = num()? as usize,
+            "--smoltcp-max-idle" => o.smoltcp_max_idle = num()? as usize,
+            "--only" => match it.next().map(String::as_str) {
+                Some("synack") => o.smoltcp = false,
+                Some("smoltcp") => o.synack = false,
+                _ => return Err("--only takes synack or smoltcp".into()),
+            },
+            "-h" | "--help" => return Err(format!("usage: {USAGE}")),
+            b => benches.push(Bench::parse(b).ok_or(format!(
+                "unknown bench or option {b}; benches: bulk connections idle linux"
+            ))?),
+        }
+    }
+    if mtus.iter().any(|&m| !(576..=65535).contains(&m)) {
+        return Err("--mtu must lie in 576..=65535".into());
+    }
+    if !benches.is_empty() {
+        o.benches = benches;
+    }
+    for (dst, v) in [
+        (&mut o.mtus, mtus),
+        (&mut o.concurrency, conc),
+        (&mut o.idle_counts, idle),
+    ] {
+        if !v.is_empty() {
+            *dst = v;
+        }
+    }
+    Ok((o, json))
+}
+
+/// Runs a whole command line (without the program name), as `synack-bench` and
+/// `synack bench` do: the table on `out`, or with `--json` one JSON object per row
+/// on `out` and the table on `err`. Returns the exit status (2 for bad arguments).
+pub fn main_with(
+    args: &[String],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> i32 {
+    let (opts, json) = match parse_args(args) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return 2;
+        }
+    };
+    let rows = run(opts);
+    let written = if json {
+        // `out` carries the JSON lines and nothing else.
+        let _ = write!(err, "{}", to_table(&rows));
+        write!(out, "{}", to_json_lines(&rows))
+    } else {
+        write!(out, "{}", to_table(&rows))
+    };
+    if written.and_then(|()| out.flush()).is_err() {
+        return 2;
+    }
+    0
 }
 
 #[cfg(test)]

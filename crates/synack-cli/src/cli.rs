@@ -29,6 +29,10 @@ pub enum Command {
     /// Draw the RFC 9293 state diagram from the core's own transition table, as
     /// SVG (no Graphviz needed) or Graphviz DOT.
     Diagram(DiagramArgs),
+    /// Benchmark synack against smoltcp (same process, same run) and Linux
+    /// loopback: bulk, connections, idle. `synack bench --help` lists the options.
+    #[cfg(feature = "bench")]
+    Bench(crate::bench::BenchArgs),
 }
 
 /// What `synack diagram` writes.
@@ -270,7 +274,7 @@ mod tests {
         argv.extend_from_slice(words);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Sim(a) => a,
-            Command::Diagram(_) => unreachable!("parsed `synack sim`"),
+            other => unreachable!("parsed `synack sim`: {other:?}"),
         }
     }
 

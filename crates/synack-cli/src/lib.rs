@@ -11,6 +11,10 @@
 //! `synack diagram` draws the RFC 9293 state diagram from the core's transition
 //! table, optionally with the path each endpoint of a scenario took.
 //!
+//! `synack bench` (default feature `bench`) runs the benchmark suite of the
+//! `synack-bench` crate: synack against smoltcp and Linux loopback, as a table or
+//! JSON lines (`--json`).
+//!
 //! The logic lives here so tests can run it in-process with [`run`]; the binary
 //! is a thin wrapper.
 //!
@@ -23,6 +27,8 @@
 //! assert!(text.lines().last().unwrap().contains(r#""ok":true"#));
 //! ```
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod cli;
 pub mod scenario;
 pub mod sim;
@@ -72,5 +78,7 @@ where
     match cli.command {
         Command::Sim(args) => run_sim(&SimOptions::new(args, stderr_is_terminal), out, err),
         Command::Diagram(args) => diagram::run(&args, out, err),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => bench::run(&args, out, err),
     }
 }

@@ -118,14 +118,14 @@ impl Stack {
         let cfg = &self.config.tcp;
         let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
         let h = self.alloc_slot(|handle| {
-            Socket::Listener(Listener {
+            Socket::Listener(Box::new(Listener {
                 handle,
                 local,
                 accept_cap,
                 syn_cap,
                 syn_queue: 0,
                 accept_queue: VecDeque::new(),
-            })
+            }))
         });
         self.listeners.insert(local, h.index);
         self.events.push_back(Event::StateChanged {
@@ -388,9 +388,9 @@ impl Stack {
     /// Gives slot `idx` a new generation so the application's old handle goes stale
     /// while the connection itself finishes closing.
     fn reissue_handle(&mut self, idx: u32) {
+        self.timers.set(idx, None);
         let slot = &mut self.slots[idx as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        slot.deadline = None;
         let handle = SocketHandle {
             index: idx,
             generation: slot.generation,

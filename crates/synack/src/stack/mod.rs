@@ -10,11 +10,14 @@ pub(crate) mod demux;
 mod listen;
 mod ports;
 pub(crate) mod time_wait;
+mod timers;
+
+#[cfg(test)]
+mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, SocketAddr};
 
@@ -32,9 +35,10 @@ use crate::time::Instant;
 use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
-use demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap};
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
+use timers::TimerHeap;
 
 /// Most control segments (RST replies) queued before further ones are dropped.
 const MAX_CTRL_QUEUE: usize = 4096;
@@ -61,7 +65,8 @@ impl fmt::Display for SocketHandle {
 
 #[derive(Debug)]
 enum Socket {
-    Listener(Listener),
+    /// Boxed, so a slot is as small as a connection needs (listeners are few).
+    Listener(Box<Listener>),
     Conn(Box<Tcb>),
 }
 
@@ -71,8 +76,6 @@ struct Slot {
     sock: Option<Socket>,
     /// In the transmit queue.
     queued: bool,
-    /// The deadline last pushed to the timer heap.
-    deadline: Option<Instant>,
 }
 
 /// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
@@ -123,11 +126,12 @@ pub struct Stack {
     now: Instant,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
-    conns: KeyedMap<FourTuple, u32>,
+    conns: ConnTable,
     listeners: KeyedMap<SocketAddr, u32>,
     time_wait: TimeWaitTable,
     tx_queue: VecDeque<u32>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Each connection's next deadline (`Tcb::next_deadline`), by slot.
+    timers: TimerHeap,
     ctrl: VecDeque<CtrlSegment>,
     events: VecDeque<Event>,
     counters: Counters,
@@ -152,11 +156,11 @@ impl Stack {
             now: Instant::ZERO,
             slots: Vec::new(),
             free_slots: Vec::new(),
-            conns: keyed_map(hasher),
+            conns: ConnTable::new(hasher),
             listeners: keyed_map(hasher),
             time_wait: TimeWaitTable::new(config.tcp.max_time_wait, hasher),
             tx_queue: VecDeque::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerHeap::default(),
             ctrl: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
@@ -357,12 +361,7 @@ impl Stack {
             slot.queued = true;
             self.tx_queue.push_back(idx);
         }
-        if deadline != slot.deadline {
-            slot.deadline = deadline;
-            if let Some(t) = deadline {
-                self.timers.push(Reverse((t, idx, slot.generation)));
-            }
-        }
+        self.timers.set(idx, deadline);
     }
 
     /// A connection reached CLOSED: out of the demux table; freed if nobody holds it.
@@ -382,7 +381,7 @@ impl Stack {
             // Keep the husk for the application (to read data or the error); any
             // pending segment such as an ACK of a FIN has been produced by now or is
             // dropped with the connection.
-            self.slots[idx as usize].deadline = None;
+            self.timers.set(idx, None);
         }
     }
 
@@ -420,7 +419,7 @@ impl Stack {
         if orphan {
             self.free_slot(idx);
         } else {
-            self.slots[idx as usize].deadline = None;
+            self.timers.set(idx, None);
         }
     }
 
@@ -503,18 +502,7 @@ impl Stack {
     /// Advances timers: retransmissions, delayed ACKs, probes, TIME-WAIT expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        while let Some(&Reverse((t, idx, generation))) = self.timers.peek() {
-            if t > self.now {
-                break;
-            }
-            self.timers.pop();
-            let Some(slot) = self.slots.get_mut(idx as usize) else {
-                continue;
-            };
-            if slot.generation != generation || slot.deadline != Some(t) {
-                continue;
-            }
-            slot.deadline = None;
+        while let Some((_, idx)) = self.timers.pop_due(self.now) {
             let Some(prev) = self.conn(idx).map(|t| t.state) else {
                 continue;
             };
@@ -530,17 +518,7 @@ impl Stack {
 
     /// The earliest time [`Stack::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(&Reverse((t, idx, generation))) = self.timers.peek() {
-            let live = self
-                .slots
-                .get(idx as usize)
-                .is_some_and(|s| s.generation == generation && s.deadline == Some(t));
-            if live {
-                break;
-            }
-            self.timers.pop();
-        }
-        let conn = self.timers.peek().map(|r| r.0 .0);
+        let conn = self.timers.peek().map(|(t, _)| t);
         let tw = self.time_wait.next_expiry();
         match (conn, tw) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -592,13 +570,7 @@ impl Stack {
         let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) else {
             return;
         };
-        let slot = &mut self.slots[idx as usize];
-        if deadline != slot.deadline {
-            slot.deadline = deadline;
-            if let Some(t) = deadline {
-                self.timers.push(Reverse((t, idx, slot.generation)));
-            }
-        }
+        self.timers.set(idx, deadline);
     }
 
     fn emit(
@@ -650,7 +622,7 @@ impl Stack {
             generation: slot.generation,
         };
         slot.sock = Some(sock(handle));
-        slot.deadline = None;
+        self.timers.set(index, None);
         handle
     }
 
@@ -658,7 +630,7 @@ impl Stack {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
             if slot.sock.take().is_some() {
                 slot.generation = slot.generation.wrapping_add(1);
-                slot.deadline = None;
+                self.timers.set(idx, None);
                 self.free_slots.push(idx);
             }
         }

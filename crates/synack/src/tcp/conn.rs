@@ -138,6 +138,9 @@ pub(crate) struct Tcb {
     // Send sequence space (RFC 9293 §3.3.1, Figure 3).
     pub(crate) iss: SeqNum,
     pub(crate) snd_una: SeqNum,
+    /// SND.UNA has advanced at least once, so our SYN is acknowledged. A flag, not
+    /// `snd_una > iss`: that comparison turns false after 2^31 bytes acknowledged.
+    pub(crate) una_advanced: bool,
     pub(crate) snd_nxt: SeqNum,
     /// Highest sequence number sent; `snd_nxt` drops back to `snd_una` on timeout.
     pub(crate) snd_max: SeqNum,
@@ -292,6 +295,7 @@ impl Tcb {
             orphan: false,
             iss,
             snd_una: iss,
+            una_advanced: false,
             snd_nxt: iss,
             snd_max: iss,
             snd_wnd: 0,
@@ -562,9 +566,12 @@ impl Tcb {
         self.write_closed && self.snd_una == self.data_end() + 1u32
     }
 
-    /// Whether our SYN has been acknowledged.
+    /// Whether our SYN has been acknowledged: SND.UNA moved past the ISS. The
+    /// comparison is exact only until 2^31 bytes are acknowledged (wrapping
+    /// sequence space), so the first advance is remembered in `una_advanced`; the
+    /// comparison covers a TCB whose SND.UNA was set directly (a SYN-cookie ACK).
     pub(crate) fn syn_acked(&self) -> bool {
-        self.snd_una.gt(self.iss)
+        self.una_advanced || self.snd_una.gt(self.iss)
     }
 
     /// RFC 6675 §4 "pipe": bytes the sender believes are still in the network:

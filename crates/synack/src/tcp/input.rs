@@ -375,6 +375,8 @@ impl Tcb {
         self.send_buf.consume(data_acked);
         self.snd_buf_seq += data_acked;
         self.snd_una = ack;
+        // SND.UNA starts at the ISS, so any advance acknowledges the SYN.
+        self.una_advanced = true;
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }

@@ -409,8 +409,6 @@ pub fn emit(
     let (head, data) = out
         .split_at_mut_checked(header_len)
         .ok_or(EmitError::BufferTooSmall)?;
-    // data.len() == total - header_len == payload.len().
-    data.copy_from_slice(payload);
 
     let [sp0, sp1] = hdr.src_port.to_be_bytes();
     let [dp0, dp1] = hdr.dst_port.to_be_bytes();
@@ -449,7 +447,11 @@ pub fn emit(
     write_options(&hdr.options, opts_out)?;
 
     let pseudo = checksum::pseudo_header(src, dst, IP_PROTO_TCP, pseudo_len);
-    let sum = checksum::fold(checksum::sum(out, pseudo));
+    // The header (a multiple of 4 bytes long) first, then the payload copied into
+    // the packet and summed in the same pass.
+    let head_sum = checksum::sum(head, pseudo);
+    // data.len() == total - header_len == payload.len().
+    let sum = checksum::fold(checksum::copy_and_sum(data, payload, head_sum));
     let csum = out.get_mut(16..18).ok_or(EmitError::BufferTooSmall)?;
     csum.copy_from_slice(&sum.to_be_bytes());
     Ok(total)

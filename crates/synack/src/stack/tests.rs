@@ -1,0 +1,78 @@
+//! Unit tests of the stack that need its private parts (the TCB behind a handle).
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{Socket, SocketHandle, Stack};
+use crate::config::StackConfig;
+use crate::tcp::conn::Tcb;
+use crate::tcp::state::State;
+use crate::time::Instant;
+
+const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+/// Moves packets both ways until neither stack has anything to send.
+fn shuttle(a: &mut Stack, b: &mut Stack, now: Instant) {
+    let mut buf = [0u8; 1500];
+    for _ in 0..1000 {
+        let mut moved = false;
+        while let Some(n) = a.poll_transmit(now, &mut buf) {
+            b.handle_packet(now, &buf[..n]);
+            moved = true;
+        }
+        while let Some(n) = b.poll_transmit(now, &mut buf) {
+            a.handle_packet(now, &buf[..n]);
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("the stacks never went quiet");
+}
+
+fn tcb_mut(s: &mut Stack, h: SocketHandle) -> &mut Tcb {
+    match s.slots[h.index as usize].sock.as_mut() {
+        Some(Socket::Conn(t)) => t,
+        _ => panic!("{h} is not a connection"),
+    }
+}
+
+/// Two established connection ends: (client stack, server stack, client, server).
+fn established() -> (Stack, Stack, SocketHandle, SocketHandle) {
+    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
+    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+    let l = b.listen(SocketAddr::new(B, 80), 4).unwrap();
+    let c = a.connect(SocketAddr::new(B, 80), None).unwrap();
+    shuttle(&mut a, &mut b, Instant::ZERO);
+    let s = b.accept(l).unwrap();
+    assert_eq!(a.state(c), Some(State::Established));
+    assert_eq!(b.state(s), Some(State::Established));
+    (a, b, c, s)
+}
+
+/// `syn_acked()` was `snd_una > iss` in wrapping sequence space, false once 2^31
+/// bytes had been acknowledged: the sender then stopped sending data (a bulk run
+/// stalled after 2 GiB). A TCB whose SND.UNA lies 2^31 + 1,000 bytes past its ISS,
+/// as after 2 GiB acknowledged, must still send.
+#[test]
+fn sends_after_two_gib_acknowledged() {
+    let (mut a, mut b, c, s) = established();
+    for (stack, h) in [(&mut a, c), (&mut b, s)] {
+        let t = tcb_mut(stack, h);
+        t.iss = t.snd_una + 0u32.wrapping_sub((1u32 << 31) + 1000);
+        assert!(!t.snd_una.gt(t.iss), "the wrapped comparison is false here");
+        assert!(t.syn_acked());
+    }
+    let now = Instant::ZERO;
+    assert_eq!(a.send(c, b"after the wrap"), Ok(14));
+    assert_eq!(b.send(s, b"and back"), Ok(8));
+    shuttle(&mut a, &mut b, now);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(s, &mut buf), Ok(14));
+    assert_eq!(&buf[..14], b"after the wrap");
+    assert_eq!(a.recv(c, &mut buf), Ok(8));
+    assert_eq!(&buf[..8], b"and back");
+    assert_eq!(a.send_queue(c), 0, "everything sent was acknowledged");
+    assert_eq!(b.send_queue(s), 0);
+}
