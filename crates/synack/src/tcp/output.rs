@@ -231,7 +231,18 @@ impl Tcb {
         let used = (self.snd_nxt - self.snd_una).max(0) as usize;
         let peer_room = (self.snd_wnd as usize).saturating_sub(used);
         let mss = usize::from(self.mss);
-        let mut cc_room = budget.unwrap_or_else(|| self.cc.cwnd().saturating_sub(used));
+        // RFC 3042 §2 (limited transmit): "a TCP sender SHOULD send a segment of
+        // previously unsent data in response to each of the first two duplicate
+        // acknowledgments ... [if] the outstanding data would remain less than or
+        // equal to the congestion window plus 2*SMSS bytes"; cwnd itself is not
+        // changed.
+        let limited = if self.recover.is_none() && !retransmission {
+            self.dupacks.min(2) as usize * mss
+        } else {
+            0
+        };
+        let mut cc_room =
+            budget.unwrap_or_else(|| self.cc.cwnd().saturating_add(limited).saturating_sub(used));
         if !retransmission && self.frto.is_some_and(|f| f.new_allowed > 0) {
             // RFC 5682 §3.1 step 2 (b): "transmit up to two new (previously unsent)
             // segments", whatever the window after the timeout says.
