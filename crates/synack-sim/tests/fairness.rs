@@ -160,3 +160,8 @@ fn jain_index_table() {
 fn four_cubic_flows_share_a_bottleneck_fairly() {
     check(Algorithm::Cubic);
 }
+
+#[test]
+fn four_bbr_flows_share_a_bottleneck_fairly() {
+    check(Algorithm::Bbr);
+}

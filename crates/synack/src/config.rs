@@ -68,6 +68,13 @@ pub struct TcpConfig {
     pub hop_limit: u8,
     /// Congestion control for new connections: CUBIC, as Linux.
     pub congestion: crate::tcp::congestion::Algorithm,
+    /// Pace transmissions (see `tcp::pacing`): at the algorithm's rate (BBR) or
+    /// `cwnd/srtt` × 2 in slow start, × 1.2 after (Linux's defaults, as with the
+    /// `fq` qdisc). Off sends whatever the windows allow at once.
+    pub pacing: bool,
+    /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
+    /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
+    pub frto: bool,
     /// Grow the receive and send buffers as the bandwidth-delay product demands,
     /// up to `recv_buffer_max` / `send_buffer_max` (Linux `tcp_moderate_rcvbuf` and
     /// send-buffer expansion). Setting a buffer size on a socket turns it off there.
@@ -151,6 +158,8 @@ impl Default for TcpConfig {
             sack: true,
             hop_limit: 64,
             congestion: crate::tcp::congestion::Algorithm::Cubic,
+            pacing: true,
+            frto: true,
             auto_tune: true,
             recv_buffer_max: 32 << 20,
             send_buffer_max: 32 << 20,

@@ -158,6 +158,8 @@ counters! {
     tlp_probes,
     /// Recoveries undone because their losses proved to be reordering.
     spurious_undos,
+    /// Retransmission timeouts F-RTO found spurious and undid (RFC 5682).
+    spurious_rtos,
     /// D-SACK blocks received (a retransmission was unnecessary, RFC 2883).
     dsacks_received,
     /// SACK blocks outside the data sent, ignored.

@@ -29,5 +29,5 @@ pub use error::{
 };
 pub use event::{Counters, Event};
 pub use stack::{Shutdown, SocketHandle, SocketInfo, Stack, TcpInfo};
-pub use tcp::congestion::Algorithm;
+pub use tcp::congestion::{Algorithm, Phase};
 pub use tcp::state::{Cause, State};

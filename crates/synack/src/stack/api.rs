@@ -86,6 +86,19 @@ pub struct TcpInfo {
     pub spurious_undos: u64,
     /// Congestion control in use.
     pub congestion: &'static str,
+    /// Where congestion control is: slow start, avoidance, recovery, RTO.
+    pub phase: crate::tcp::congestion::Phase,
+    /// Pacing rate in bytes per second last used (0: not pacing, or no RTT yet).
+    pub pacing_rate: u64,
+    /// Loss-recovery episodes entered.
+    pub recoveries: u64,
+    /// Retransmission timeouts.
+    pub rtos: u64,
+    /// Timeouts F-RTO found spurious and undid (RFC 5682); also counted in
+    /// `spurious_undos`.
+    pub spurious_rtos: u64,
+    /// ACKs that did not grow cwnd because it was not in use (RFC 7661).
+    pub cwnd_unvalidated_acks: u64,
 }
 
 impl Stack {
@@ -506,6 +519,22 @@ impl Stack {
         Ok(())
     }
 
+    /// Turns pacing on or off for one connection (see [`TcpConfig::pacing`]).
+    ///
+    /// # Errors
+    /// [`SocketError`] if `h` is not a connection.
+    ///
+    /// [`TcpConfig::pacing`]: crate::TcpConfig::pacing
+    pub fn set_pacing(&mut self, h: SocketHandle, pacing: bool) -> Result<(), SocketError> {
+        let idx = self.conn_index(h)?;
+        self.with_conn(idx, |t, _| {
+            t.pacing = pacing;
+            t.pace_deadline = None;
+        });
+        self.touch(idx);
+        Ok(())
+    }
+
     /// Sets the send buffer size in bytes (at least one MSS).
     ///
     /// # Errors
@@ -694,6 +723,12 @@ impl Stack {
             reordering: t.rack.reorder_events(),
             spurious_undos: t.stats.spurious_undos,
             congestion: t.cc.name(),
+            phase: t.phase(),
+            pacing_rate: if t.pacing { t.pacing_rate } else { 0 },
+            recoveries: t.stats.recoveries,
+            rtos: t.stats.rtos,
+            spurious_rtos: t.stats.spurious_rtos,
+            cwnd_unvalidated_acks: t.stats.cwnd_unvalidated_acks,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::SendBuffer;
 use crate::tcp::congestion::{CongestionControl, Prr};
+use crate::tcp::pacing::{default_rate, Pacer};
 use crate::tcp::rack::Rack;
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
@@ -121,6 +122,28 @@ pub(crate) struct ConnStats {
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_received: u64,
     pub(crate) spurious_undos: u64,
+    /// Loss-recovery episodes entered (fast retransmit / SACK / RACK).
+    pub(crate) recoveries: u64,
+    /// Retransmission timeouts.
+    pub(crate) rtos: u64,
+    /// Timeouts F-RTO found spurious and undid (RFC 5682).
+    pub(crate) spurious_rtos: u64,
+    /// ACKs that did not grow the window because it was not in use (RFC 7661).
+    pub(crate) cwnd_unvalidated_acks: u64,
+}
+
+/// F-RTO (RFC 5682 §3.1, the SACK-enhanced algorithm) after a timeout: which ACK
+/// we wait for, and what undoing the timeout's reduction restores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Frto {
+    /// 2 = waiting for the first ACK after the timeout, 3 = for the second.
+    pub(crate) step: u8,
+    /// RFC 5682 "recover": SND.NXT (the highest sequence sent) at the timeout.
+    pub(crate) recover: SeqNum,
+    pub(crate) prior_cwnd: usize,
+    pub(crate) prior_ssthresh: usize,
+    /// New segments step 2 (b) may still send past the congestion window.
+    pub(crate) new_allowed: u8,
 }
 
 /// One connection.
@@ -231,6 +254,16 @@ pub(crate) struct Tcb {
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
     pub(crate) probe_pending: bool,
+    /// F-RTO in progress after a timeout (RFC 5682).
+    pub(crate) frto: Option<Frto>,
+    /// Pacing (see `tcp::pacing`): on or off, the earliest next departure, the
+    /// timer that wakes a paced-out sender, and the rate last used (bytes/s).
+    pub(crate) pacing: bool,
+    pub(crate) pacer: Pacer,
+    pub(crate) pace_deadline: Option<Instant>,
+    pub(crate) pacing_rate: u64,
+    /// RFC 5681 §4.1 restart window: when the last data segment went out.
+    pub(crate) last_data_sent: Option<Instant>,
 
     // ACK policy.
     pub(crate) ack_now: bool,
@@ -355,6 +388,12 @@ impl Tcb {
             latest_rtt: None,
             rtx_one: false,
             probe_pending: false,
+            frto: None,
+            pacing: cfg.pacing,
+            pacer: Pacer::default(),
+            pace_deadline: None,
+            pacing_rate: 0,
+            last_data_sent: None,
             ack_now: false,
             unacked_segs: 0,
             quickack: 16,
@@ -439,6 +478,7 @@ impl Tcb {
         self.fin_wait_2_deadline = None;
         self.rack_deadline = None;
         self.tlp_deadline = None;
+        self.pace_deadline = None;
     }
 
     /// The earliest time [`Tcb::on_timeout`] must run.
@@ -450,6 +490,7 @@ impl Tcb {
             self.fin_wait_2_deadline,
             self.rack_deadline,
             self.tlp_deadline,
+            self.pace_deadline,
             self.user_deadline(),
             self.delack_deadline,
         ]
@@ -597,7 +638,8 @@ impl Tcb {
             dsacks: 0,
         });
         self.cc.on_congestion_event(ctx.now, self.in_flight());
-        if self.sack_ok {
+        self.stats.recoveries += 1;
+        if self.sack_ok && self.cc.uses_prr() {
             self.prr = Some(Prr::start(self.cc.ssthresh(), self.in_flight()));
             // RFC 6937: the first retransmission goes out at once.
             self.prr_allow = usize::from(self.mss);
@@ -647,6 +689,43 @@ impl Tcb {
         }
     }
 
+    /// F-RTO (RFC 5682 §3.1, SACK-enhanced) on each ACK after a timeout: step 2
+    /// sends new data instead of going back if the first ACK advanced the window;
+    /// step 3 declares the timeout spurious if the second ACK advances it too
+    /// (acknowledging data that was never retransmitted) and undoes it (the
+    /// RFC 4015 response: the window as it was), else recovers conventionally.
+    pub(crate) fn frto_on_ack(&mut self, advanced: bool, ctx: &mut Ctx<'_>) {
+        let Some(mut f) = self.frto else { return };
+        if f.step == 2 {
+            // "(a) If the Cumulative Acknowledgment field covers 'recover', or the
+            // ACK is a duplicate ACK": conventional recovery.
+            let unsent = self.data_end().gt(self.snd_max);
+            if !advanced || self.snd_una.ge(f.recover) || !unsent {
+                self.frto = None;
+                return;
+            }
+            // "(b) ... transmit up to two new (previously unsent) segments".
+            self.snd_nxt = self.snd_max;
+            f.step = 3;
+            f.new_allowed = 2;
+            self.frto = Some(f);
+            return;
+        }
+        self.frto = None;
+        if advanced {
+            // Step 3 (b): "declare the timeout spurious".
+            self.cc.undo(f.prior_cwnd, f.prior_ssthresh);
+            self.rack.clear_lost();
+            self.stats.spurious_rtos += 1;
+            self.stats.spurious_undos += 1;
+            ctx.counters.spurious_rtos += 1;
+            ctx.counters.spurious_undos += 1;
+        } else {
+            // Step 3 (a): a duplicate ACK; retransmit what is outstanding (go back).
+            self.snd_nxt = self.snd_una;
+        }
+    }
+
     /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss.
     pub(crate) fn rack_detect(&mut self, ctx: &mut Ctx<'_>) {
         if !self.sack_ok {
@@ -654,7 +733,9 @@ impl Tcb {
         }
         let (marked, timeout) = self.rack.detect_loss(ctx.now, self.rtt.srtt());
         self.rack_deadline = timeout;
-        if marked {
+        // While F-RTO decides whether the timeout was spurious, its own rules
+        // (RFC 5682 §3.1) say what is sent.
+        if marked && self.frto.is_none() {
             ctx.counters.rack_losses += 1;
             self.enter_recovery(ctx);
         }
@@ -684,6 +765,29 @@ impl Tcb {
         if self.rtx_deadline.is_none_or(|rto| at < rto) {
             self.tlp_deadline = Some(at);
         }
+    }
+
+    /// The congestion-control phase, for `info()`.
+    pub(crate) fn phase(&self) -> crate::tcp::congestion::Phase {
+        use crate::tcp::congestion::Phase;
+        if self.retries > 0 && self.snd_una != self.snd_max {
+            Phase::Rto
+        } else if self.recover.is_some() {
+            Phase::Recovery
+        } else if self.cc.in_slow_start() {
+            Phase::SlowStart
+        } else {
+            Phase::Avoidance
+        }
+    }
+
+    /// The pacing rate in bytes per second: the algorithm's own, else Linux's
+    /// default (`cwnd/srtt`, × 2 while cwnd < ssthresh/2, × 1.2 after).
+    pub(crate) fn pacing_rate_now(&self) -> Option<u64> {
+        self.cc.pacing_rate().or_else(|| {
+            let cwnd = self.cc.cwnd();
+            default_rate(cwnd, self.rtt.srtt(), cwnd < self.cc.ssthresh() / 2)
+        })
     }
 
     /// Bytes in flight (sent, not acknowledged).
@@ -840,6 +944,10 @@ impl Tcb {
             self.stop_timers();
             return;
         }
+        if self.pace_deadline.is_some_and(|t| t <= now) {
+            // The pacer lets the next segment go: the stack polls us after this.
+            self.pace_deadline = None;
+        }
         if self.rack_deadline.is_some_and(|t| t <= now) {
             self.rack_deadline = None;
             self.rack_detect(ctx);
@@ -878,6 +986,23 @@ impl Tcb {
             return;
         }
         self.rtt.backoff();
+        self.stats.rtos += 1;
+        // RFC 5682 §3.1 step 1: remember what undoing would restore, and
+        // "recover" = the highest sequence number sent. Only for the first
+        // timeout of a window (a backed-off timer means the peer is really silent)
+        // and with data at hand to send new segments in step 2 (b).
+        let (prior_cwnd, prior_ssthresh) = match (self.undo, self.recover) {
+            (Some(u), Some(_)) => (u.prior_cwnd, u.prior_ssthresh),
+            _ => (self.cc.cwnd(), self.cc.ssthresh()),
+        };
+        self.frto =
+            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then_some(Frto {
+                step: 2,
+                recover: self.snd_max,
+                prior_cwnd,
+                prior_ssthresh,
+                new_allowed: 0,
+            });
         // RFC 5681 §3.1 eq. 4 and the loss window.
         self.cc.on_rto(ctx.now, self.in_flight());
         self.recover = None;
@@ -886,7 +1011,9 @@ impl Tcb {
         self.tlp_deadline = None;
         self.undo = None;
         self.prr = None;
-        self.rack.mark_all_lost();
+        if self.sack_ok {
+            self.rack.mark_all_lost();
+        }
         // Karn: no RTT sample from a retransmitted segment.
         self.rtt_timing = None;
         // Go back: everything after snd_una is resent as the window allows.

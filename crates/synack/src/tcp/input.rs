@@ -451,16 +451,23 @@ impl Tcb {
                     self.high_rxt = self.high_rxt.max(self.snd_una);
                 }
                 Some(_) => self.exit_recovery(ctx),
-                None => self
-                    .cc
-                    .on_ack(ctx.now, acked, self.latest_rtt, in_flight_before),
+                // RFC 7661 §4.3: the window grows only while it is validated, i.e.
+                // the data in flight used at least half of it; a rate-limited
+                // sender keeps, but does not inflate, its window (Linux
+                // tcp_is_cwnd_limited).
+                None if in_flight_before.saturating_mul(2) >= self.cc.cwnd() => {
+                    self.cc
+                        .on_ack(ctx.now, acked, self.latest_rtt, in_flight_before);
+                }
+                None => self.stats.cwnd_unvalidated_acks += 1,
             }
             self.autotune_send(ctx.cfg);
             self.dupacks = 0;
         }
+        self.frto_on_ack(advanced, ctx);
         self.take_sack_blocks(hdr, ctx);
+        self.rack.on_ack(self.snd_una, ctx.now);
         if self.sack_ok {
-            self.rack.on_ack(self.snd_una, ctx.now);
             if self.tlp_end.is_some_and(|e| self.snd_una.ge(e)) {
                 self.tlp_end = None;
             }
@@ -473,6 +480,11 @@ impl Tcb {
                     self.prr_allow = prr.on_ack(delivered, pipe, mss);
                 }
             }
+        }
+        if let Some(rs) = self.rack.take_rate_sample() {
+            let newly = (acked + self.rack.sacked_bytes()).saturating_sub(sacked_before);
+            self.cc
+                .on_rate_sample(ctx.now, Some(&rs), newly, self.pipe());
         }
         if advanced {
             // RFC 8985 §7.2: restart the probe timer on an ACK of new data.

@@ -7,6 +7,7 @@ pub(crate) mod cookie;
 pub(crate) mod input;
 pub mod isn;
 pub(crate) mod output;
+pub mod pacing;
 pub(crate) mod rack;
 pub mod reassembly;
 pub mod rto;

@@ -9,6 +9,7 @@ use core::cmp::min;
 
 use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
+use crate::tcp::pacing::HEADER_BYTES;
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
 use crate::wire::{
@@ -34,26 +35,8 @@ impl Tcb {
         if !self.syn_acked() && self.snd_nxt == self.iss {
             return Some(self.build_syn(ctx));
         }
-        if self.rtx_one {
-            self.rtx_one = false;
-            if let Some(seg) = self.build_data(self.snd_una, usize::MAX, true, ctx) {
-                self.high_rxt = self.high_rxt.max(self.snd_una + seg.payload_len);
-                return Some(seg);
-            }
-        }
-        if self.tlp_pending {
-            self.tlp_pending = false;
-            if let Some(seg) = self.tail_loss_probe(ctx) {
-                return Some(seg);
-            }
-        }
-        let data = if self.recover.is_some() && self.sack_ok {
-            self.sack_recovery_segment(ctx)
-        } else {
-            self.next_data_segment(ctx, None)
-        };
-        if data.is_some() {
-            return data;
+        if let Some(seg) = self.poll_data(ctx) {
+            return Some(seg);
         }
         if self.keepalive_pending {
             self.keepalive_pending = false;
@@ -87,6 +70,34 @@ impl Tcb {
             return Some(self.finish(hdr, 0, 0, ctx));
         }
         None
+    }
+
+    /// Data, if the pacer lets a segment go now: a fast retransmission, a tail loss
+    /// probe, a SACK-recovery segment, or new data. A paced-out sender arms the
+    /// pacing timer instead.
+    fn poll_data(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        if self.pacing && !self.pacer.ready(ctx.now) {
+            self.pace_deadline = self.pacer.deadline(ctx.now);
+            return None;
+        }
+        if self.rtx_one {
+            self.rtx_one = false;
+            if let Some(seg) = self.build_data(self.snd_una, usize::MAX, true, ctx) {
+                self.high_rxt = self.high_rxt.max(self.snd_una + seg.payload_len);
+                return Some(seg);
+            }
+        }
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if let Some(seg) = self.tail_loss_probe(ctx) {
+                return Some(seg);
+            }
+        }
+        if self.recover.is_some() && self.sack_ok {
+            self.sack_recovery_segment(ctx)
+        } else {
+            self.next_data_segment(ctx, None)
+        }
     }
 
     /// RFC 6675 §5 (C): while in loss recovery with SACK, and the pipe leaves room
@@ -210,13 +221,34 @@ impl Tcb {
         let off = (self.snd_nxt - self.snd_buf_seq).max(0) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
         if avail == 0 && !fin_pending {
+            // Out of data with room in the window: delivery-rate samples until what
+            // is in flight now is delivered measure the application, not the path.
+            if self.in_flight() < self.cc.cwnd() {
+                self.rack.on_app_limited(self.in_flight());
+            }
             return None;
         }
         let used = (self.snd_nxt - self.snd_una).max(0) as usize;
         let peer_room = (self.snd_wnd as usize).saturating_sub(used);
-        let cc_room = budget.unwrap_or_else(|| self.cc.cwnd().saturating_sub(used));
-        let usable = peer_room.min(cc_room);
         let mss = usize::from(self.mss);
+        // RFC 3042 §2 (limited transmit): "a TCP sender SHOULD send a segment of
+        // previously unsent data in response to each of the first two duplicate
+        // acknowledgments ... [if] the outstanding data would remain less than or
+        // equal to the congestion window plus 2*SMSS bytes"; cwnd itself is not
+        // changed.
+        let limited = if self.recover.is_none() && !retransmission {
+            self.dupacks.min(2) as usize * mss
+        } else {
+            0
+        };
+        let mut cc_room =
+            budget.unwrap_or_else(|| self.cc.cwnd().saturating_add(limited).saturating_sub(used));
+        if !retransmission && self.frto.is_some_and(|f| f.new_allowed > 0) {
+            // RFC 5682 §3.1 step 2 (b): "transmit up to two new (previously unsent)
+            // segments", whatever the window after the timeout says.
+            cc_room = cc_room.max(mss);
+        }
+        let usable = peer_room.min(cc_room);
         let n = avail.min(mss).min(usable).min(hole_len);
         if n == 0 && avail > 0 {
             // The peer's window is closed with nothing in flight: probe it.
@@ -308,14 +340,30 @@ impl Tcb {
         }
         self.snd_max = self.snd_max.max(seg_end);
         self.arm_rtx(ctx);
-        if self.sack_ok {
-            self.rack.on_send(seq, seg_end, ctx.now);
-            if new_data {
-                // RFC 8985 §7.2: new data went out, (re)arm the probe timer.
-                self.arm_tlp(ctx.now);
+        // Every data segment is recorded: RACK (with SACK) and delivery-rate
+        // sampling (always) read the records.
+        self.rack.on_send(seq, seg_end, ctx.now);
+        if new_data {
+            // RFC 8985 §7.2: new data went out, (re)arm the probe timer.
+            self.arm_tlp(ctx.now);
+            if let Some(f) = self.frto.as_mut() {
+                f.new_allowed = f.new_allowed.saturating_sub(1);
             }
         }
+        self.last_data_sent = Some(ctx.now);
+        self.pace(ctx.now, n);
         Some(self.finish(hdr, off, n, ctx))
+    }
+
+    /// Charges a data segment of `payload` bytes to the pacer.
+    fn pace(&mut self, now: crate::time::Instant, payload: usize) {
+        if !self.pacing {
+            return;
+        }
+        if let Some(rate) = self.pacing_rate_now() {
+            self.pacing_rate = rate;
+            self.pacer.on_send(now, payload + HEADER_BYTES, rate);
+        }
     }
 
     fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {

@@ -9,6 +9,7 @@
 use alloc::collections::VecDeque;
 use core::time::Duration;
 
+use crate::tcp::congestion::RateSample;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
 
@@ -21,6 +22,13 @@ pub(crate) struct SentSeg {
     pub(crate) rexmit: bool,
     pub(crate) sacked: bool,
     pub(crate) lost: bool,
+    /// Delivery-rate sampling (draft-cheng-iccrg-delivery-rate-estimation §3.2):
+    /// the connection's `delivered`, `delivered_time` and `first_sent_time` when
+    /// this segment was (last) sent, and whether the sender was app-limited then.
+    pub(crate) delivered: u64,
+    pub(crate) delivered_at: Instant,
+    pub(crate) first_sent_at: Instant,
+    pub(crate) app_limited: bool,
 }
 
 impl SentSeg {
@@ -49,6 +57,23 @@ pub(crate) struct Rack {
     /// Bytes SACKed.
     sacked_bytes: usize,
     reorder_events: u64,
+    /// Delivery-rate estimation state (C.delivered, C.delivered_time,
+    /// C.first_sent_time, C.app_limited) and the sample being built for this ACK.
+    delivered: u64,
+    delivered_at: Instant,
+    first_sent_at: Instant,
+    app_limited_until: u64,
+    rs: Option<RsBuild>,
+}
+
+/// The newest delivered segment's send-time snapshot, for the current ACK.
+#[derive(Clone, Copy, Debug)]
+struct RsBuild {
+    prior_delivered: u64,
+    send_elapsed: Duration,
+    ack_elapsed: Duration,
+    app_limited: bool,
+    rtt: Duration,
 }
 
 impl Rack {
@@ -58,6 +83,18 @@ impl Rack {
         if !start.lt(end) {
             return;
         }
+        // §3.2: "If there are no packets in flight yet, then we start the delivery
+        // rate interval at the current time."
+        if self.segs.iter().all(|s| s.sacked) {
+            self.first_sent_at = now;
+            self.delivered_at = now;
+        }
+        let (delivered, delivered_at, first_sent_at, app_limited) = (
+            self.delivered,
+            self.delivered_at,
+            self.first_sent_at,
+            self.app_limited_until != 0,
+        );
         if self.segs.back().is_none_or(|b| b.end.le(start)) {
             self.segs.push_back(SentSeg {
                 start,
@@ -66,6 +103,10 @@ impl Rack {
                 rexmit: false,
                 sacked: false,
                 lost: false,
+                delivered,
+                delivered_at,
+                first_sent_at,
+                app_limited,
             });
             return;
         }
@@ -80,6 +121,56 @@ impl Rack {
             }
             s.sent_at = now;
             s.rexmit = true;
+            s.delivered = delivered;
+            s.delivered_at = delivered_at;
+            s.first_sent_at = first_sent_at;
+            s.app_limited = app_limited;
+        }
+    }
+
+    /// §3.4: the sender has run out of data (or is otherwise not using its
+    /// window): samples taken until the data now in flight is delivered are
+    /// marked app-limited.
+    pub(crate) fn on_app_limited(&mut self, in_flight: usize) {
+        self.app_limited_until = (self.delivered + in_flight as u64).max(1);
+    }
+
+    /// §3.3: the rate sample of the ACK just processed, if it delivered anything;
+    /// `measured` says whether its interval is long enough to mean something.
+    pub(crate) fn take_rate_sample(&mut self) -> Option<RateSample> {
+        let b = self.rs.take()?;
+        if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
+            self.app_limited_until = 0;
+        }
+        let interval = b.send_elapsed.max(b.ack_elapsed);
+        Some(RateSample {
+            // "we discard rate samples shorter than min_rtt": their interval is too
+            // short to be a measurement of the path.
+            measured: !interval.is_zero() && self.min_rtt.is_none_or(|m| interval >= m),
+            delivered: self.delivered - b.prior_delivered,
+            interval,
+            app_limited: b.app_limited,
+            rtt: b.rtt,
+            prior_delivered: b.prior_delivered,
+            total_delivered: self.delivered,
+        })
+    }
+
+    /// §3.3 per delivered segment: count it, and take the newest segment's
+    /// send-time snapshot for this ACK's sample.
+    fn sample_delivery(&mut self, seg: &SentSeg, now: Instant) {
+        self.delivered += seg.len() as u64;
+        self.delivered_at = now;
+        let newer = self.rs.is_none_or(|b| seg.delivered >= b.prior_delivered);
+        if newer {
+            self.rs = Some(RsBuild {
+                prior_delivered: seg.delivered,
+                send_elapsed: seg.sent_at - seg.first_sent_at,
+                ack_elapsed: now - seg.delivered_at,
+                app_limited: seg.app_limited,
+                rtt: now - seg.sent_at,
+            });
+            self.first_sent_at = seg.sent_at;
         }
     }
 
@@ -120,6 +211,7 @@ impl Rack {
             if s.sacked {
                 self.sacked_bytes -= s.len();
             } else {
+                self.sample_delivery(&s, now);
                 self.delivered(s, now, false);
             }
         }
@@ -149,6 +241,7 @@ impl Rack {
             }
         }
         for s in newly {
+            self.sample_delivery(&s, now);
             self.delivered(s, now, false);
         }
         if reordered {
@@ -236,6 +329,14 @@ impl Rack {
     /// Bytes SACKed.
     pub(crate) fn sacked_bytes(&self) -> usize {
         self.sacked_bytes
+    }
+
+    /// A timeout proved spurious (F-RTO): nothing is lost after all.
+    pub(crate) fn clear_lost(&mut self) {
+        for s in self.segs.iter_mut() {
+            s.lost = false;
+        }
+        self.lost_bytes = 0;
     }
 
     /// After a retransmission timeout every outstanding, un-SACKed segment is lost

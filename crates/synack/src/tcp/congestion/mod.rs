@@ -11,6 +11,7 @@
 //! | [`Reno`] | `reno.rs` | RFC 5681 |
 //! | [`NewReno`] | `mod.rs` (Reno's arithmetic; the partial-ACK rule is the connection's) | RFC 6582 |
 //! | [`Cubic`] | `cubic.rs` | RFC 9438 |
+//! | [`Bbr`] | `bbr.rs` | draft-cardwell-iccrg-bbr-congestion-control-00 (BBR v1) |
 //!
 //! and two mechanisms the algorithms and the connection share:
 //!
@@ -25,15 +26,54 @@ use core::time::Duration;
 
 use crate::time::Instant;
 
+pub mod bbr;
 pub mod cubic;
 pub mod hystart;
 pub mod prr;
 pub mod reno;
 
+pub use bbr::{Bbr, BbrState};
 pub use cubic::Cubic;
 pub use hystart::{HyStart, HyStartPhase};
 pub use prr::{Prr, ReductionBound};
 pub use reno::Reno;
+
+/// One delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation §3.3),
+/// taken per ACK that delivered something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSample {
+    /// The interval is at least min_rtt: the rate measures the path. Shorter
+    /// samples still count deliveries and round trips.
+    pub measured: bool,
+    /// Bytes delivered over `interval`.
+    pub delivered: u64,
+    /// max(send_elapsed, ack_elapsed) — the longer of the two, so that ACK
+    /// compression does not inflate the rate.
+    pub interval: Duration,
+    /// The sender was application-limited when the newest delivered segment was sent:
+    /// the rate is a lower bound, not a measurement of the path.
+    pub app_limited: bool,
+    /// RTT of the newest delivered segment.
+    pub rtt: Duration,
+    /// `C.delivered` when that segment was sent (marks round trips).
+    pub prior_delivered: u64,
+    /// `C.delivered` now.
+    pub total_delivered: u64,
+}
+
+impl RateSample {
+    /// The delivery rate in bytes per second, if the sample is `measured`.
+    pub fn rate(&self) -> Option<u64> {
+        if !self.measured {
+            return None;
+        }
+        let us = u64::try_from(self.interval.as_micros()).ok()?;
+        if us == 0 {
+            return None;
+        }
+        u64::try_from(u128::from(self.delivered) * 1_000_000 / u128::from(us)).ok()
+    }
+}
 
 /// A congestion-control algorithm: the keeper of `cwnd` and `ssthresh`.
 ///
@@ -102,6 +142,34 @@ pub trait CongestionControl: fmt::Debug {
     /// `tcp_undo_cwnd_reduction`). The default keeps the reduction.
     fn undo(&mut self, prior_cwnd: usize, prior_ssthresh: usize) {
         let _ = (prior_cwnd, prior_ssthresh);
+    }
+
+    /// Every ACK that delivered data (cumulatively or by SACK), after
+    /// [`on_ack`](Self::on_ack) or [`on_congestion_event`](Self::on_congestion_event):
+    /// the delivery-rate sample (when there is one), the bytes this ACK newly
+    /// delivered, and the RFC 6675 pipe after it. Model-based algorithms (BBR) do
+    /// their work here; the default ignores it.
+    fn on_rate_sample(
+        &mut self,
+        now: Instant,
+        rs: Option<&RateSample>,
+        newly_delivered: usize,
+        pipe: usize,
+    ) {
+        let _ = (now, rs, newly_delivered, pipe);
+    }
+
+    /// The algorithm's own pacing rate in bytes per second, if it has one; `None`
+    /// lets the connection use the default (`cwnd / srtt`, see `tcp::pacing`).
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether the connection should send during SACK recovery under PRR
+    /// (RFC 6937). Algorithms that set `cwnd` themselves during recovery (BBR's
+    /// packet conservation) say no, and recovery sends while pipe < cwnd.
+    fn uses_prr(&self) -> bool {
+        true
     }
 }
 
@@ -197,6 +265,36 @@ impl CongestionControl for NewReno {
     }
 }
 
+/// Where a connection's congestion control is, as `info()` reports it (Linux's
+/// `tcpi_ca_state`, with Open split into its two phases).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// RFC 5681 §3.1: cwnd < ssthresh (BBR: STARTUP).
+    #[default]
+    SlowStart,
+    /// RFC 5681 §3.1: cwnd ≥ ssthresh.
+    Avoidance,
+    /// Fast recovery / SACK loss recovery (RFC 6675, 6582).
+    Recovery,
+    /// After a retransmission timeout, until an ACK makes progress.
+    Rto,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Self; 4] = [Self::SlowStart, Self::Avoidance, Self::Recovery, Self::Rto];
+
+    /// A short name: `slow-start`, `avoidance`, `recovery`, `rto`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::SlowStart => "slow-start",
+            Self::Avoidance => "avoidance",
+            Self::Recovery => "recovery",
+            Self::Rto => "rto",
+        }
+    }
+}
+
 /// A choice of congestion-control algorithm, for configuration.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -209,12 +307,15 @@ pub enum Algorithm {
     NewReno,
     /// RFC 9438 CUBIC with RFC 9406 HyStart++ ([`Cubic`]).
     Cubic,
+    /// BBR v1 ([`Bbr`]): a model of the path's bottleneck bandwidth and round-trip
+    /// propagation time, paced.
+    Bbr,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order a user would list them.
     pub const fn all() -> &'static [Self] {
-        &[Self::Reno, Self::NewReno, Self::Cubic]
+        &[Self::Reno, Self::NewReno, Self::Cubic, Self::Bbr]
     }
 
     /// A fresh instance for a connection whose SMSS is `mss`.
@@ -223,6 +324,7 @@ impl Algorithm {
             Self::Reno => Box::new(Reno::new(mss)),
             Self::NewReno => Box::new(NewReno::new(mss)),
             Self::Cubic => Box::new(Cubic::new(mss)),
+            Self::Bbr => Box::new(Bbr::new(mss)),
         }
     }
 
@@ -232,6 +334,7 @@ impl Algorithm {
             Self::Reno => "reno",
             Self::NewReno => "newreno",
             Self::Cubic => "cubic",
+            Self::Bbr => "bbr",
         }
     }
 
@@ -282,6 +385,8 @@ mod tests {
             ("NewReno", Some(Algorithm::NewReno)),
             ("cubic", Some(Algorithm::Cubic)),
             ("CUBIC", Some(Algorithm::Cubic)),
+            ("bbr", Some(Algorithm::Bbr)),
+            ("BBR", Some(Algorithm::Bbr)),
             ("vegas", None),
             ("", None),
             ("new reno", None),
@@ -293,7 +398,7 @@ mod tests {
             assert_eq!(Algorithm::from_name(a.name()), Some(a));
             assert_eq!(alloc::format!("{a}"), a.name());
         }
-        assert_eq!(Algorithm::all().len(), 3);
+        assert_eq!(Algorithm::all().len(), 4);
     }
 
     #[test]

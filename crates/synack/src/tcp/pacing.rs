@@ -1,0 +1,179 @@
+//! Pacing: release a connection's segments at a rate instead of in bursts.
+//!
+//! A window far larger than the bottleneck's queue, released at once (a window
+//! update after the receiver drained its buffer, an ACK covering a long stretch, a
+//! restart), overflows the queue even when the window itself is right. Spreading
+//! the window over the round trip keeps the queue short. The rate is the
+//! algorithm's own when it has one (BBR), otherwise Linux's default
+//! (`tcp_update_pacing_rate`): `cwnd / srtt`, times 2 in slow start
+//! (`tcp_pacing_ss_ratio` = 200%) and 1.2 in congestion avoidance
+//! (`tcp_pacing_ca_ratio` = 120%).
+//!
+//! The core has no clock, so the pacer keeps the earliest time the next segment
+//! may leave; the connection reports it through its timer deadline (the stack's
+//! `poll_timeout`) and sends again from `handle_timeout`. Times are kept in
+//! nanoseconds so that per-segment gaps of a few microseconds do not round away.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// Linux `tcp_pacing_ss_ratio`: 200 % of cwnd/srtt in slow start.
+pub const SLOW_START_PERCENT: u64 = 200;
+/// Linux `tcp_pacing_ca_ratio`: 120 % of cwnd/srtt in congestion avoidance.
+pub const AVOIDANCE_PERCENT: u64 = 120;
+/// Bytes of IPv4 + TCP header charged per segment on top of its payload.
+pub const HEADER_BYTES: usize = 40;
+
+/// The default pacing rate in bytes per second: `cwnd / srtt` scaled by 200 % in
+/// slow start and 120 % otherwise. `None` before the first RTT sample (the
+/// initial window goes out unpaced, as in Linux before `srtt` exists).
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use synack::tcp::pacing::default_rate;
+///
+/// // 100 kB per 10 ms is 10 MB/s; 20 MB/s in slow start, 12 MB/s after.
+/// let srtt = Some(Duration::from_millis(10));
+/// assert_eq!(default_rate(100_000, srtt, true), Some(20_000_000));
+/// assert_eq!(default_rate(100_000, srtt, false), Some(12_000_000));
+/// assert_eq!(default_rate(100_000, None, false), None);
+/// ```
+pub fn default_rate(cwnd: usize, srtt: Option<Duration>, slow_start: bool) -> Option<u64> {
+    let srtt_us = u128::from(u64::try_from(srtt?.as_micros()).unwrap_or(u64::MAX).max(1));
+    let percent = if slow_start {
+        SLOW_START_PERCENT
+    } else {
+        AVOIDANCE_PERCENT
+    };
+    let rate = (cwnd as u128) * u128::from(percent) * 10_000 / srtt_us;
+    Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+}
+
+/// The earliest departure time of a connection's next segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pacer {
+    /// Nanoseconds since [`Instant::ZERO`]; 0 = no constraint.
+    next_ns: u64,
+}
+
+impl Pacer {
+    /// Whether a segment may leave at `now`.
+    pub fn ready(&self, now: Instant) -> bool {
+        self.next_ns <= now.micros().saturating_mul(1000)
+    }
+
+    /// When the next segment may leave, if that is after `now`.
+    pub fn deadline(&self, now: Instant) -> Option<Instant> {
+        (!self.ready(now)).then(|| Instant::from_micros(self.next_ns.div_ceil(1000)))
+    }
+
+    /// A segment of `bytes` (headers included) left at `now`, paced at
+    /// `rate` bytes per second: the next may leave `bytes / rate` later. The gap
+    /// starts from the later of now and the previous departure slot, so idle time
+    /// earns no burst credit.
+    pub fn on_send(&mut self, now: Instant, bytes: usize, rate: u64) {
+        if rate == 0 {
+            return;
+        }
+        let start = self.next_ns.max(now.micros().saturating_mul(1000));
+        let gap = (bytes as u128) * 1_000_000_000 / u128::from(rate);
+        self.next_ns = start.saturating_add(u64::try_from(gap).unwrap_or(u64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rate_table() {
+        let ms = Duration::from_millis;
+        // (name, cwnd, srtt, slow start, rate in bytes/s)
+        let cases = [
+            ("no RTT sample: no pacing", 14_600, None, true, None),
+            (
+                "slow start doubles",
+                14_600,
+                Some(ms(10)),
+                true,
+                Some(2_920_000),
+            ),
+            (
+                "avoidance 1.2x",
+                14_600,
+                Some(ms(10)),
+                false,
+                Some(1_752_000),
+            ),
+            (
+                "1 Gbit/s BDP at 2 ms, avoidance",
+                250_000,
+                Some(ms(2)),
+                false,
+                Some(150_000_000),
+            ),
+            (
+                "sub-microsecond srtt counts as 1 us",
+                1000,
+                Some(Duration::from_nanos(10)),
+                false,
+                Some(1_200_000_000),
+            ),
+            ("empty window still paces", 0, Some(ms(1)), false, Some(1)),
+        ];
+        for (name, cwnd, srtt, ss, want) in cases {
+            assert_eq!(default_rate(cwnd, srtt, ss), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn segments_leave_one_gap_apart() {
+        let mut p = Pacer::default();
+        let t0 = Instant::from_millis(1);
+        assert!(p.ready(t0));
+        // 1500 bytes at 125 MB/s (1 Gbit/s) is 12 us.
+        p.on_send(t0, 1500, 125_000_000);
+        assert!(!p.ready(t0));
+        assert_eq!(p.deadline(t0), Some(Instant::from_micros(1012)));
+        p.on_send(t0, 1500, 125_000_000);
+        assert_eq!(
+            p.deadline(t0),
+            Some(Instant::from_micros(1024)),
+            "gaps add up"
+        );
+        assert!(p.ready(Instant::from_micros(1024)));
+        assert_eq!(p.deadline(Instant::from_micros(1024)), None);
+    }
+
+    #[test]
+    fn fractions_of_a_microsecond_accumulate() {
+        let mut p = Pacer::default();
+        // 100 bytes at 1 Gbyte/s is 100 ns: ten of them are 1 us, not 0 and not 10.
+        for _ in 0..10 {
+            p.on_send(Instant::ZERO, 100, 1_000_000_000);
+        }
+        assert_eq!(p.deadline(Instant::ZERO), Some(Instant::from_micros(1)));
+    }
+
+    #[test]
+    fn idle_time_earns_no_burst() {
+        let mut p = Pacer::default();
+        p.on_send(Instant::ZERO, 1000, 1_000_000);
+        // 1 ms gap; a send long after starts its gap from then.
+        p.on_send(Instant::from_secs(1), 1000, 1_000_000);
+        assert_eq!(
+            p.deadline(Instant::from_secs(1)),
+            Some(Instant::from_micros(1_001_000))
+        );
+    }
+
+    #[test]
+    fn zero_rate_means_unpaced() {
+        let mut p = Pacer::default();
+        p.on_send(Instant::ZERO, 1000, 0);
+        assert!(p.ready(Instant::ZERO));
+    }
+}
