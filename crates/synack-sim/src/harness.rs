@@ -135,6 +135,23 @@ impl Net {
         limit: Duration,
         read_from: Instant,
     ) -> Outcome {
+        self.bulk_with(c, s, bytes, limit, read_from, |_| {})
+    }
+
+    /// [`Net::bulk`], calling `hook` with the simulator before every step (to
+    /// inject packets, change links, ...).
+    ///
+    /// # Panics
+    /// If a socket call fails.
+    pub fn bulk_with(
+        &mut self,
+        c: SocketHandle,
+        s: SocketHandle,
+        bytes: u64,
+        limit: Duration,
+        read_from: Instant,
+        mut hook: impl FnMut(&mut Sim<Stack>),
+    ) -> Outcome {
         let end = self.sim.now() + limit;
         let mut out = Outcome {
             intact: true,
@@ -183,6 +200,7 @@ impl Net {
                     return out;
                 }
             }
+            hook(&mut self.sim);
             if self.sim.now() > end || !self.sim.step() {
                 return out;
             }

@@ -80,6 +80,10 @@ pub struct TcpConfig {
     pub send_buffer_max: usize,
     /// Keepalive (RFC 1122 §4.2.3.6): off by default, like Linux.
     pub keepalive: Option<Keepalive>,
+    /// Retransmissions (and zero-window probes) an orphan — a connection the
+    /// application has closed — gets before it is dropped (Linux
+    /// `tcp_orphan_retries`, whose 0 means 8).
+    pub orphan_retries: u32,
     /// How long a connection the application has closed may wait in FIN-WAIT-2 for
     /// the peer's FIN (Linux `tcp_fin_timeout` = 60 s; RFC 9293 leaves it open).
     pub fin_wait_2_timeout: Duration,
@@ -158,6 +162,7 @@ impl Default for TcpConfig {
             user_timeout: None,
             syn_cookies: SynCookies::WhenFull,
             fin_wait_2_timeout: Duration::from_secs(60),
+            orphan_retries: 8,
         }
     }
 }
@@ -232,6 +237,12 @@ impl TcpConfig {
         }
         if self.user_timeout.is_some_and(|t| t.is_zero()) {
             return err("user_timeout", "must be non-zero");
+        }
+        if self.orphan_retries == 0 {
+            return err(
+                "orphan_retries",
+                "must be at least 1 (Linux's 0 means 8: write 8)",
+            );
         }
         if self.hop_limit == 0 {
             return err("hop_limit", "must be at least 1");

@@ -169,6 +169,9 @@ counters! {
     keepalive_timeouts,
     /// Connections ended by the user timeout.
     user_timeouts,
+    /// Connections ended because zero-window probes went unanswered (or an orphan
+    /// probed too long).
+    persist_timeouts,
     /// Orphaned connections closed after waiting too long in FIN-WAIT-2.
     fin_wait_2_timeouts,
     /// Connections that entered TIME-WAIT.

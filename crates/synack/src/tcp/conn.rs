@@ -197,6 +197,9 @@ pub(crate) struct Tcb {
     pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
     pub(crate) retries: u32,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last sent an acceptable ACK
+    /// (Linux `icsk_probes_out`).
+    pub(crate) probes_out: u32,
     pub(crate) cc: Box<dyn CongestionControl + Send>,
     pub(crate) dupacks: u32,
     /// NewReno (RFC 6582) recovery point while in fast recovery.
@@ -335,6 +338,7 @@ impl Tcb {
             rtt_timing: None,
             retries: 0,
             persist_backoff: 0,
+            probes_out: 0,
             cc: cfg.congestion.build(usize::from(our_mss)),
             dupacks: 0,
             recover: None,
@@ -816,8 +820,15 @@ impl Tcb {
         }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
+            if self.persist_gives_up(ctx.cfg) {
+                ctx.counters.timeouts += 1;
+                ctx.counters.persist_timeouts += 1;
+                self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+                return;
+            }
             self.probe_pending = true;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
+            self.probes_out = self.probes_out.saturating_add(1);
             ctx.counters.window_probes += 1;
         }
         if self.user_deadline().is_some_and(|t| t <= now) {
@@ -852,6 +863,23 @@ impl Tcb {
         }
     }
 
+    /// Whether the persist timer gives up instead of probing again.
+    ///
+    /// RFC 1122 §4.2.2.17: "As long as the receiving TCP continues to send
+    /// acknowledgments in response to the probe segments, the sending TCP MUST allow
+    /// the connection to stay open." So, as Linux's `tcp_probe_timer`: give up after
+    /// `data_retries` (`tcp_retries2`) probes in a row that drew no acceptable ACK;
+    /// an orphan, which no application will ever read from, gives up after
+    /// `orphan_retries` probes even if they are answered (Linux
+    /// `tcp_orphan_retries`). The user timeout bounds the zero window on its own
+    /// (see `user_deadline`).
+    fn persist_gives_up(&self, cfg: &TcpConfig) -> bool {
+        if self.orphan && self.persist_backoff >= cfg.orphan_retries {
+            return true;
+        }
+        self.probes_out >= cfg.data_retries
+    }
+
     /// RFC 6298 §5.4–5.6: retransmit the earliest unacknowledged segment, back off,
     /// restart the timer; give up after the configured number of retries.
     fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
@@ -863,6 +891,8 @@ impl Tcb {
         let limit = match self.state {
             State::SynSent => ctx.cfg.syn_retries,
             State::SynReceived => ctx.cfg.synack_retries,
+            // Linux `tcp_orphan_retries`: an orphan gives up sooner.
+            _ if self.orphan => ctx.cfg.data_retries.min(ctx.cfg.orphan_retries),
             _ => ctx.cfg.data_retries,
         };
         if self.retries > limit {

@@ -428,6 +428,8 @@ impl Tcb {
     /// duplicate-ACK counting and RFC 6582 NewReno recovery.
     fn process_ack(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) {
         let ack = hdr.ack;
+        // An acceptable ACK answers any zero-window probes (Linux tcp_ack).
+        self.probes_out = 0;
         let in_flight_before = self.in_flight();
         let sacked_before = self.rack.sacked_bytes();
         let advanced = ack.gt(self.snd_una);
