@@ -238,6 +238,9 @@ fn tcp_config(mtu: usize, c: TcpChoice) -> TcpConfig {
         // cannot be asked of it). 7 retries last until 127 s; SYN retries (6)
         // already retransmit at 63 s.
         synack_retries: 7,
+        // An orphan's budget (Linux's 8) can also run out inside the impaired
+        // minute; give it the data budget so it lasts past the heal.
+        orphan_retries: 15,
         keepalive: Some(Keepalive {
             idle: Duration::from_secs(120),
             interval: Duration::from_secs(10),

@@ -7,6 +7,7 @@
 
 mod api;
 pub(crate) mod demux;
+mod limits;
 mod listen;
 mod ports;
 pub(crate) mod time_wait;
@@ -33,6 +34,7 @@ use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
 use demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+pub use limits::Usage;
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
 
@@ -137,6 +139,7 @@ pub struct Stack {
     /// When a cookie was last sent (validation is only tried while cookies may be out).
     cookie_sent_at: Option<Instant>,
     rng: ChaCha8Rng,
+    totals: limits::Totals,
 }
 
 impl Stack {
@@ -165,6 +168,7 @@ impl Stack {
             cookies: CookieJar::new(&config.secret),
             cookie_sent_at: None,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            totals: limits::Totals::default(),
             config,
         })
     }
@@ -272,8 +276,10 @@ impl Stack {
     }
 
     /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
+    /// Buffered bytes and orphans are accounted here (see `limits`).
     fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let now = self.now;
+        let (pressure, over) = self.mem_flags();
         let Some(Socket::Conn(tcb)) = self
             .slots
             .get_mut(idx as usize)
@@ -281,6 +287,9 @@ impl Stack {
         else {
             return None;
         };
+        tcb.mem_pressure = pressure;
+        tcb.mem_over = over;
+        let before = (tcb.mem_bytes(), tcb.orphan);
         let mut ctx = Ctx {
             now,
             cfg: &self.config.tcp,
@@ -289,7 +298,10 @@ impl Stack {
             ctrl: &mut self.ctrl,
             challenge: &mut self.challenge,
         };
-        Some(f(tcb, &mut ctx))
+        let r = f(tcb, &mut ctx);
+        let after = (tcb.mem_bytes(), tcb.orphan);
+        self.account(before, after);
+        Some(r)
     }
 
     fn conn(&self, idx: u32) -> Option<&Tcb> {
@@ -654,7 +666,13 @@ impl Stack {
 
     fn free_slot(&mut self, idx: u32) {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
-            if slot.sock.take().is_some() {
+            let sock = slot.sock.take();
+            if let Some(Socket::Conn(t)) = &sock {
+                let gone = (t.mem_bytes(), t.orphan);
+                self.account(gone, (0, false));
+            }
+            let slot = &mut self.slots[idx as usize];
+            if sock.is_some() {
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.deadline = None;
                 self.free_slots.push(idx);

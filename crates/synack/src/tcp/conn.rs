@@ -267,6 +267,11 @@ pub(crate) struct Tcb {
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
     pub(crate) rcv_rtt: Option<Duration>,
 
+    /// The stack is under memory pressure / over its memory maximum (set by the
+    /// stack before each call; see `stack/limits.rs`).
+    pub(crate) mem_pressure: bool,
+    pub(crate) mem_over: bool,
+
     pub(crate) error: Option<ConnectionError>,
     pub(crate) stats: ConnStats,
 }
@@ -373,6 +378,8 @@ impl Tcb {
             rcv_space: None,
             rcv_space_prev: 0,
             rcv_rtt: None,
+            mem_pressure: false,
+            mem_over: false,
             error: None,
             stats: ConnStats::default(),
         }
@@ -516,7 +523,7 @@ impl Tcb {
     /// twice the growth over the previous RTT while the sender is still speeding up,
     /// up to the cap.
     pub(crate) fn autotune_recv(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.rcvbuf_locked {
+        if self.rcvbuf_locked || self.mem_pressure {
             return;
         }
         let rtt = self
@@ -547,7 +554,7 @@ impl Tcb {
 
     /// Send-buffer expansion: room for two congestion windows, up to the cap.
     pub(crate) fn autotune_send(&mut self, cfg: &TcpConfig) {
-        if self.sndbuf_locked {
+        if self.sndbuf_locked || self.mem_pressure {
             return;
         }
         let want = self.cc.cwnd().saturating_mul(2).min(cfg.send_buffer_max);
@@ -690,8 +697,19 @@ impl Tcb {
 
     /// The window we can advertise now, in bytes (unscaled).
     pub(crate) fn rcv_wnd(&self) -> u32 {
-        let free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        let mut free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        if self.mem_pressure {
+            // Linux tcp_clamp_window / tcp_adjust_rcv_ssthresh under memory
+            // pressure: open the window by at most 4·MSS (never moving its right
+            // edge left: see `window_field`).
+            free = free.min(4 * usize::from(self.our_mss));
+        }
         u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    /// Bytes this connection holds in its buffers (for the stack's accounting).
+    pub(crate) fn mem_bytes(&self) -> usize {
+        self.send_buf.len() + self.recv_buf.len() + self.reasm.buffered()
     }
 
     /// RFC 7323 §4.3: our TSval clock, 1 ms per tick, offset per connection.
