@@ -62,13 +62,6 @@ pub const PEER_PORT: u16 = 40_000;
 /// Our port when the main connection is opened actively (SYN-SENT).
 pub const ACTIVE_PORT: u16 = 40_001;
 
-/// The persist timer never gives up: a peer that closes its window and then
-/// goes silent is probed every `max_rto` forever (Linux aborts after
-/// `tcp_retries2` unanswered probes, `tcp_orphan_retries` for an orphan). Until
-/// synack bounds it, the end-of-run check lets connections facing a zero
-/// window be. Set to false once it does.
-const KNOWN_PERSIST_NEVER_GIVES_UP: bool = true;
-
 /// The states byte 0 selects.
 pub const TARGETS: [State; 10] = [
     State::Listen,
@@ -1083,9 +1076,6 @@ impl Harness {
         let mut rounds = 0;
         while let Some(t) = self.stack.poll_timeout() {
             rounds += 1;
-            if t > limit && KNOWN_PERSIST_NEVER_GIVES_UP {
-                break;
-            }
             assert!(
                 t <= limit && rounds < 100_000,
                 "timers never quiesce without input: next at {t}, {rounds} rounds; {self:?}"
@@ -1096,13 +1086,6 @@ impl Harness {
         }
         for s in self.stack.sockets() {
             if s.state == State::Listen {
-                continue;
-            }
-            let zero_window = s
-                .handle
-                .and_then(|h| self.stack.info(h))
-                .is_some_and(|i| i.snd_wnd == 0);
-            if zero_window && KNOWN_PERSIST_NEVER_GIVES_UP {
                 continue;
             }
             let held = s.handle.is_some_and(|h| self.held.contains(&h));

@@ -71,6 +71,7 @@ mod link;
 mod pcap;
 mod rng;
 mod sim;
+pub mod swarm;
 mod trace;
 
 use core::fmt;

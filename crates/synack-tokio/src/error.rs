@@ -30,6 +30,7 @@ pub(crate) fn connect(e: ConnectError) -> Error {
         ConnectError::NoFreePorts | ConnectError::AddrNotAvailable => ErrorKind::AddrNotAvailable,
         ConnectError::AddrInUse => ErrorKind::AddrInUse,
         ConnectError::InvalidArgument => ErrorKind::InvalidInput,
+        ConnectError::TooManyConnections => ErrorKind::OutOfMemory,
     };
     Error::new(kind, e)
 }

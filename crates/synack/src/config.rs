@@ -87,6 +87,32 @@ pub struct TcpConfig {
     pub send_buffer_max: usize,
     /// Keepalive (RFC 1122 §4.2.3.6): off by default, like Linux.
     pub keepalive: Option<Keepalive>,
+    /// Most connections (every state but TIME-WAIT, half-open ones included). A
+    /// `connect` beyond it fails with [`crate::ConnectError::TooManyConnections`]; a
+    /// SYN beyond it is dropped and counted (`drop_conn_limit`). Linux bounds sockets
+    /// per process by `RLIMIT_NOFILE`; 262,144 matches `tcp_max_tw_buckets`.
+    pub max_connections: usize,
+    /// Most half-open (SYN-RECEIVED) connections across all listeners. Beyond it a
+    /// SYN is answered with a cookie (unless cookies are off: dropped, counted). Like
+    /// gVisor's global `SynRcvdCountThreshold`; Linux bounds only per listener.
+    pub max_half_open: usize,
+    /// Most orphans — connections the application closed that are still sending or
+    /// closing. Closing one more resets it at once (Linux `tcp_max_orphans`, which
+    /// scales with memory: 65,536 at 4 GiB; counted `orphans_reset`).
+    pub max_orphans: usize,
+    /// Bytes queued in all connections' buffers (send, receive, out of order) above
+    /// which the stack is under memory pressure: receive windows open by at most
+    /// 4·MSS and auto-tuning stops growing buffers (Linux `tcp_mem[1]` and
+    /// `tcp_clamp_window`). Default 768 MiB.
+    pub mem_pressure: usize,
+    /// Bytes queued above which incoming data that cannot be delivered straight to
+    /// an empty receive queue is dropped (counted `drop_memory`) and `send` takes no
+    /// more (Linux `tcp_mem[2]`). Default 1 GiB.
+    pub mem_max: usize,
+    /// Retransmissions (and zero-window probes) an orphan — a connection the
+    /// application has closed — gets before it is dropped (Linux
+    /// `tcp_orphan_retries`, whose 0 means 8).
+    pub orphan_retries: u32,
     /// How long a connection the application has closed may wait in FIN-WAIT-2 for
     /// the peer's FIN (Linux `tcp_fin_timeout` = 60 s; RFC 9293 leaves it open).
     pub fin_wait_2_timeout: Duration,
@@ -167,6 +193,12 @@ impl Default for TcpConfig {
             user_timeout: None,
             syn_cookies: SynCookies::WhenFull,
             fin_wait_2_timeout: Duration::from_secs(60),
+            orphan_retries: 8,
+            max_connections: 262_144,
+            max_half_open: 4096,
+            max_orphans: 65_536,
+            mem_pressure: 768 << 20,
+            mem_max: 1 << 30,
         }
     }
 }
@@ -241,6 +273,21 @@ impl TcpConfig {
         }
         if self.user_timeout.is_some_and(|t| t.is_zero()) {
             return err("user_timeout", "must be non-zero");
+        }
+        if self.max_connections == 0 || self.max_half_open == 0 || self.max_orphans == 0 {
+            return err(
+                "max_connections/max_half_open/max_orphans",
+                "must be at least 1",
+            );
+        }
+        if self.mem_pressure == 0 || self.mem_pressure > self.mem_max {
+            return err("mem_pressure", "must be non-zero and at most mem_max");
+        }
+        if self.orphan_retries == 0 {
+            return err(
+                "orphan_retries",
+                "must be at least 1 (Linux's 0 means 8: write 8)",
+            );
         }
         if self.hop_limit == 0 {
             return err("hop_limit", "must be at least 1");

@@ -54,6 +54,8 @@ error_enum! {
         AddrNotAvailable => "address not available",
         /// Port 0 or an unspecified/multicast remote address.
         InvalidArgument => "invalid argument",
+        /// The stack holds `max_connections` connections already.
+        TooManyConnections => "too many connections",
     }
 }
 

@@ -174,8 +174,29 @@ counters! {
     keepalive_timeouts,
     /// Connections ended by the user timeout.
     user_timeouts,
+    /// Connections ended because zero-window probes went unanswered (or an orphan
+    /// probed too long).
+    persist_timeouts,
     /// Orphaned connections closed after waiting too long in FIN-WAIT-2.
     fin_wait_2_timeouts,
+    /// SYNs dropped because the stack holds `max_connections` connections.
+    drop_conn_limit,
+    /// SYNs dropped because `max_half_open` was reached and cookies are off.
+    drop_half_open_limit,
+    /// SYN,ACK cookies sent because the global half-open bound was reached.
+    syncookies_half_open_limit,
+    /// Connect calls refused: `max_connections` reached.
+    connect_conn_limit,
+    /// Connect calls refused: no free ephemeral port.
+    connect_no_ports,
+    /// Closed connections reset at once because `max_orphans` orphans existed.
+    orphans_reset,
+    /// Times buffered bytes rose above `mem_pressure`.
+    memory_pressure,
+    /// Data segments dropped because buffered bytes were above `mem_max`.
+    drop_memory,
+    /// Send calls refused because buffered bytes were above `mem_max`.
+    send_refused_memory,
     /// Connections that entered TIME-WAIT.
     time_wait_entered,
     /// Connections that skipped TIME-WAIT because the table was full.

@@ -28,6 +28,6 @@ pub use error::{
     AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
 };
 pub use event::{Counters, Event};
-pub use stack::{Shutdown, SocketHandle, SocketInfo, Stack, TcpInfo};
+pub use stack::{Shutdown, SocketHandle, SocketInfo, Stack, TcpInfo, Usage};
 pub use tcp::congestion::{Algorithm, Phase};
 pub use tcp::state::{Cause, State};

@@ -168,6 +168,10 @@ impl Stack {
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
             return Err(ConnectError::InvalidArgument);
         }
+        if self.conns.len() >= self.config.tcp.max_connections {
+            self.counters.connect_conn_limit += 1;
+            return Err(ConnectError::TooManyConnections);
+        }
         let local_ip = match local {
             Some(l) if !l.ip().is_unspecified() => {
                 if !self.is_our_address(&l.ip()) || l.is_ipv4() != remote.is_ipv4() {
@@ -227,7 +231,10 @@ impl Stack {
                         reuse_tw = Some(FourTuple { local: l, remote });
                         l
                     }
-                    (None, None) => return Err(ConnectError::NoFreePorts),
+                    (None, None) => {
+                        self.counters.connect_no_ports += 1;
+                        return Err(ConnectError::NoFreePorts);
+                    }
                 }
             }
         };
@@ -302,6 +309,11 @@ impl Stack {
     /// [`SendError::WouldBlock`] when the buffer is full; see [`SendError`].
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
         let idx = self.conn_index(h).map_err(|_| SendError::InvalidHandle)?;
+        if self.mem_flags().1 && self.conn(idx).is_some_and(|t| t.send_buf.len() > 0) {
+            // Over the stack's memory maximum: no more until some is acknowledged.
+            self.counters.send_refused_memory += 1;
+            return Err(SendError::WouldBlock);
+        }
         let r = self
             .with_conn(idx, |t, _| t.send(data))
             .ok_or(SendError::InvalidHandle)?;
@@ -367,6 +379,12 @@ impl Stack {
         }
         let tcb = self.conn(idx).ok_or(SocketError::InvalidHandle)?;
         if tcb.linger_zero || (!tcb.recv_buf.is_empty() && tcb.state != State::TimeWait) {
+            return self.abort(h);
+        }
+        let lingers = !matches!(tcb.state, State::TimeWait | State::Closed);
+        if lingers && self.totals.orphans >= self.config.tcp.max_orphans {
+            // Linux tcp_close → tcp_check_oom: "too many orphaned sockets", reset.
+            self.counters.orphans_reset += 1;
             return self.abort(h);
         }
         let prev = tcb.state;

@@ -146,7 +146,6 @@ impl ConnTable {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.v4.len() + self.other.len()
     }

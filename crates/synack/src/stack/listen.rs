@@ -116,6 +116,11 @@ impl Stack {
             return;
         }
         let cookies = self.config.tcp.syn_cookies;
+        if self.conns.len() >= self.config.tcp.max_connections {
+            self.counters.drop_conn_limit += 1;
+            return;
+        }
+        let global_full = self.half_open_total() >= self.config.tcp.max_half_open;
         let Some(l) = self.listener_mut(idx) else {
             return;
         };
@@ -123,14 +128,22 @@ impl Stack {
             self.counters.drop_accept_queue_full += 1;
             return;
         }
+        let full = l.syn_queue >= l.syn_cap;
         if cookies == SynCookies::Always
-            || (l.syn_queue >= l.syn_cap && cookies == SynCookies::WhenFull)
+            || ((full || global_full) && cookies == SynCookies::WhenFull)
         {
+            if global_full && !full {
+                self.counters.syncookies_half_open_limit += 1;
+            }
             self.send_cookie(key, hdr);
             return;
         }
-        if l.syn_queue >= l.syn_cap {
+        if full {
             self.counters.drop_syn_queue_full += 1;
+            return;
+        }
+        if global_full {
+            self.counters.drop_half_open_limit += 1;
             return;
         }
         l.syn_queue += 1;
@@ -239,6 +252,10 @@ impl Stack {
             return;
         }
         let parent = l.handle;
+        if self.conns.len() >= self.config.tcp.max_connections {
+            self.counters.drop_conn_limit += 1;
+            return;
+        }
         let iss = hdr.ack + u32::MAX;
         let ts_offset = self.isn.ts_offset(key.local, key.remote);
         let cfg = self.config.tcp.clone();

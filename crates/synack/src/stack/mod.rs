@@ -7,6 +7,7 @@
 
 mod api;
 pub(crate) mod demux;
+mod limits;
 mod listen;
 mod ports;
 pub(crate) mod time_wait;
@@ -36,6 +37,7 @@ use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
 use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap};
+pub use limits::Usage;
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
 use timers::TimerHeap;
@@ -141,6 +143,7 @@ pub struct Stack {
     /// When a cookie was last sent (validation is only tried while cookies may be out).
     cookie_sent_at: Option<Instant>,
     rng: ChaCha8Rng,
+    totals: limits::Totals,
 }
 
 impl Stack {
@@ -169,6 +172,7 @@ impl Stack {
             cookies: CookieJar::new(&config.secret),
             cookie_sent_at: None,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            totals: limits::Totals::default(),
             config,
         })
     }
@@ -278,8 +282,10 @@ impl Stack {
     }
 
     /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
+    /// Buffered bytes and orphans are accounted here (see `limits`).
     fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let now = self.now;
+        let (pressure, over) = self.mem_flags();
         let Some(Socket::Conn(tcb)) = self
             .slots
             .get_mut(idx as usize)
@@ -287,6 +293,9 @@ impl Stack {
         else {
             return None;
         };
+        tcb.mem_pressure = pressure;
+        tcb.mem_over = over;
+        let before = (tcb.mem_bytes(), tcb.orphan);
         let mut ctx = Ctx {
             now,
             cfg: &self.config.tcp,
@@ -295,7 +304,10 @@ impl Stack {
             ctrl: &mut self.ctrl,
             challenge: &mut self.challenge,
         };
-        Some(f(tcb, &mut ctx))
+        let r = f(tcb, &mut ctx);
+        let after = (tcb.mem_bytes(), tcb.orphan);
+        self.account(before, after);
+        Some(r)
     }
 
     fn conn(&self, idx: u32) -> Option<&Tcb> {
@@ -628,7 +640,13 @@ impl Stack {
 
     fn free_slot(&mut self, idx: u32) {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
-            if slot.sock.take().is_some() {
+            let sock = slot.sock.take();
+            if let Some(Socket::Conn(t)) = &sock {
+                let gone = (t.mem_bytes(), t.orphan);
+                self.account(gone, (0, false));
+            }
+            let slot = &mut self.slots[idx as usize];
+            if sock.is_some() {
                 slot.generation = slot.generation.wrapping_add(1);
                 self.timers.set(idx, None);
                 self.free_slots.push(idx);

@@ -223,6 +223,9 @@ pub(crate) struct Tcb {
     pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
     pub(crate) retries: u32,
     pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent since the peer last sent an acceptable ACK
+    /// (Linux `icsk_probes_out`).
+    pub(crate) probes_out: u32,
     pub(crate) cc: Box<dyn CongestionControl + Send>,
     pub(crate) dupacks: u32,
     /// NewReno (RFC 6582) recovery point while in fast recovery.
@@ -300,6 +303,11 @@ pub(crate) struct Tcb {
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
     pub(crate) rcv_rtt: Option<Duration>,
 
+    /// The stack is under memory pressure / over its memory maximum (set by the
+    /// stack before each call; see `stack/limits.rs`).
+    pub(crate) mem_pressure: bool,
+    pub(crate) mem_over: bool,
+
     pub(crate) error: Option<ConnectionError>,
     pub(crate) stats: ConnStats,
 }
@@ -372,6 +380,7 @@ impl Tcb {
             rtt_timing: None,
             retries: 0,
             persist_backoff: 0,
+            probes_out: 0,
             cc: cfg.congestion.build(usize::from(our_mss)),
             dupacks: 0,
             recover: None,
@@ -412,6 +421,8 @@ impl Tcb {
             rcv_space: None,
             rcv_space_prev: 0,
             rcv_rtt: None,
+            mem_pressure: false,
+            mem_over: false,
             error: None,
             stats: ConnStats::default(),
         }
@@ -557,7 +568,7 @@ impl Tcb {
     /// twice the growth over the previous RTT while the sender is still speeding up,
     /// up to the cap.
     pub(crate) fn autotune_recv(&mut self, now: Instant, cfg: &TcpConfig) {
-        if self.rcvbuf_locked {
+        if self.rcvbuf_locked || self.mem_pressure {
             return;
         }
         let rtt = self
@@ -588,7 +599,7 @@ impl Tcb {
 
     /// Send-buffer expansion: room for two congestion windows, up to the cap.
     pub(crate) fn autotune_send(&mut self, cfg: &TcpConfig) {
-        if self.sndbuf_locked {
+        if self.sndbuf_locked || self.mem_pressure {
             return;
         }
         let want = self.cc.cwnd().saturating_mul(2).min(cfg.send_buffer_max);
@@ -797,8 +808,19 @@ impl Tcb {
 
     /// The window we can advertise now, in bytes (unscaled).
     pub(crate) fn rcv_wnd(&self) -> u32 {
-        let free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        let mut free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        if self.mem_pressure {
+            // Linux tcp_clamp_window / tcp_adjust_rcv_ssthresh under memory
+            // pressure: open the window by at most 4·MSS (never moving its right
+            // edge left: see `window_field`).
+            free = free.min(4 * usize::from(self.our_mss));
+        }
         u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    /// Bytes this connection holds in its buffers (for the stack's accounting).
+    pub(crate) fn mem_bytes(&self) -> usize {
+        self.send_buf.len() + self.recv_buf.len() + self.reasm.buffered()
     }
 
     /// RFC 7323 §4.3: our TSval clock, 1 ms per tick, offset per connection.
@@ -927,8 +949,15 @@ impl Tcb {
         }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
+            if self.persist_gives_up(ctx.cfg) {
+                ctx.counters.timeouts += 1;
+                ctx.counters.persist_timeouts += 1;
+                self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+                return;
+            }
             self.probe_pending = true;
             self.persist_backoff = (self.persist_backoff + 1).min(16);
+            self.probes_out = self.probes_out.saturating_add(1);
             ctx.counters.window_probes += 1;
         }
         if self.user_deadline().is_some_and(|t| t <= now) {
@@ -967,6 +996,23 @@ impl Tcb {
         }
     }
 
+    /// Whether the persist timer gives up instead of probing again.
+    ///
+    /// RFC 1122 §4.2.2.17: "As long as the receiving TCP continues to send
+    /// acknowledgments in response to the probe segments, the sending TCP MUST allow
+    /// the connection to stay open." So, as Linux's `tcp_probe_timer`: give up after
+    /// `data_retries` (`tcp_retries2`) probes in a row that drew no acceptable ACK;
+    /// an orphan, which no application will ever read from, gives up after
+    /// `orphan_retries` probes even if they are answered (Linux
+    /// `tcp_orphan_retries`). The user timeout bounds the zero window on its own
+    /// (see `user_deadline`).
+    fn persist_gives_up(&self, cfg: &TcpConfig) -> bool {
+        if self.orphan && self.persist_backoff >= cfg.orphan_retries {
+            return true;
+        }
+        self.probes_out >= cfg.data_retries
+    }
+
     /// RFC 6298 §5.4–5.6: retransmit the earliest unacknowledged segment, back off,
     /// restart the timer; give up after the configured number of retries.
     fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
@@ -978,6 +1024,8 @@ impl Tcb {
         let limit = match self.state {
             State::SynSent => ctx.cfg.syn_retries,
             State::SynReceived => ctx.cfg.synack_retries,
+            // Linux `tcp_orphan_retries`: an orphan gives up sooner.
+            _ if self.orphan => ctx.cfg.data_retries.min(ctx.cfg.orphan_retries),
             _ => ctx.cfg.data_retries,
         };
         if self.retries > limit {

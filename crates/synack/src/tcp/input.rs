@@ -430,6 +430,8 @@ impl Tcb {
     /// duplicate-ACK counting and RFC 6582 NewReno recovery.
     fn process_ack(&mut self, hdr: &TcpHeader, payload_len: usize, ctx: &mut Ctx<'_>) {
         let ack = hdr.ack;
+        // An acceptable ACK answers any zero-window probes (Linux tcp_ack).
+        self.probes_out = 0;
         let in_flight_before = self.in_flight();
         let sacked_before = self.rack.sacked_bytes();
         let advanced = ack.gt(self.snd_una);
@@ -593,7 +595,16 @@ impl Tcb {
         if data.is_empty() {
             return;
         }
-        if seq == self.rcv_nxt && self.reasm.is_empty() {
+        let straight_in = seq == self.rcv_nxt && self.reasm.is_empty();
+        if self.mem_over && !(straight_in && self.recv_buf.is_empty()) {
+            // Over the stack's memory maximum (Linux tcp_mem[2]): only data that
+            // goes straight to an empty receive queue is taken; the rest is dropped
+            // and the peer retransmits it.
+            ctx.counters.drop_memory += 1;
+            self.ack_now = true;
+            return;
+        }
+        if straight_in {
             self.deliver(data);
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;

@@ -77,7 +77,11 @@ impl Tcb {
     /// pacing timer instead.
     fn poll_data(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
         if self.pacing && !self.pacer.ready(ctx.now) {
-            self.pace_deadline = self.pacer.deadline(ctx.now);
+            // Only a sender with something to send waits for the pacer; an idle one
+            // arms no timer (it would fire with nothing to do).
+            if self.has_data_to_send() {
+                self.pace_deadline = self.pacer.deadline(ctx.now);
+            }
             return None;
         }
         if self.rtx_one {
@@ -98,6 +102,17 @@ impl Tcb {
         } else {
             self.next_data_segment(ctx, None)
         }
+    }
+
+    /// Whether `poll_data` could produce a segment if pacing and windows allowed:
+    /// a pending retransmission or probe, loss recovery, unsent data or a FIN.
+    fn has_data_to_send(&self) -> bool {
+        let off = (self.snd_nxt - self.snd_buf_seq).max(0) as usize;
+        self.rtx_one
+            || self.tlp_pending
+            || self.recover.is_some()
+            || self.send_buf.len() > off
+            || (self.write_closed && self.snd_nxt.le(self.data_end()))
     }
 
     /// RFC 6675 §5 (C): while in loss recovery with SACK, and the pipe leaves room
