@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use synack::Algorithm;
 
+pub use crate::net::args::{ConnectArgs, ServeArgs, SsArgs};
 use crate::scenario::Scenario;
 use crate::units::{parse_duration, parse_probability, parse_rate, parse_size};
 
@@ -29,6 +30,14 @@ pub enum Command {
     /// Draw the RFC 9293 state diagram from the core's own transition table, as
     /// SVG (no Graphviz needed) or Graphviz DOT.
     Diagram(DiagramArgs),
+    /// Create a TUN device and serve an app (echo, discard, chargen, http) on
+    /// synack behind it, for the kernel's TCP to talk to.
+    Serve(ServeArgs),
+    /// Create a TUN device, connect from synack to HOST:PORT, transfer, and print
+    /// goodput and SHA-256 of what was sent and received.
+    Connect(ConnectArgs),
+    /// List every socket of every running synack instance, like `ss -tani`.
+    Ss(SsArgs),
 }
 
 /// What `synack diagram` writes.
@@ -270,7 +279,7 @@ mod tests {
         argv.extend_from_slice(words);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Sim(a) => a,
-            Command::Diagram(_) => unreachable!("parsed `synack sim`"),
+            _ => unreachable!("parsed `synack sim`"),
         }
     }
 

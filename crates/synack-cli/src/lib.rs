@@ -11,6 +11,11 @@
 //! `synack diagram` draws the RFC 9293 state diagram from the core's transition
 //! table, optionally with the path each endpoint of a scenario took.
 //!
+//! `synack serve`, `synack connect` and `synack ss` put synack on a real TUN
+//! device ([`net`]): serve an app to the kernel's TCP, transfer to a kernel
+//! server with goodput and SHA-256, and list the sockets of every running
+//! instance like `ss -tani`.
+//!
 //! The logic lives here so tests can run it in-process with [`run`]; the binary
 //! is a thin wrapper.
 //!
@@ -32,6 +37,7 @@ mod data;
 mod diagram;
 mod html;
 mod human;
+pub mod net;
 mod record;
 mod scenarios;
 mod svg;
@@ -72,5 +78,8 @@ where
     match cli.command {
         Command::Sim(args) => run_sim(&SimOptions::new(args, stderr_is_terminal), out, err),
         Command::Diagram(args) => diagram::run(&args, out, err),
+        Command::Serve(args) => net::serve::run(&args, out, err),
+        Command::Connect(args) => net::connect::run(&args, out, err, stderr_is_terminal),
+        Command::Ss(args) => net::ss::run(&args, out, err),
     }
 }
