@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use synack::Algorithm;
 
+pub use crate::net::args::{ConnectArgs, ServeArgs, SsArgs};
 use crate::scenario::Scenario;
 use crate::units::{parse_duration, parse_probability, parse_rate, parse_size};
 
@@ -33,6 +34,14 @@ pub enum Command {
     /// loopback: bulk, connections, idle. `synack bench --help` lists the options.
     #[cfg(feature = "bench")]
     Bench(crate::bench::BenchArgs),
+    /// Create a TUN device and serve an app (echo, discard, chargen, http) on
+    /// synack behind it, for the kernel's TCP to talk to.
+    Serve(ServeArgs),
+    /// Create a TUN device, connect from synack to HOST:PORT, transfer, and print
+    /// goodput and SHA-256 of what was sent and received.
+    Connect(ConnectArgs),
+    /// List every socket of every running synack instance, like `ss -tani`.
+    Ss(SsArgs),
 }
 
 /// What `synack diagram` writes.

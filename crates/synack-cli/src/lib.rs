@@ -15,6 +15,11 @@
 //! `synack-bench` crate: synack against smoltcp and Linux loopback, as a table or
 //! JSON lines (`--json`).
 //!
+//! `synack serve`, `synack connect` and `synack ss` put synack on a real TUN
+//! device ([`net`]): serve an app to the kernel's TCP, transfer to a kernel
+//! server with goodput and SHA-256, and list the sockets of every running
+//! instance like `ss -tani`.
+//!
 //! The logic lives here so tests can run it in-process with [`run`]; the binary
 //! is a thin wrapper.
 //!
@@ -38,6 +43,7 @@ mod data;
 mod diagram;
 mod html;
 mod human;
+pub mod net;
 mod record;
 mod scenarios;
 mod svg;
@@ -80,5 +86,8 @@ where
         Command::Diagram(args) => diagram::run(&args, out, err),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(&args, out, err),
+        Command::Serve(args) => net::serve::run(&args, out, err),
+        Command::Connect(args) => net::connect::run(&args, out, err, stderr_is_terminal),
+        Command::Ss(args) => net::ss::run(&args, out, err),
     }
 }

@@ -384,6 +384,8 @@ impl<'a> Recorder<'a> {
                     ConnectionError::Refused => "error: connection refused",
                     ConnectionError::TimedOut => "error: connection timed out",
                     ConnectionError::Aborted => "error: connection aborted",
+                    ConnectionError::HostUnreachable => "error: host unreachable",
+                    ConnectionError::NetworkUnreachable => "error: network unreachable",
                 };
                 self.push(Line::Note {
                     t_us: at.micros(),

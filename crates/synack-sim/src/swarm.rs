@@ -849,6 +849,9 @@ impl Tally {
                     Some(Outcome::Error(ConnectionError::TimedOut)) => t.timed_out += 1,
                     Some(Outcome::Error(ConnectionError::Refused)) => t.refused += 1,
                     Some(Outcome::Error(ConnectionError::Aborted)) => t.aborted += 1,
+                    Some(Outcome::Error(
+                        ConnectionError::HostUnreachable | ConnectionError::NetworkUnreachable,
+                    )) => unreachable!("the simulator sends no ICMP"),
                     None => t.none += 1,
                 }
             }

@@ -3,7 +3,8 @@
 //! running synack, like `ss -tni` lists the kernel's.
 //!
 //! The protocol is one-shot: a client connects, the server writes one JSON object
-//! per socket ([`SocketRecord`]) per line, and closes. Instances put their
+//! per socket ([`SocketRecord`]) per line, then one line with the instance's
+//! counters (`{"interface":..,"counters":[[name,value],..]}`), and closes. Instances put their
 //! sockets in one directory ([`DEFAULT_DIR`]) so that [`instances`] finds them.
 //! Unix sockets live in the file system, so this works across network namespaces.
 
@@ -56,6 +57,48 @@ pub struct SocketRecord {
     pub bytes_acked: Option<u64>,
     /// Bytes received.
     pub bytes_received: Option<u64>,
+    /// Segments sent.
+    #[serde(default)]
+    pub segs_out: Option<u64>,
+    /// Segments received.
+    #[serde(default)]
+    pub segs_in: Option<u64>,
+    /// The peer's (scaled) window.
+    #[serde(default)]
+    pub snd_wnd: Option<u32>,
+    /// Our receive window.
+    #[serde(default)]
+    pub rcv_wnd: Option<u32>,
+    /// Congestion control in use.
+    #[serde(default)]
+    pub congestion: Option<String>,
+}
+
+/// Everything an instance reports: its sockets and its stack's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceReport {
+    /// The TUN device of the instance.
+    pub interface: String,
+    /// Every socket.
+    pub sockets: Vec<SocketRecord>,
+    /// The stack's counters ([`synack::Counters::iter`]) then the interface's
+    /// packet counters, by name.
+    pub counters: Vec<(String, u64)>,
+}
+
+/// A line of an answer (the counters line has a `counters` field, a socket none).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Counters(CounterLine),
+    Socket(Box<SocketRecord>),
+}
+
+/// The last line of an answer: the instance's counters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CounterLine {
+    interface: String,
+    counters: Vec<(String, u64)>,
 }
 
 fn micros(d: std::time::Duration) -> u64 {
@@ -87,6 +130,11 @@ pub(crate) fn records(shared: &Shared, interface: &str) -> Vec<SocketRecord> {
                 retransmits: info.map(|i| i.retransmits),
                 bytes_acked: info.map(|i| i.bytes_acked),
                 bytes_received: info.map(|i| i.bytes_received),
+                segs_out: info.map(|i| i.segs_out),
+                segs_in: info.map(|i| i.segs_in),
+                snd_wnd: info.map(|i| i.snd_wnd),
+                rcv_wnd: info.map(|i| i.rcv_wnd),
+                congestion: info.map(|i| i.congestion.to_owned()),
             }
         })
         .collect()
@@ -110,19 +158,49 @@ pub(crate) fn start(
     Ok(tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
             let lines = records(&shared, &interface);
+            let counters = CounterLine {
+                interface: interface.clone(),
+                counters: counters(&shared),
+            };
             tokio::spawn(async move {
-                let _ = answer(conn, &lines).await;
+                let _ = answer(conn, &lines, &counters).await;
             });
         }
     }))
 }
 
-async fn answer(mut conn: UnixStream, lines: &[SocketRecord]) -> io::Result<()> {
+/// The stack's counters, then the packet I/O's.
+fn counters(shared: &Shared) -> Vec<(String, u64)> {
+    let g = shared.lock();
+    let mut out: Vec<(String, u64)> = g
+        .stack
+        .counters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let s = g.stats;
+    out.extend([
+        ("tun_rx_packets".to_owned(), s.rx_packets),
+        ("tun_tx_packets".to_owned(), s.tx_packets),
+        ("tun_rx_errors".to_owned(), s.rx_errors),
+        ("tun_tx_dropped".to_owned(), s.tx_dropped),
+        ("icmp_echo_replies".to_owned(), s.icmp_echo_replies),
+    ]);
+    out
+}
+
+async fn answer(
+    mut conn: UnixStream,
+    lines: &[SocketRecord],
+    counters: &CounterLine,
+) -> io::Result<()> {
     let mut out = Vec::new();
     for r in lines {
         serde_json::to_writer(&mut out, r).map_err(io::Error::other)?;
         out.push(b'\n');
     }
+    serde_json::to_writer(&mut out, counters).map_err(io::Error::other)?;
+    out.push(b'\n');
     conn.write_all(&out).await?;
     conn.shutdown().await
 }
@@ -135,13 +213,35 @@ async fn answer(mut conn: UnixStream, lines: &[SocketRecord]) -> io::Result<()> 
 /// # Cancel safety
 /// Cancel safe: nothing is lost but the answer.
 pub async fn query(path: &Path) -> io::Result<Vec<SocketRecord>> {
+    Ok(query_instance(path).await?.sockets)
+}
+
+/// Asks the instance behind the control socket at `path` for its sockets and
+/// counters.
+///
+/// # Errors
+/// Connecting or reading fails, or a line is neither a [`SocketRecord`] nor the
+/// counters line (`InvalidData`).
+///
+/// # Cancel safety
+/// Cancel safe: nothing is lost but the answer.
+pub async fn query_instance(path: &Path) -> io::Result<InstanceReport> {
     let conn = UnixStream::connect(path).await?;
     let mut lines = BufReader::new(conn).lines();
-    let mut out = Vec::new();
+    let mut out = InstanceReport::default();
     while let Some(line) = lines.next_line().await? {
-        let r = serde_json::from_str(&line)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        out.push(r);
+        match serde_json::from_str(&line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            Line::Counters(c) => {
+                out.interface = c.interface;
+                out.counters = c.counters;
+            }
+            Line::Socket(r) => {
+                out.interface.clone_from(&r.interface);
+                out.sockets.push(*r);
+            }
+        }
     }
     Ok(out)
 }

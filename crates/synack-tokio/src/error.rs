@@ -11,6 +11,8 @@ pub(crate) fn connection(e: ConnectionError) -> Error {
         ConnectionError::Refused => ErrorKind::ConnectionRefused,
         ConnectionError::TimedOut => ErrorKind::TimedOut,
         ConnectionError::Aborted => ErrorKind::ConnectionAborted,
+        ConnectionError::HostUnreachable => ErrorKind::HostUnreachable,
+        ConnectionError::NetworkUnreachable => ErrorKind::NetworkUnreachable,
     };
     Error::new(kind, e)
 }

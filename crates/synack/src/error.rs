@@ -28,6 +28,12 @@ error_enum! {
         TimedOut => "connection timed out",
         /// The application aborted the connection.
         Aborted => "connection aborted",
+        /// An ICMP host unreachable (or administratively prohibited) ended the
+        /// connection attempt, or was the last word before a timeout.
+        HostUnreachable => "host unreachable",
+        /// An ICMP net unreachable ended the connection attempt, or was the last
+        /// word before a timeout.
+        NetworkUnreachable => "network unreachable",
     }
 }
 

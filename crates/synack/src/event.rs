@@ -211,6 +211,25 @@ counters! {
     bytes_sent,
     /// Bytes delivered to the application.
     bytes_received,
+    /// ICMP/ICMPv6 destination-unreachable errors matched to a connection
+    /// (RFC 5927 checks passed) and recorded as its soft error.
+    icmp_unreachable,
+    /// Connection attempts (SYN-SENT) ended by an ICMP destination unreachable.
+    icmp_connect_aborts,
+    /// Fragmentation-needed / packet-too-big messages that lowered a path MSS.
+    icmp_mtu_lowered,
+    /// Fragmentation-needed / packet-too-big messages that did not lower the MSS
+    /// (already at or below it).
+    icmp_mtu_ignored,
+    /// ICMP errors quoting a segment of no connection of ours.
+    drop_icmp_no_connection,
+    /// ICMP errors whose quoted sequence number is outside SND.UNA..SND.NXT
+    /// (RFC 5927 §4.1: likely forged or stale).
+    drop_icmp_out_of_window,
+    /// ICMP packets that failed to parse (bad checksum, truncated quote...).
+    drop_icmp_malformed,
+    /// Valid ICMP messages that are not errors about TCP (echo, time exceeded...).
+    icmp_ignored,
 }
 
 impl Counters {

@@ -3,10 +3,11 @@
 //!
 //! Submodules: [`demux`] (keyed 4-tuple and listener tables), `listen` (LISTEN and
 //! the two queues), `time_wait` (compact TIME-WAIT records), `ports` (ephemeral
-//! ports), `api` (the application's calls).
+//! ports), `icmp` (ICMP errors about our segments), `api` (the application's calls).
 
 mod api;
 pub(crate) mod demux;
+mod icmp;
 mod limits;
 mod listen;
 mod ports;
@@ -219,6 +220,10 @@ impl Stack {
         self.counters.packets_in += 1;
         let seg = match wire::parse(packet) {
             Ok(s) => s,
+            Err(wire::ParseError::NotTcp) if wire::icmp::is_icmp(packet) => {
+                self.icmp_input(packet);
+                return;
+            }
             Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
                 return;

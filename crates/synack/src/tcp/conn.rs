@@ -309,6 +309,9 @@ pub(crate) struct Tcb {
     pub(crate) mem_over: bool,
 
     pub(crate) error: Option<ConnectionError>,
+    /// The last ICMP soft error (RFC 1122 §4.2.3.9): reported instead of
+    /// `TimedOut` if the connection then times out (`stack/icmp.rs`).
+    pub(crate) soft_error: Option<ConnectionError>,
     pub(crate) stats: ConnStats,
 }
 
@@ -424,6 +427,7 @@ impl Tcb {
             mem_pressure: false,
             mem_over: false,
             error: None,
+            soft_error: None,
             stats: ConnStats::default(),
         }
     }
@@ -963,7 +967,7 @@ impl Tcb {
         if self.user_deadline().is_some_and(|t| t <= now) {
             ctx.counters.timeouts += 1;
             ctx.counters.user_timeouts += 1;
-            self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            self.fail(self.timeout_error(), Cause::Timeout, ctx);
             return;
         }
         if self.fin_wait_2_deadline.is_some_and(|t| t <= now) && self.state == State::FinWait2 {
@@ -1030,7 +1034,7 @@ impl Tcb {
         };
         if self.retries > limit {
             ctx.counters.timeouts += 1;
-            self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
+            self.fail(self.timeout_error(), Cause::Timeout, ctx);
             return;
         }
         self.rtt.backoff();

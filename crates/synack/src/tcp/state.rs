@@ -124,6 +124,8 @@ pub enum Cause {
     RcvCookieAck,
     /// The listener this connection belonged to was closed.
     ListenerClosed,
+    /// An ICMP destination unreachable about our SYN (RFC 5461).
+    RcvIcmp,
 }
 
 impl Cause {
@@ -146,6 +148,7 @@ impl Cause {
             Self::TimeWaitReused => "TIME-WAIT reused",
             Self::RcvCookieAck => "rcv ACK with valid SYN cookie",
             Self::ListenerClosed => "listener closed",
+            Self::RcvIcmp => "rcv ICMP unreachable",
         }
     }
 }
@@ -173,6 +176,7 @@ pub const TRANSITIONS: &[(State, State, Cause)] = {
         (SynSent, Established, RcvSynAck),
         (SynSent, Closed, AppClose),
         (SynSent, Closed, RcvRst),
+        (SynSent, Closed, RcvIcmp),
         (SynSent, Closed, Timeout),
         (SynSent, Closed, AppAbort),
         (SynReceived, Established, RcvAck),

@@ -9,6 +9,7 @@
 //! available for tools that want individual fields.
 
 pub mod checksum;
+pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
