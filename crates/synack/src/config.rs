@@ -386,7 +386,7 @@ mod tests {
                 c.max_connections = 0;
             }),
             ("max_connections/max_half_open/max_orphans", |c| {
-                c.max_orphans = 0
+                c.max_orphans = 0;
             }),
             ("mem_pressure", |c| c.mem_pressure = 0),
             ("mem_pressure", |c| c.mem_pressure = c.mem_max + 1),
