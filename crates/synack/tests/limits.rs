@@ -210,6 +210,7 @@ fn orphans_beyond_the_cap_are_reset() {
     }
     assert_eq!(p.a.counters().orphans_reset, 1);
     assert_eq!(p.a.usage().orphans, 2);
+    assert_eq!(p.a.usage(), p.a.recount_usage());
     p.pump();
     let rsts = p
         .trace
@@ -296,5 +297,7 @@ fn memory_pressure_shrinks_windows_then_drops_and_the_data_still_arrives_intact(
     for i in 0..4 {
         assert!(got[i] == data[i], "connection {i} intact");
     }
+    assert_eq!(p.a.usage(), p.a.recount_usage());
+    assert_eq!(p.b.usage(), p.b.recount_usage());
     assert!(p.b.usage().buffer_bytes_peak <= 128 * 1024 + 4 * 4 * mss);
 }
