@@ -1084,6 +1084,12 @@ impl Harness {
             self.stack.handle_timeout(self.now);
             self.after_op(None);
         }
+        let usage = self.stack.usage();
+        assert_eq!(
+            usage,
+            self.stack.recount_usage(),
+            "the stack's running totals (buffered bytes, orphans) drifted from a recount"
+        );
         for s in self.stack.sockets() {
             if s.state == State::Listen {
                 continue;

@@ -74,6 +74,7 @@ pub struct DiagramArgs {
 /// `synack sim [SCENARIO] [OPTIONS]`.
 #[derive(Debug, Clone, Args)]
 #[command(
+    args_conflicts_with_subcommands = true,
     allow_negative_numbers = true,
     after_help = "\
 Values: P is a probability (1% or 0.01); D a duration (10ms, 1s, 250us);
@@ -82,6 +83,9 @@ Impairments apply to both directions. Exit status: 0 when the scenario's outcome
 is as expected, 1 when it is not, 2 for bad arguments."
 )]
 pub struct SimArgs {
+    /// Runs that are not a two-host scenario: `syn-flood`, `swarm`.
+    #[command(subcommand)]
+    pub tool: Option<SimTool>,
     /// The scenario to run (see --list).
     #[arg(value_enum, default_value_t = Scenario::Transfer, hide_possible_values = true)]
     pub scenario: Scenario,
@@ -152,6 +156,19 @@ pub struct SimArgs {
     /// Print only the summary (with --json: only the summary line).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `synack sim syn-flood` and `synack sim swarm`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SimTool {
+    /// A flood of spoofed SYNs (default 1,000,000) against a listener while
+    /// legitimate clients (default 100) connect and transfer: cookies, every
+    /// transfer checked, peak memory.
+    SynFlood(crate::flood::FloodArgs),
+    /// The swarm simulation: per seed, random impairments, flows, sizes and
+    /// endings, checked for safety and liveness; failing seeds print their
+    /// replay command.
+    Swarm(crate::swarm::SwarmArgs),
 }
 
 /// Every congestion-control algorithm this build of the core knows.

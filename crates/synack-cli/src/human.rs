@@ -281,6 +281,17 @@ fn summary(
         }
     }
     let _ = writeln!(out, "  retransmissions  {}", s.retransmissions);
+    for (name, c) in [("client", &s.client_drops), ("server", &s.server_drops)] {
+        // Every drop reason and limit counter that moved (the rest are zero; all
+        // of them are in --json).
+        let moved: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let list = if moved.is_empty() {
+            "none".to_owned()
+        } else {
+            moved.join(", ")
+        };
+        let _ = writeln!(out, "  drops ({name})   {list}");
+    }
     match w.info.as_ref() {
         Some(i) => {
             let rtt = i.srtt.map_or("not measured".to_owned(), format_duration);

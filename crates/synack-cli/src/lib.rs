@@ -8,6 +8,9 @@
 //! `--html-gallery DIR` for every scenario). Each scenario checks its own expected outcome; the exit status is 0
 //! when it is as expected, 1 when not, 2 for bad arguments.
 //!
+//! `synack sim syn-flood` floods a listener with spoofed SYNs while legitimate
+//! clients transfer; `synack sim swarm --seeds N` runs the swarm simulation.
+//!
 //! `synack diagram` draws the RFC 9293 state diagram from the core's transition
 //! table, optionally with the path each endpoint of a scenario took.
 //!
@@ -41,12 +44,14 @@ pub mod units;
 
 mod data;
 mod diagram;
+pub mod flood;
 mod html;
 mod human;
 pub mod net;
 mod record;
 mod scenarios;
 mod svg;
+pub mod swarm;
 mod world;
 mod xml;
 
@@ -55,7 +60,7 @@ use std::io::Write;
 
 use clap::Parser;
 
-pub use cli::{Cli, Command, DiagramArgs, DiagramFormat, SimArgs, SimOptions};
+pub use cli::{Cli, Command, DiagramArgs, DiagramFormat, SimArgs, SimOptions, SimTool};
 pub use scenario::Scenario;
 pub use sim::{run_sim, Summary, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
@@ -82,6 +87,14 @@ where
         }
     };
     match cli.command {
+        Command::Sim(SimArgs {
+            tool: Some(SimTool::SynFlood(a)),
+            ..
+        }) => flood::run(&a, out, err),
+        Command::Sim(SimArgs {
+            tool: Some(SimTool::Swarm(a)),
+            ..
+        }) => swarm::run(&a, out, err),
         Command::Sim(args) => run_sim(&SimOptions::new(args, stderr_is_terminal), out, err),
         Command::Diagram(args) => diagram::run(&args, out, err),
         #[cfg(feature = "bench")]

@@ -1,5 +1,6 @@
 //! `synack sim`: set up the world, run the scenario, write what happened.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
@@ -43,6 +44,27 @@ pub struct Summary {
     /// Bytes delivered × 8 per second, from the first byte sent to the last
     /// byte read (0 when no data moved).
     pub goodput_bps: u64,
+    /// Every counter of the client's stack (drop reasons and limits included).
+    pub client_counters: BTreeMap<&'static str, u64>,
+    /// Every counter of the server's stack.
+    pub server_counters: BTreeMap<&'static str, u64>,
+    /// The client's drop and limit counters that moved (non-zero).
+    pub client_drops: BTreeMap<&'static str, u64>,
+    /// The server's drop and limit counters that moved (non-zero).
+    pub server_drops: BTreeMap<&'static str, u64>,
+}
+
+/// The drop and limit counters of `st` that are not zero.
+pub(crate) fn drop_map(st: &synack::Stack) -> BTreeMap<&'static str, u64> {
+    st.counters()
+        .drops_and_limits()
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// Every counter of `st` by name.
+pub(crate) fn counter_map(st: &synack::Stack) -> BTreeMap<&'static str, u64> {
+    st.counters().iter().collect()
 }
 
 #[derive(Serialize)]
@@ -73,6 +95,10 @@ impl Summary {
                 + w.stack(Side::Server).counters().retransmits,
             duration_us: w.now().micros(),
             goodput_bps,
+            client_counters: counter_map(w.stack(Side::Client)),
+            server_counters: counter_map(w.stack(Side::Server)),
+            client_drops: drop_map(w.stack(Side::Client)),
+            server_drops: drop_map(w.stack(Side::Server)),
         }
     }
 }

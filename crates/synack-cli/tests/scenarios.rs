@@ -346,6 +346,10 @@ fn json_field_names_and_types() {
                 "retransmissions",
                 "duration_us",
                 "goodput_bps",
+                "client_counters",
+                "server_counters",
+                "client_drops",
+                "server_drops",
             ]),
             other => panic!("unexpected type {other}"),
         };

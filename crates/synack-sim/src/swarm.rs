@@ -775,7 +775,14 @@ impl Run {
                 ));
             }
             // The stack's own accounting agrees: nothing buffered, no orphan left.
-            let u = self.sim.host(self.host(side)).usage();
+            let st = self.sim.host(self.host(side));
+            let u = st.usage();
+            if u != st.recount_usage() {
+                self.fail(&format!(
+                    "SAFETY: host {side:?} running totals {u:?} differ from a recount {:?}",
+                    st.recount_usage()
+                ));
+            }
             if u.buffer_bytes != 0 || u.orphans != 0 || u.connections != 0 {
                 self.fail(&format!(
                     "SAFETY: host {side:?} accounting not back to zero after all timers: {u:?}"

@@ -224,7 +224,12 @@ fn packet(src: IpAddr, dst: IpAddr, hdr: &TcpHeader, payload: &[u8]) -> Vec<u8> 
 
 #[test]
 fn blind_rst_syn_and_data_injection_against_a_live_transfer() {
-    let seed = 21;
+    for seed in 21..=26 {
+        blind_injection(seed);
+    }
+}
+
+fn blind_injection(seed: u64) {
     let mut n = net(
         seed,
         link(),
@@ -305,14 +310,17 @@ fn blind_rst_syn_and_data_injection_against_a_live_transfer() {
     );
     let sc = n.sim.host(n.server).counters().clone();
     assert_eq!(sc.rst_received, 0, "seed={seed}: no injected RST accepted");
-    assert!(sc.rst_ignored > 0, "out-of-window RSTs counted: {sc:?}");
+    assert!(
+        sc.rst_ignored > 0,
+        "seed={seed}: out-of-window RSTs counted"
+    );
     assert!(
         sc.challenge_acks > 0,
-        "in-window RSTs and SYNs drew challenge ACKs"
+        "seed={seed}: in-window RSTs and SYNs drew challenge ACKs"
     );
     assert!(
         sc.drop_out_of_window + sc.drop_bad_ack > 0,
-        "injected data dropped and counted"
+        "seed={seed}: injected data dropped and counted"
     );
     assert!(matches!(
         n.sim.host(n.client).state(c),
@@ -445,4 +453,57 @@ fn segments_with_every_option_malformed_are_counted_and_the_connection_survives(
     let mut buf = [0u8; 16];
     let k = n.sim.host_mut(n.server).recv(s, &mut buf).unwrap();
     assert_eq!(&buf[..k], b"good");
+}
+
+#[test]
+fn blind_out_of_window_segments_do_not_keep_a_dead_peer_alive() {
+    let cfg = TcpConfig {
+        keepalive: Some(synack::Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        }),
+        ..TcpConfig::default()
+    };
+    let mut n = net(23, link(), link(), cfg, TcpConfig::default());
+    let (c, _s) = n.connect();
+    let local = n.sim.host(n.client).sockets()[0].local;
+    // The server vanishes; an attacker who knows the 4-tuple sprays segments with
+    // random sequence numbers "from the server" every 500 ms.
+    n.sim
+        .set_link_config(n.link, Direction::BtoA, link().loss(Loss::Bernoulli(1.0)))
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let t0 = n.sim.now();
+    let mut sent = 0;
+    while n.sim.now() < t0 + Duration::from_secs(60) {
+        let hdr = TcpHeader {
+            src_port: 80,
+            dst_port: local.port(),
+            seq: SeqNum(rng.next_u32()),
+            ack: SeqNum(rng.next_u32()),
+            flags: TcpFlags::ACK,
+            window: 1000,
+            ..TcpHeader::default()
+        };
+        // Handed straight to the client: the server→client direction of the link
+        // loses everything, the attacker sits past it.
+        let now = n.sim.now();
+        n.sim
+            .host_mut(n.client)
+            .handle_packet(now, &packet(SERVER, CLIENT, &hdr, &[]));
+        sent += 1;
+        n.sim.run_for(Duration::from_millis(500)).unwrap();
+    }
+    let st = n.sim.host(n.client);
+    assert!(sent >= 100);
+    // About 16 s of spray (10 s idle, 3 probes 2 s apart) hit the live connection;
+    // the rest found no socket.
+    assert!(
+        st.counters().drop_out_of_window >= 30,
+        "{:?}",
+        st.counters()
+    );
+    assert_eq!(st.error(c), Some(ConnectionError::TimedOut));
+    assert_eq!(st.counters().keepalive_timeouts, 1);
 }

@@ -385,12 +385,21 @@ mod tests {
     #[test]
     fn invalid_values_are_rejected_with_their_field() {
         type Mutate = fn(&mut TcpConfig);
-        let cases: [(&str, Mutate); 5] = [
+        let cases: [(&str, Mutate); 10] = [
             ("min_rto", |c| c.min_rto = Duration::ZERO),
             ("initial_rto", |c| c.initial_rto = Duration::from_millis(1)),
             ("mss", |c| c.mss = 10),
             ("ephemeral_ports", |c| c.ephemeral_ports = 0..=10),
             ("hop_limit", |c| c.hop_limit = 0),
+            ("max_connections/max_half_open/max_orphans", |c| {
+                c.max_connections = 0;
+            }),
+            ("max_connections/max_half_open/max_orphans", |c| {
+                c.max_orphans = 0;
+            }),
+            ("mem_pressure", |c| c.mem_pressure = 0),
+            ("mem_pressure", |c| c.mem_pressure = c.mem_max + 1),
+            ("orphan_retries", |c| c.orphan_retries = 0),
         ];
         for (field, mutate) in cases {
             let mut c = TcpConfig::default();

@@ -232,7 +232,40 @@ counters! {
     icmp_ignored,
 }
 
+/// Counters, besides the parse drops and every `drop_*`, that record a limit
+/// reached or input refused: what `drops_and_limits` reports.
+const LIMIT_COUNTERS: [&str; 17] = [
+    "syncookies_failed",
+    "syncookies_half_open_limit",
+    "rst_ignored",
+    "challenge_acks_suppressed",
+    "bad_sack_blocks",
+    "time_wait_overflow",
+    "connect_conn_limit",
+    "connect_no_ports",
+    "orphans_reset",
+    "memory_pressure",
+    "send_refused_memory",
+    "timeouts",
+    "user_timeouts",
+    "keepalive_timeouts",
+    "persist_timeouts",
+    "fin_wait_2_timeouts",
+    "refused",
+];
+
 impl Counters {
+    /// Every drop reason (parse drops, `drop_*`) and every limit counter
+    /// (cookies failed, challenge ACKs suppressed, orphans reset, memory pressure,
+    /// timeouts, ...), with its value, in [`Counters::iter`]'s order.
+    pub fn drops_and_limits(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.iter().enumerate().filter_map(|(i, (name, v))| {
+            let parse = i < ParseError::ALL.len();
+            (parse || name.starts_with("drop_") || LIMIT_COUNTERS.contains(&name))
+                .then_some((name, v))
+        })
+    }
+
     /// Packets dropped by the parser for `reason`.
     pub fn parse_drop(&self, reason: ParseError) -> u64 {
         self.parse_drops[reason.index()]

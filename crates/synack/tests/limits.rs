@@ -210,6 +210,7 @@ fn orphans_beyond_the_cap_are_reset() {
     }
     assert_eq!(p.a.counters().orphans_reset, 1);
     assert_eq!(p.a.usage().orphans, 2);
+    assert_eq!(p.a.usage(), p.a.recount_usage());
     p.pump();
     let rsts = p
         .trace
@@ -296,5 +297,43 @@ fn memory_pressure_shrinks_windows_then_drops_and_the_data_still_arrives_intact(
     for i in 0..4 {
         assert!(got[i] == data[i], "connection {i} intact");
     }
+    assert_eq!(p.a.usage(), p.a.recount_usage());
+    assert_eq!(p.b.usage(), p.b.recount_usage());
     assert!(p.b.usage().buffer_bytes_peak <= 128 * 1024 + 4 * 4 * mss);
+}
+
+#[test]
+fn over_mem_max_send_takes_no_more_until_data_is_acknowledged() {
+    let cb = TcpConfig {
+        mem_pressure: 8 * 1024,
+        mem_max: 8 * 1024,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::with_config(9, TcpConfig::default(), cb);
+    let conns = established(&mut p, 1);
+    let (c, s) = conns[0];
+    // A's ACKs are lost for now: B's data stays queued.
+    p.filter = Some(Box::new(|side, _, _| side == Side::B));
+    let data = pattern(20 * 1024, 3);
+    assert_eq!(
+        p.b.send(s, &data),
+        Ok(20 * 1024),
+        "an empty buffer always takes"
+    );
+    assert_eq!(
+        p.b.send(s, b"more"),
+        Err(synack::SendError::WouldBlock),
+        "over mem_max with data queued"
+    );
+    assert_eq!(p.b.counters().send_refused_memory, 1);
+    // ACKs flow again: the data is acknowledged, the buffer drains, send works.
+    p.filter = None;
+    let mut got = Vec::new();
+    p.run_until(60 * SEC, |p| {
+        p.read_available(Side::A, c, &mut got);
+        got.len() == data.len() && p.b.send_queue(s) == 0
+    });
+    assert_eq!(got, data);
+    assert_eq!(p.b.send(s, b"more"), Ok(4));
+    assert_eq!(p.b.usage(), p.b.recount_usage());
 }

@@ -54,6 +54,24 @@ impl Stack {
         }
     }
 
+    /// [`Stack::usage`] recounted from every connection (O(connections)), for
+    /// tests and fuzzers to check the running totals against; the peak is
+    /// carried over.
+    pub fn recount_usage(&self) -> Usage {
+        let (mut orphans, mut buffer_bytes) = (0, 0);
+        for slot in &self.slots {
+            if let Some(Socket::Conn(t)) = &slot.sock {
+                orphans += usize::from(t.orphan);
+                buffer_bytes += t.mem_bytes();
+            }
+        }
+        Usage {
+            orphans,
+            buffer_bytes,
+            ..self.usage()
+        }
+    }
+
     /// Half-open connections across every listener.
     pub(super) fn half_open_total(&self) -> usize {
         self.listeners

@@ -221,7 +221,6 @@ impl Tcb {
         ctx: &mut Ctx<'_>,
     ) {
         let f = hdr.flags;
-        self.note_peer_alive(ctx.now);
         if self.state == State::SynReceived
             && self.parent.is_some()
             && f.syn()
@@ -237,6 +236,10 @@ impl Tcb {
         if !self.check_sequence(hdr, payload.len(), ctx) {
             return;
         }
+        // Only an acceptable segment shows the peer is alive: a blind attacker's
+        // out-of-window guesses must not keep a dead connection open (Linux
+        // refreshes its keepalive clock only from validated segments).
+        self.note_peer_alive(ctx.now);
         // Second, check the RST bit. RFC 5961 §3.2: reset only on an exact match of
         // RCV.NXT; an in-window RST elsewhere earns a challenge ACK.
         if f.rst() {
