@@ -463,3 +463,33 @@ async fn tshark_lines(path: &str, filter: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The driver's ACK policy (driver.rs `ACK_EVERY_PACKETS`): without offload, an
+/// ACK at least every second full-sized segment (RFC 5681 §4.2), not one per
+/// read batch (which gave one ACK per ~26 segments).
+#[test]
+fn plain_tun_acks_at_least_every_second_full_sized_segment() {
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, |ns| async move {
+        let iface = iface().await;
+        serve(&iface, 9, App::Discard);
+        let before = iface.stats();
+        let n = 20 * MIB;
+        let o = ns
+            .python(PY_SEND, &[SYNACK_V4, "9", &n.to_string()], *CMD_LIMIT)
+            .await;
+        assert_eq!(stdout_ok(&o).trim(), "eof");
+        let after = iface.stats();
+        let data_in = after.rx_packets - before.rx_packets;
+        let acks_out = after.tx_packets - before.tx_packets;
+        assert!(data_in >= n / 1448, "{data_in} packets in");
+        // Every second segment, plus a little slack for the handshake and close.
+        assert!(
+            acks_out * 2 + 10 >= data_in,
+            "{acks_out} ACKs for {data_in} segments: stretch ACKs"
+        );
+    });
+}
