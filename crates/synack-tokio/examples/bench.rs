@@ -198,15 +198,26 @@ fn main() {
             tokio::spawn(apps::serve(l, App::Discard));
             let mut up = Vec::new();
             let mut down = Vec::new();
+            // Packets each way during the Linux -> synack runs: data in, ACKs out.
+            let (mut data_in, mut acks_out) = (0u64, 0u64);
             for i in 0..runs {
                 let t = Instant::now();
+                let before = iface.stats();
                 up.push(linux_to_synack(&ns, n).await);
+                let after = iface.stats();
+                data_in += after.rx_packets - before.rx_packets;
+                acks_out += after.tx_packets - before.tx_packets;
                 let port = 6000 + u16::try_from(i).unwrap_or(0);
                 down.push(synack_to_linux(&ns, &iface, n, port).await);
                 eprintln!("{mode} run {i} done in {:.1?}", t.elapsed());
             }
             row(&format!("Linux -> synack (TUN {mode})"), &up, base);
             row(&format!("synack -> Linux (TUN {mode})"), &down, base);
+            println!(
+                "  Linux -> synack {mode}: {data_in} packets in, {acks_out} out (ACKs): \
+                 one ACK per {:.1} packets",
+                data_in as f64 / acks_out.max(1) as f64
+            );
             let s = iface.stats();
             let c = iface.counters();
             println!(

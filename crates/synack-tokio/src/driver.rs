@@ -392,6 +392,19 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: Rx) {
     stop(&shared);
 }
 
+/// ACK policy of the batched driver: the stack is given a chance to transmit
+/// (and so to send the ACK it owes) once at least this many packets arrived and
+/// a read ended. Without offload every read is one packet, so this is RFC 9293
+/// §3.8.6.3 / RFC 5681 §4.2's "ACK at least every second full-sized segment";
+/// with offload a read is one GRO super-packet (up to 64 KiB), which is ACKed as
+/// a whole, as Linux ACKs a GRO packet. (Polling once per 64-packet batch gave
+/// one ACK per ~26 segments: stretch ACKs that make the sender bursty.)
+const ACK_EVERY_PACKETS: usize = 2;
+
+/// A packet at least this long carries data worth an ACK (an ACK with full
+/// options is 72 bytes over IPv6; a full-sized segment is an MTU).
+const DATA_PACKET_MIN: usize = 576;
+
 /// Rounds in a row that may put off due timers because input is still queued.
 const MAX_TIMER_DEFERRALS: u32 = 16;
 
@@ -413,9 +426,21 @@ fn round(shared: &Shared, rx: &mut Rx, wake: &mut Vec<Waker>, deferred: &mut u32
         return Round::Stop;
     }
     g.stats.rx_errors += read.errors;
-    for p in rx.packets() {
+    let mut ends = rx.read_ends().iter().peekable();
+    let mut since_transmit = 0;
+    for (i, p) in rx.packets().enumerate() {
         let now = shared.now();
         g.input(now, p);
+        // Only data segments earn an ACK; pure ACKs (the peer acknowledging our
+        // data) wait for the batch's end, so our own sends stay batched (GSO).
+        if p.len() >= DATA_PACKET_MIN {
+            since_transmit += 1;
+        }
+        let read_ended = ends.next_if(|&&e| e == i + 1).is_some();
+        if read_ended && since_transmit >= ACK_EVERY_PACKETS {
+            g.transmit(now);
+            since_transmit = 0;
+        }
     }
     let now = shared.now();
     g.release_inbound(now);

@@ -62,9 +62,21 @@ pub struct InterfaceBuilder {
     impairment: Impairment,
     control: Option<PathBuf>,
     randomness: Option<([u8; 16], u64)>,
+    transparent: bool,
 }
 
 impl InterfaceBuilder {
+    /// Transparent mode (default false): allows a [`crate::TransparentListener`],
+    /// which accepts connections to *any* address routed into the TUN device and
+    /// reports each one's original destination — the tun2socks / VPN use case.
+    /// Route the prefixes to capture into the device yourself (`ip route add
+    /// 203.0.113.0/24 dev NAME`).
+    #[must_use]
+    pub fn transparent(mut self, on: bool) -> Self {
+        self.transparent = on;
+        self
+    }
+
     /// The TUN device's name (default: the kernel picks `tunN`).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -252,6 +264,7 @@ impl InterfaceBuilder {
             addresses: ours,
             kernel_addresses: kernel,
             offload,
+            transparent: self.transparent,
             driver: Some(driver),
             control,
         })
@@ -301,6 +314,7 @@ pub struct Interface {
     addresses: Vec<IpAddr>,
     kernel_addresses: Vec<IpAddr>,
     offload: bool,
+    transparent: bool,
     driver: Option<JoinHandle<()>>,
     control: Option<(JoinHandle<()>, PathBuf)>,
 }
@@ -313,6 +327,7 @@ impl fmt::Debug for Interface {
             .field("addresses", &self.addresses)
             .field("kernel_addresses", &self.kernel_addresses)
             .field("offload", &self.offload)
+            .field("transparent", &self.transparent)
             .finish_non_exhaustive()
     }
 }
@@ -331,7 +346,13 @@ impl Interface {
             impairment: Impairment::default(),
             control: None,
             randomness: None,
+            transparent: false,
         }
+    }
+
+    /// Whether transparent mode is allowed (see [`InterfaceBuilder::transparent`]).
+    pub fn transparent(&self) -> bool {
+        self.transparent
     }
 
     /// The TUN device's name.

@@ -54,6 +54,9 @@ pub(crate) struct Rx {
     /// Offload only: the raw read (virtio header + super-packet).
     raw: Vec<u8>,
     count: usize,
+    /// Where each read of the batch ended (an index into the packets): one packet
+    /// per read without offload, one split super-packet per read with it.
+    ends: Vec<usize>,
 }
 
 impl std::fmt::Debug for Rx {
@@ -82,7 +85,13 @@ impl Rx {
                 Vec::new()
             },
             count: 0,
+            ends: Vec::with_capacity(n),
         }
+    }
+
+    /// Where each read of the last batch ended, ascending (see [`Rx::packets`]).
+    pub(crate) fn read_ends(&self) -> &[usize] {
+        &self.ends
     }
 
     pub(crate) fn device(&self) -> &AsyncDevice {
@@ -92,6 +101,7 @@ impl Rx {
     /// Reads what is ready, up to a batch; the packets are in [`Rx::packets`].
     pub(crate) fn read_batch(&mut self) -> ReadReport {
         self.count = 0;
+        self.ends.clear();
         let mut errors = 0;
         let mut drained = false;
         loop {
@@ -116,7 +126,10 @@ impl Rx {
                 })
             };
             match r {
-                Ok(n) => self.count += n,
+                Ok(n) => {
+                    self.count += n;
+                    self.ends.push(self.count);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drained = true;
                     break;

@@ -19,6 +19,9 @@
 //!   duplication, corruption, rate) sits between the device and the stack, with
 //!   the simulator's knobs ([`LinkConfig`]), since a TUN device has no netem;
 //! - a control socket ([`control`]) serves the socket table to `synack ss`;
+//! - transparent mode ([`InterfaceBuilder::transparent`], [`TransparentListener`])
+//!   accepts connections to any address routed into the device and reports their
+//!   original destination (tun2socks, VPNs; `examples/relay.rs`);
 //! - [`apps`] has echo, discard, chargen and an HTTP server (hyper) to run on it.
 //!
 //! # Examples
@@ -66,6 +69,7 @@ mod impair;
 mod io;
 mod listener;
 mod stream;
+mod transparent;
 
 pub use iface::{Interface, InterfaceBuilder, InterfaceStats};
 pub use impair::Impairment;
@@ -73,3 +77,4 @@ pub use listener::TcpListener;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpStream, WriteHalf};
 pub use synack::{Counters, SocketInfo, State, TcpConfig, TcpInfo};
 pub use synack_sim::{LinkConfig, LinkStats, Loss};
+pub use transparent::TransparentListener;

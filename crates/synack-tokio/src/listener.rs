@@ -67,6 +67,19 @@ impl TcpListener {
         })
     }
 
+    /// A listener for a handle the stack already opened (the transparent one).
+    pub(crate) fn from_handle(
+        shared: Arc<Shared>,
+        handle: SocketHandle,
+        local: SocketAddr,
+    ) -> Self {
+        Self {
+            shared,
+            handle,
+            local,
+        }
+    }
+
     /// The address this listener was bound to.
     ///
     /// # Errors

@@ -15,6 +15,7 @@ use core::net::SocketAddr;
 use super::demux::FourTuple;
 use super::{Socket, SocketHandle, Stack};
 use crate::config::SynCookies;
+use crate::error::ListenError;
 use crate::event::Event;
 use crate::tcp::conn::{CtrlSegment, Tcb};
 use crate::tcp::cookie::CookieData;
@@ -37,14 +38,79 @@ pub(crate) struct Listener {
     pub(crate) accept_queue: VecDeque<SocketHandle>,
 }
 
+/// The key of the catch-all listener ([`Stack::listen_any`]) in the listener
+/// table: port 0 never appears in a valid segment (the parser drops it), so it
+/// cannot clash with an ordinary listener.
+pub(super) const ANY_LISTENER: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+
 impl Stack {
-    /// The listener for a local address: exact address first, then the wildcard.
+    /// The listener for a local address: exact address first, then the wildcard,
+    /// then the catch-all of transparent mode.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<u32> {
         if let Some(&i) = self.listeners.get(local) {
             return Some(i);
         }
         let any = SocketAddr::new(unspecified_like(local), local.port());
-        self.listeners.get(&any).copied()
+        self.listeners
+            .get(&any)
+            .or_else(|| self.listeners.get(&ANY_LISTENER))
+            .copied()
+    }
+
+    /// Transparent mode: a catch-all listener exists, so segments to any address
+    /// are ours to answer.
+    pub(super) fn accepts_any_address(&self) -> bool {
+        self.listeners.contains_key(&ANY_LISTENER)
+    }
+
+    /// Opens the catch-all listener of **transparent mode** (a tun2socks-style
+    /// proxy or VPN endpoint): SYNs to *any* address and port that no ordinary
+    /// listener or connection claims are accepted here, including addresses that
+    /// are not the stack's own, and the stack answers as those addresses. Each
+    /// accepted connection's local address ([`Stack::addrs`]) is the original
+    /// destination the peer asked for.
+    ///
+    /// `backlog` bounds the accept queue and the half-open (SYN-RECEIVED)
+    /// connections, as for [`Stack::listen`] (capped at `somaxconn` and
+    /// `max_syn_backlog`); beyond it SYN cookies answer (if enabled) or SYNs are
+    /// dropped, so a SYN flood to many addresses holds no more state than that.
+    /// The listener shows in [`Stack::sockets`] with local address `0.0.0.0:0`.
+    /// Closing it ([`Stack::close`]) leaves transparent mode.
+    ///
+    /// # Errors
+    /// [`ListenError::AddrInUse`] if a catch-all listener is already open,
+    /// [`ListenError::InvalidArgument`] for a backlog of 0.
+    pub fn listen_any(&mut self, backlog: usize) -> Result<SocketHandle, ListenError> {
+        if backlog == 0 {
+            return Err(ListenError::InvalidArgument);
+        }
+        if self.accepts_any_address() {
+            return Err(ListenError::AddrInUse);
+        }
+        let cfg = &self.config.tcp;
+        let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
+        let h = self.alloc_slot(|handle| {
+            Socket::Listener(Listener {
+                handle,
+                local: ANY_LISTENER,
+                accept_cap,
+                syn_cap,
+                syn_queue: 0,
+                accept_queue: VecDeque::new(),
+            })
+        });
+        self.listeners.insert(ANY_LISTENER, h.index);
+        self.events.push_back(Event::StateChanged {
+            at: self.now,
+            handle: Some(h),
+            local: ANY_LISTENER,
+            remote: None,
+            from: State::Closed,
+            to: State::Listen,
+            cause: Cause::AppListen,
+        });
+        Ok(h)
     }
 
     fn listener_mut(&mut self, idx: u32) -> Option<&mut Listener> {

@@ -229,7 +229,7 @@ impl Stack {
                 return;
             }
         };
-        if !self.addresses.contains(&seg.dst) {
+        if !self.addresses.contains(&seg.dst) && !self.accepts_any_address() {
             self.counters.drop_not_our_address += 1;
             return;
         }
