@@ -91,14 +91,14 @@ impl Stack {
         let cfg = &self.config.tcp;
         let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
         let h = self.alloc_slot(|handle| {
-            Socket::Listener(Listener {
+            Socket::Listener(Box::new(Listener {
                 handle,
                 local: ANY_LISTENER,
                 accept_cap,
                 syn_cap,
                 syn_queue: 0,
                 accept_queue: VecDeque::new(),
-            })
+            }))
         });
         self.listeners.insert(ANY_LISTENER, h.index);
         self.events.push_back(Event::StateChanged {
