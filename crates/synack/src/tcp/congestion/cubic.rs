@@ -21,11 +21,10 @@
 //!
 //! # Not implemented
 //!
-//! - Application-limited periods (RFC 9438 §5.8): `cwnd` should not grow, and
-//!   the time should not count towards `t`, while the application is not
-//!   sending; the trait does not say when that is. Until it does, idle time
-//!   inflates `W_cubic` (Linux has the connection skip growth when it is not
-//!   cwnd-limited).
+//! - Application-limited periods (RFC 9438 §5.8): the connection does not call
+//!   `on_ack` while the window is not in use (RFC 7661, as Linux's
+//!   `tcp_is_cwnd_limited`), so `cwnd` does not grow then; but the time still
+//!   counts towards `t`, so `W_cubic` is further along when sending resumes.
 //! - ECN (§4.6's `reduction_on_ece`).
 
 use core::time::Duration;

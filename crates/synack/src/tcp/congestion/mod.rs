@@ -83,7 +83,11 @@ impl RateSample {
 /// # Calling contract
 ///
 /// - [`on_ack`](Self::on_ack) for every ACK that advances `snd.una` (not for
-///   duplicate ACKs).
+///   duplicate ACKs) outside recovery, while the window is validated (RFC 7661:
+///   FlightSize before the ACK at least half of cwnd; a sender that is not
+///   using its window does not grow it).
+/// - [`on_rate_sample`](Self::on_rate_sample) for every ACK that delivered
+///   data, in or out of recovery.
 /// - [`on_congestion_event`](Self::on_congestion_event) when loss is detected by
 ///   duplicate ACKs or SACK, entering recovery; later events before
 ///   [`on_recovery_exit`](Self::on_recovery_exit) are ignored (one reduction per
