@@ -300,3 +300,31 @@ fn an_application_limited_sender_does_not_inflate_cwnd() {
     assert!(info.cwnd_unvalidated_acks >= 200, "{msg}");
     assert_eq!(info.phase, Phase::SlowStart, "{msg}");
 }
+
+#[test]
+fn bbr_keeps_its_model_at_five_percent_loss() {
+    // Regression: the ACK of a retransmitted segment gave an RTT of microseconds
+    // (the original arriving just after the retransmission left), which pinned
+    // RTprop, so BDP and cwnd collapsed to four segments for the filter's 10 s
+    // (seed 3 ran at 25 Mbit/s). Rate samples now carry no RTT for
+    // retransmissions.
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(1))
+        .rate(1_000_000_000, 1000)
+        .loss(Loss::Bernoulli(0.05));
+    let cfg = TcpConfig {
+        congestion: Algorithm::Bbr,
+        ..TcpConfig::default()
+    };
+    let seed = 3;
+    let r = run(seed, link.clone(), link, &cfg, 32 << 20);
+    let msg = format!(
+        "seed={seed}: BBR {:.1} Mbit/s at 5% loss, cwnd {}, {} recoveries, {} RTOs",
+        r.goodput_bps / 1e6,
+        r.info.cwnd,
+        r.info.recoveries,
+        r.info.rtos
+    );
+    eprintln!("{msg}");
+    assert!(r.goodput_bps >= 0.5e9, "{msg}");
+}

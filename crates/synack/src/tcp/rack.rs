@@ -73,7 +73,7 @@ struct RsBuild {
     send_elapsed: Duration,
     ack_elapsed: Duration,
     app_limited: bool,
-    rtt: Duration,
+    rtt: Option<Duration>,
 }
 
 impl Rack {
@@ -168,7 +168,7 @@ impl Rack {
                 send_elapsed: seg.sent_at - seg.first_sent_at,
                 ack_elapsed: now - seg.delivered_at,
                 app_limited: seg.app_limited,
-                rtt: now - seg.sent_at,
+                rtt: (!seg.rexmit).then(|| now - seg.sent_at),
             });
             self.first_sent_at = seg.sent_at;
         }
@@ -476,7 +476,7 @@ mod tests {
         let rs = r.take_rate_sample().unwrap();
         assert_eq!(rs.delivered, 10_000);
         assert_eq!(rs.interval, Duration::from_millis(29));
-        assert_eq!(rs.rtt, Duration::from_millis(20));
+        assert_eq!(rs.rtt, Some(Duration::from_millis(20)));
         assert!(rs.measured && !rs.app_limited);
         assert_eq!(rs.rate(), Some(10_000 * 1000 / 29));
         assert_eq!(r.take_rate_sample(), None, "one sample per ACK");

@@ -53,8 +53,10 @@ pub struct RateSample {
     /// The sender was application-limited when the newest delivered segment was sent:
     /// the rate is a lower bound, not a measurement of the path.
     pub app_limited: bool,
-    /// RTT of the newest delivered segment.
-    pub rtt: Duration,
+    /// RTT of the newest delivered segment, unless it was retransmitted (Karn:
+    /// an ACK of a retransmitted segment may be for the original, and an RTT of
+    /// a few microseconds would pin a min-RTT filter for its whole window).
+    pub rtt: Option<Duration>,
     /// `C.delivered` when that segment was sent (marks round trips).
     pub prior_delivered: u64,
     /// `C.delivered` now.
