@@ -137,6 +137,10 @@ pub struct SimArgs {
     /// Write a time-sequence graph (SVG) of the data, ACKs and retransmissions.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Write the client's congestion window (and ssthresh) over time as an SVG,
+    /// with the congestion-control phases marked.
+    #[arg(long, value_name = "FILE")]
+    pub cwnd_svg: Option<PathBuf>,
     /// Write a self-contained HTML report: ladder diagram, state diagram with each
     /// endpoint's path, state timeline, time-sequence graph, cwnd and RTT,
     /// parameters and summary.
@@ -147,7 +151,7 @@ pub struct SimArgs {
     #[arg(
         long,
         value_name = "DIR",
-        conflicts_with_all = ["html", "pcap", "svg", "json", "list"]
+        conflicts_with_all = ["html", "pcap", "svg", "cwnd_svg", "json", "list"]
     )]
     pub html_gallery: Option<PathBuf>,
     /// Print JSON lines (state, segment, summary) on stdout and nothing else.
@@ -265,6 +269,10 @@ fn replay_command(args: &SimArgs) -> String {
     );
     opt("pcap", args.pcap.as_ref().map(|p| p.display().to_string()));
     opt("svg", args.svg.as_ref().map(|p| p.display().to_string()));
+    opt(
+        "cwnd-svg",
+        args.cwnd_svg.as_ref().map(|p| p.display().to_string()),
+    );
     opt("html", args.html.as_ref().map(|p| p.display().to_string()));
     if args.ipv6 {
         w.push("--ipv6".into());

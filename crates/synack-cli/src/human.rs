@@ -308,4 +308,33 @@ fn summary(
             let _ = writeln!(out, "  rtt (client)     not measured");
         }
     }
+    if let Some(i) = w.info.as_ref() {
+        let t = &w.phases;
+        let entered: Vec<String> = synack::Phase::ALL
+            .iter()
+            .filter(|&&p| t.count(p) > 0)
+            .map(|&p| {
+                let first = t.first(p).map_or_else(String::new, |us| {
+                    format!(" (first at {} ms)", format_ms(us))
+                });
+                format!("{} ×{}{first}", p.name(), t.count(p))
+            })
+            .collect();
+        let pacing = if i.pacing_rate > 0 {
+            format_rate(i.pacing_rate.saturating_mul(8))
+        } else {
+            "off".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  cc (client)      {}: {}; {} recoveries, {} RTOs ({} spurious), {} undone, ssthresh {}, pacing {pacing}",
+            i.congestion,
+            if entered.is_empty() { "no phase seen".to_owned() } else { entered.join(", ") },
+            i.recoveries,
+            i.rtos,
+            i.spurious_rtos,
+            i.spurious_undos,
+            if i.ssthresh == usize::MAX { "∞".to_owned() } else { format_bytes(i.ssthresh as u64) },
+        );
+    }
 }

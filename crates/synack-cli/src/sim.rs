@@ -210,7 +210,10 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
             }
         },
     };
-    if !can_create(args.svg.as_ref(), err) || !can_create(args.html.as_ref(), err) {
+    if !can_create(args.svg.as_ref(), err)
+        || !can_create(args.html.as_ref(), err)
+        || !can_create(args.cwnd_svg.as_ref(), err)
+    {
         return EXIT_USAGE;
     }
 
@@ -224,7 +227,8 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     if args.html.is_some() {
         rec.keep_all();
     }
-    let run = match execute(o, rec, pcap, args.html.is_some()) {
+    let samples = args.html.is_some() || args.cwnd_svg.is_some();
+    let run = match execute(o, rec, pcap, samples) {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "synack sim: {e}");
@@ -236,6 +240,13 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     let svg_result = args.svg.as_ref().map(|path| {
         let title = format!("synack sim {} (seed {})", args.scenario, args.seed);
         svg::write(&w.rec, path, &title)
+    });
+    let cwnd_result = args.cwnd_svg.as_ref().map(|path| {
+        let title = format!(
+            "synack sim {} (seed {}, {}): client cwnd",
+            args.scenario, args.seed, args.cc
+        );
+        svg::write_cwnd(w.samples.as_deref().unwrap_or_default(), path, &title)
     });
     let html_result = args
         .html
@@ -262,6 +273,10 @@ pub fn run_sim(o: &SimOptions, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     }
     if let Some(Err(e)) = svg_result {
         let _ = writeln!(err, "synack sim: cannot write the SVG: {e}");
+        return EXIT_USAGE;
+    }
+    if let Some(Err(e)) = cwnd_result {
+        let _ = writeln!(err, "synack sim: cannot write the cwnd SVG: {e}");
         return EXIT_USAGE;
     }
     if let Some(Err(e)) = html_result {

@@ -1,12 +1,16 @@
 //! The time–sequence graph (Stevens, tcptrace): for the connection and direction
 //! that carried the most data, each segment's sequence offset against time, with
-//! retransmissions and drops highlighted, and the receiver's ACK and window edge.
+//! retransmissions and drops highlighted, and the receiver's ACK and window edge;
+//! and (`--cwnd-svg`) the client's congestion window over time.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use synack::Phase;
+
 use crate::record::{PlotPoint, Recorder};
+use crate::world::InfoSample;
 
 /// Points per series above which first transmissions and ACKs are thinned.
 const MAX_POINTS: usize = 20_000;
@@ -189,6 +193,142 @@ fn draw(
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    drop(chart);
+    drop(root);
+    Ok(())
+}
+
+/// Writes the congestion window (and ssthresh, once finite) over time to `path`,
+/// with recovery and RTO entries marked. Nothing is written without samples.
+///
+/// # Errors
+/// The file cannot be written, or plotters failed.
+pub(crate) fn write_cwnd(samples: &[InfoSample], path: &Path, title: &str) -> Result<(), String> {
+    match render_cwnd(samples, title)? {
+        Some(svg) => std::fs::write(path, svg).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// The cwnd-over-time plot as an SVG document (`None` without samples).
+///
+/// # Errors
+/// Whatever plotters reports.
+pub(crate) fn render_cwnd(samples: &[InfoSample], title: &str) -> Result<Option<String>, String> {
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    let top = samples.iter().map(|s| s.cwnd).max().unwrap_or(0);
+    let (scale, unit) = if top >= 4 << 20 {
+        (1024.0 * 1024.0, "MiB")
+    } else {
+        (1024.0, "KiB")
+    };
+    // Only changes of the window, ssthresh or phase (not of the RTT alone), so
+    // the time axis ends with the last change of the window.
+    let mut kept: Vec<InfoSample> = Vec::with_capacity(samples.len());
+    for s in samples {
+        if kept
+            .last()
+            .is_none_or(|l| (l.cwnd, l.ssthresh, l.phase) != (s.cwnd, s.ssthresh, s.phase))
+        {
+            kept.push(*s);
+        }
+    }
+    let samples = &kept[..];
+    let t = |s: &InfoSample| s.t_us as f64 / 1e6;
+    // A step line: each value holds until the next sample.
+    let mut cwnd = Vec::with_capacity(samples.len() * 2);
+    let mut ssthresh = Vec::new();
+    for (k, s) in samples.iter().enumerate() {
+        if k > 0 {
+            cwnd.push((t(s), samples[k - 1].cwnd as f64 / scale));
+        }
+        cwnd.push((t(s), s.cwnd as f64 / scale));
+        if s.ssthresh != usize::MAX {
+            ssthresh.push((t(s), s.ssthresh as f64 / scale));
+        }
+    }
+    let entered = |p: Phase| -> Vec<(f64, f64)> {
+        samples
+            .windows(2)
+            .filter(|w| w[1].phase == p && w[0].phase != p)
+            .map(|w| (t(&w[1]), w[1].cwnd as f64 / scale))
+            .collect()
+    };
+    let (recoveries, rtos) = (entered(Phase::Recovery), entered(Phase::Rto));
+    let (x0, x1) = range(cwnd.iter().map(|p| p.0));
+    let (_, y1) = range(cwnd.iter().chain(&ssthresh).map(|p| p.1));
+    let mut svg = String::new();
+    draw_cwnd(
+        &mut svg,
+        title,
+        unit,
+        (&cwnd, &ssthresh, &recoveries, &rtos),
+        (x0..x1, 0.0..y1),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Some(svg))
+}
+
+type CwndSeries<'a> = (
+    &'a [(f64, f64)],
+    &'a [(f64, f64)],
+    &'a [(f64, f64)],
+    &'a [(f64, f64)],
+);
+
+fn draw_cwnd(
+    out: &mut String,
+    title: &str,
+    unit: &str,
+    (cwnd, ssthresh, recoveries, rtos): CwndSeries<'_>,
+    (xr, yr): Ranges,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(out, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(xr, yr)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc(format!("cwnd ({unit})"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(cwnd.iter().copied(), BLUE.stroke_width(2)))?
+        .label("cwnd")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
+    let orange = RGBColor(230, 140, 0);
+    chart
+        .draw_series(LineSeries::new(
+            ssthresh.iter().copied(),
+            orange.stroke_width(1),
+        ))?
+        .label("ssthresh")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], orange));
+    chart
+        .draw_series(recoveries.iter().map(|&p| Circle::new(p, 4, RED.filled())))?
+        .label("recovery entered")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, RED.filled()));
+    chart
+        .draw_series(
+            rtos.iter()
+                .map(|&p| Cross::new(p, 6, BLACK.stroke_width(2))),
+        )?
+        .label("retransmission timeout")
+        .legend(|(x, y)| Cross::new((x + 10, y), 6, BLACK.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use synack::{Instant, SocketHandle, Stack, StackConfig, TcpConfig, TcpInfo};
+use synack::{Instant, Phase, SocketHandle, Stack, StackConfig, TcpConfig, TcpInfo};
 use synack_sim::{HostId, LinkConfig, Loss, PcapWriter, Sim};
 
 use crate::cli::SimOptions;
@@ -62,6 +62,8 @@ pub(crate) struct World<'a> {
     /// The watched connection's congestion window and RTT over time, if kept
     /// (for the HTML report).
     pub(crate) samples: Option<Vec<InfoSample>>,
+    /// The congestion-control phases the watched connection went through.
+    pub(crate) phases: PhaseTally,
     /// The client connection whose details the summary shows.
     watched: Option<(SocketAddr, SocketAddr, SocketHandle)>,
     /// 2·MSL, the TIME-WAIT duration.
@@ -92,6 +94,42 @@ pub(crate) struct InfoSample {
     pub(crate) ssthresh: usize,
     pub(crate) srtt_us: Option<u64>,
     pub(crate) rto_us: u64,
+    pub(crate) phase: Phase,
+}
+
+/// How often the watched connection entered each congestion-control phase, and
+/// when first (µs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PhaseTally {
+    pub(crate) last: Option<Phase>,
+    pub(crate) entered: [u64; 4],
+    pub(crate) first_us: [Option<u64>; 4],
+}
+
+impl PhaseTally {
+    fn index(p: Phase) -> usize {
+        Phase::ALL.iter().position(|&q| q == p).unwrap_or(0)
+    }
+
+    fn note(&mut self, p: Phase, t_us: u64) {
+        if self.last == Some(p) {
+            return;
+        }
+        self.last = Some(p);
+        let k = Self::index(p);
+        self.entered[k] += 1;
+        self.first_us[k].get_or_insert(t_us);
+    }
+
+    /// Times `p` was entered.
+    pub(crate) fn count(&self, p: Phase) -> u64 {
+        self.entered[Self::index(p)]
+    }
+
+    /// When `p` was first entered (µs).
+    pub(crate) fn first(&self, p: Phase) -> Option<u64> {
+        self.first_us[Self::index(p)]
+    }
 }
 
 /// Samples kept at most; later changes are dropped (the chart says so).
@@ -212,6 +250,7 @@ impl<'a> World<'a> {
             flow: Flow::default(),
             info: None,
             samples: None,
+            phases: PhaseTally::default(),
             watched: None,
             two_msl,
             strict: is_perfect(o),
@@ -306,6 +345,9 @@ impl<'a> World<'a> {
 
     /// Appends the latest details to the samples if they changed.
     fn sample(&mut self) {
+        if let Some(i) = self.info.as_ref() {
+            self.phases.note(i.phase, self.sim.now().micros());
+        }
         let (Some(samples), Some(i)) = (self.samples.as_mut(), self.info.as_ref()) else {
             return;
         };
@@ -316,9 +358,11 @@ impl<'a> World<'a> {
             ssthresh: i.ssthresh,
             srtt_us: i.srtt.map(micros),
             rto_us: micros(i.rto),
+            phase: i.phase,
         };
         let changed = samples.last().is_none_or(|l| {
-            (l.cwnd, l.ssthresh, l.srtt_us, l.rto_us) != (s.cwnd, s.ssthresh, s.srtt_us, s.rto_us)
+            (l.cwnd, l.ssthresh, l.srtt_us, l.rto_us, l.phase)
+                != (s.cwnd, s.ssthresh, s.srtt_us, s.rto_us, s.phase)
         });
         if changed && samples.len() < MAX_SAMPLES {
             samples.push(s);

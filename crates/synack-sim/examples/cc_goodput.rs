@@ -1,5 +1,6 @@
 //! Goodput of each congestion-control setup under random loss, next to the
-//! Mathis et al. estimate for Reno (MSS/RTT · sqrt(3/2) / sqrt(p)).
+//! Mathis et al. estimate for Reno (MSS/RTT · sqrt(3/2) / sqrt(p)), then the
+//! acceptance run: BBR moving 256 MiB at 1% loss, against the link rate.
 //!
 //! `cargo run --release -p synack-sim --example cc_goodput [BYTES]`
 //!
@@ -49,6 +50,21 @@ fn main() {
             },
         ),
         (
+            "cubic, unpaced",
+            TcpConfig {
+                congestion: Algorithm::Cubic,
+                pacing: false,
+                ..TcpConfig::default()
+            },
+        ),
+        (
+            "bbr",
+            TcpConfig {
+                congestion: Algorithm::Bbr,
+                ..TcpConfig::default()
+            },
+        ),
+        (
             "newreno, no sack",
             TcpConfig {
                 congestion: Algorithm::NewReno,
@@ -84,4 +100,18 @@ fn main() {
             );
         }
     }
+    let big: u64 = 256 << 20;
+    let bbr = TcpConfig {
+        congestion: Algorithm::Bbr,
+        ..TcpConfig::default()
+    };
+    let mut runs: Vec<f64> = (1..=3).map(|seed| goodput(&bbr, 0.01, big, seed)).collect();
+    runs.sort_by(f64::total_cmp);
+    println!(
+        "bbr, {big} bytes at 1% loss: {:.1} Mbit/s median of 3 seeds ({:.1}..{:.1}) = {:.0}% of the 1 Gbit/s link, every byte intact",
+        runs[1] / 1e6,
+        runs[0] / 1e6,
+        runs[2] / 1e6,
+        runs[1] / 1e9 * 100.0
+    );
 }

@@ -77,9 +77,7 @@ impl Tcb {
     /// pacing timer instead.
     fn poll_data(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
         if self.pacing && !self.pacer.ready(ctx.now) {
-            // Only a sender with something to send waits for the pacer; an idle one
-            // arms no timer (it would fire with nothing to do).
-            if self.has_data_to_send() {
+            if self.may_send_data() {
                 self.pace_deadline = self.pacer.deadline(ctx.now);
             }
             return None;
@@ -104,15 +102,18 @@ impl Tcb {
         }
     }
 
-    /// Whether `poll_data` could produce a segment if pacing and windows allowed:
-    /// a pending retransmission or probe, loss recovery, unsent data or a FIN.
-    fn has_data_to_send(&self) -> bool {
-        let off = (self.snd_nxt - self.snd_buf_seq).max(0) as usize;
-        self.rtx_one
-            || self.tlp_pending
-            || self.recover.is_some()
-            || self.send_buf.len() > off
-            || (self.write_closed && self.snd_nxt.le(self.data_end()))
+    /// Whether a data segment could go out if the pacer allowed: an upper bound
+    /// (a false "yes" costs one timer wake-up; a false "no" would stall).
+    fn may_send_data(&self) -> bool {
+        if self.rtx_one || self.tlp_pending || self.recover.is_some() {
+            return true;
+        }
+        let data_end = self.data_end();
+        let unsent = self.snd_nxt.lt(data_end) || (self.write_closed && self.snd_nxt.le(data_end));
+        let used = (self.snd_nxt - self.snd_una).max(0) as usize;
+        // cwnd plus limited transmit's two segments and F-RTO's allowance.
+        let cc_limit = self.cc.cwnd().saturating_add(3 * usize::from(self.mss));
+        unsent && used < self.snd_wnd as usize && used < cc_limit
     }
 
     /// RFC 6675 §5 (C): while in loss recovery with SACK, and the pipe leaves room

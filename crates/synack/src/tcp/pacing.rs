@@ -24,6 +24,12 @@ pub const SLOW_START_PERCENT: u64 = 200;
 pub const AVOIDANCE_PERCENT: u64 = 120;
 /// Bytes of IPv4 + TCP header charged per segment on top of its payload.
 pub const HEADER_BYTES: usize = 40;
+/// How far the departure schedule may lag behind the clock: a sender that was
+/// held up (by the window, or by a timer that fired late — a runtime's timers
+/// have about 1 ms of granularity) may catch up by this much time's worth of
+/// segments at once. Linux sizes its paced bursts the same way
+/// (`tcp_tso_autosize`: about 1 ms of data at the pacing rate).
+pub const MAX_LAG: Duration = Duration::from_millis(1);
 
 /// The default pacing rate in bytes per second: `cwnd / srtt` scaled by 200 % in
 /// slow start and 120 % otherwise. `None` before the first RTT sample (the
@@ -72,13 +78,15 @@ impl Pacer {
 
     /// A segment of `bytes` (headers included) left at `now`, paced at
     /// `rate` bytes per second: the next may leave `bytes / rate` later. The gap
-    /// starts from the later of now and the previous departure slot, so idle time
-    /// earns no burst credit.
+    /// starts from the previous departure slot, or [`MAX_LAG`] before now if
+    /// that is later: a late sender catches up by at most 1 ms of data.
     pub fn on_send(&mut self, now: Instant, bytes: usize, rate: u64) {
         if rate == 0 {
             return;
         }
-        let start = self.next_ns.max(now.micros().saturating_mul(1000));
+        let lag = u64::try_from(MAX_LAG.as_nanos()).unwrap_or(u64::MAX);
+        let floor = now.micros().saturating_mul(1000).saturating_sub(lag);
+        let start = self.next_ns.max(floor);
         let gap = (bytes as u128) * 1_000_000_000 / u128::from(rate);
         self.next_ns = start.saturating_add(u64::try_from(gap).unwrap_or(u64::MAX));
     }
@@ -133,41 +141,61 @@ mod tests {
     fn segments_leave_one_gap_apart() {
         let mut p = Pacer::default();
         let t0 = Instant::from_millis(1);
-        assert!(p.ready(t0));
-        // 1500 bytes at 125 MB/s (1 Gbit/s) is 12 us.
-        p.on_send(t0, 1500, 125_000_000);
+        // 1500 bytes at 1.5 MB/s is 1 ms: the first is "late" by the whole
+        // 1 ms of lag the schedule may carry, so it and one more go at once.
+        p.on_send(t0, 1500, 1_500_000);
+        assert!(p.ready(t0), "one slot of catch-up");
+        p.on_send(t0, 1500, 1_500_000);
         assert!(!p.ready(t0));
-        assert_eq!(p.deadline(t0), Some(Instant::from_micros(1012)));
-        p.on_send(t0, 1500, 125_000_000);
+        assert_eq!(p.deadline(t0), Some(Instant::from_millis(2)));
+        p.on_send(Instant::from_millis(2), 1500, 1_500_000);
         assert_eq!(
-            p.deadline(t0),
-            Some(Instant::from_micros(1024)),
-            "gaps add up"
+            p.deadline(Instant::from_millis(2)),
+            Some(Instant::from_millis(3)),
+            "on schedule: one gap per segment"
         );
-        assert!(p.ready(Instant::from_micros(1024)));
-        assert_eq!(p.deadline(Instant::from_micros(1024)), None);
+        assert!(p.ready(Instant::from_millis(3)));
     }
 
     #[test]
     fn fractions_of_a_microsecond_accumulate() {
         let mut p = Pacer::default();
-        // 100 bytes at 1 Gbyte/s is 100 ns: ten of them are 1 us, not 0 and not 10.
-        for _ in 0..10 {
-            p.on_send(Instant::ZERO, 100, 1_000_000_000);
+        let t0 = Instant::from_millis(5);
+        // 100 bytes at 1 Gbyte/s is 100 ns. From 1 ms behind the clock,
+        // 10,000 of them bring the schedule to now, and ten more to 1 us later.
+        for _ in 0..10_010 {
+            p.on_send(t0, 100, 1_000_000_000);
         }
-        assert_eq!(p.deadline(Instant::ZERO), Some(Instant::from_micros(1)));
+        assert_eq!(p.deadline(t0), Some(Instant::from_micros(5_001)));
     }
 
     #[test]
-    fn idle_time_earns_no_burst() {
-        let mut p = Pacer::default();
-        p.on_send(Instant::ZERO, 1000, 1_000_000);
-        // 1 ms gap; a send long after starts its gap from then.
-        p.on_send(Instant::from_secs(1), 1000, 1_000_000);
-        assert_eq!(
-            p.deadline(Instant::from_secs(1)),
-            Some(Instant::from_micros(1_001_000))
-        );
+    fn a_late_sender_catches_up_by_at_most_one_millisecond() {
+        // (name, idle before the burst, segments sent at once before the pacer
+        // holds the next) at 1500 bytes per 100 us (15 MB/s).
+        let cases = [
+            ("back to back: on schedule", 0, 1),
+            ("300 us late: three slots owed", 300, 4),
+            ("1 ms late: ten slots", 1000, 11),
+            ("1 s idle: still only 1 ms", 1_000_000, 11),
+        ];
+        for (name, idle_us, burst) in cases {
+            let mut p = Pacer::default();
+            let t0 = Instant::from_secs(10);
+            p.on_send(t0, 1500, 15_000_000);
+            // Drain the catch-up of the first send so the schedule is current.
+            while p.ready(t0) {
+                p.on_send(t0, 1500, 15_000_000);
+            }
+            let next = p.deadline(t0).unwrap();
+            let t1 = next + Duration::from_micros(idle_us);
+            let mut sent = 0;
+            while p.ready(t1) {
+                p.on_send(t1, 1500, 15_000_000);
+                sent += 1;
+            }
+            assert_eq!(sent, burst, "{name}");
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ struct RsBuild {
     send_elapsed: Duration,
     ack_elapsed: Duration,
     app_limited: bool,
-    rtt: Duration,
+    rtt: Option<Duration>,
 }
 
 impl Rack {
@@ -168,7 +168,7 @@ impl Rack {
                 send_elapsed: seg.sent_at - seg.first_sent_at,
                 ack_elapsed: now - seg.delivered_at,
                 app_limited: seg.app_limited,
-                rtt: now - seg.sent_at,
+                rtt: (!seg.rexmit).then(|| now - seg.sent_at),
             });
             self.first_sent_at = seg.sent_at;
         }
@@ -419,5 +419,82 @@ mod tests {
         // Delivered 2 ms after the retransmission: it was the original arriving late.
         r.on_ack(SeqNum(200), t(32));
         assert_eq!(r.rtt, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn reo_wnd_table() {
+        let ms = Duration::from_millis;
+        // RFC 8985 §6.2: reo_wnd = min(RACK.reo_wnd_mult * RACK.min_RTT / 4, SRTT).
+        // (name, min_RTT in ms, D-SACK rounds, SRTT, reo_wnd)
+        let cases = [
+            ("no RTT sample yet: zero", None, 0, None, ms(0)),
+            ("min_RTT/4", Some(8), 0, None, ms(2)),
+            ("one D-SACK: 2 steps", Some(8), 1, None, ms(4)),
+            ("three D-SACKs: 4 steps", Some(8), 3, None, ms(8)),
+            ("capped at SRTT", Some(8), 3, Some(ms(5)), ms(5)),
+            ("SRTT above: no cap", Some(8), 1, Some(ms(50)), ms(4)),
+            ("at most 16 steps", Some(8), 40, None, ms(32)),
+            (
+                "sub-ms min_RTT",
+                Some(1),
+                0,
+                None,
+                Duration::from_micros(250),
+            ),
+        ];
+        for (name, min_rtt, dsacks, srtt, want) in cases {
+            let mut r = Rack::default();
+            if let Some(m) = min_rtt {
+                r.on_send(SeqNum(0), SeqNum(100), t(0));
+                r.on_ack(SeqNum(100), t(m));
+            }
+            for _ in 0..dsacks {
+                r.on_dsack();
+            }
+            assert_eq!(r.reo_wnd(srtt), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn rate_samples_measure_delivery_over_the_longer_interval() {
+        let mut r = Rack::default();
+        // Ten 1000-byte segments sent 1 ms apart from t=0.
+        for k in 0..10u32 {
+            r.on_send(SeqNum(k * 1000), SeqNum(k * 1000 + 1000), t(u64::from(k)));
+        }
+        // The first ACK (20 ms): 1000 bytes over the 20 ms since the interval
+        // began at the first send.
+        r.on_ack(SeqNum(1000), t(20));
+        let rs = r.take_rate_sample().unwrap();
+        assert_eq!((rs.delivered, rs.total_delivered), (1000, 1000));
+        assert_eq!(rs.interval, Duration::from_millis(20));
+        assert_eq!(rs.rate(), Some(50_000));
+        assert!(rs.measured);
+        // All the rest ACKed at 29 ms: the newest (sent at 9 ms) was sent when 0
+        // bytes were delivered; send interval 9 ms, ACK interval 29 ms - 0 = 29 ms.
+        r.on_ack(SeqNum(10_000), t(29));
+        let rs = r.take_rate_sample().unwrap();
+        assert_eq!(rs.delivered, 10_000);
+        assert_eq!(rs.interval, Duration::from_millis(29));
+        assert_eq!(rs.rtt, Some(Duration::from_millis(20)));
+        assert!(rs.measured && !rs.app_limited);
+        assert_eq!(rs.rate(), Some(10_000 * 1000 / 29));
+        assert_eq!(r.take_rate_sample(), None, "one sample per ACK");
+    }
+
+    #[test]
+    fn app_limited_marks_samples_until_the_flight_is_delivered() {
+        let mut r = Rack::default();
+        r.on_send(SeqNum(0), SeqNum(1000), t(0));
+        r.on_app_limited(1000);
+        r.on_send(SeqNum(1000), SeqNum(2000), t(1));
+        r.on_ack(SeqNum(2000), t(30));
+        assert!(r.take_rate_sample().unwrap().app_limited);
+        r.on_send(SeqNum(2000), SeqNum(3000), t(30));
+        r.on_ack(SeqNum(3000), t(60));
+        assert!(
+            !r.take_rate_sample().unwrap().app_limited,
+            "cleared once delivered past the mark"
+        );
     }
 }

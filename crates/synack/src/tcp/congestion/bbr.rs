@@ -255,9 +255,12 @@ impl Bbr {
     }
 
     /// §4.1.2.3: RTprop is the min RTT of the last 10 s.
-    fn update_rt_prop(&mut self, now: Instant, rtt: Duration) {
+    fn update_rt_prop(&mut self, now: Instant, rtt: Option<Duration>) {
         self.rt_prop_expired = now > self.rt_prop_stamp + RT_PROP_FILTER_LEN;
-        if !rtt.is_zero() && (self.rt_prop.is_none_or(|r| rtt <= r) || self.rt_prop_expired) {
+        let Some(rtt) = rtt.filter(|r| !r.is_zero()) else {
+            return;
+        };
+        if self.rt_prop.is_none_or(|r| rtt <= r) || self.rt_prop_expired {
             self.rt_prop = Some(rtt);
             self.rt_prop_stamp = now;
         }

@@ -53,8 +53,10 @@ pub struct RateSample {
     /// The sender was application-limited when the newest delivered segment was sent:
     /// the rate is a lower bound, not a measurement of the path.
     pub app_limited: bool,
-    /// RTT of the newest delivered segment.
-    pub rtt: Duration,
+    /// RTT of the newest delivered segment, unless it was retransmitted (Karn:
+    /// an ACK of a retransmitted segment may be for the original, and an RTT of
+    /// a few microseconds would pin a min-RTT filter for its whole window).
+    pub rtt: Option<Duration>,
     /// `C.delivered` when that segment was sent (marks round trips).
     pub prior_delivered: u64,
     /// `C.delivered` now.
@@ -83,7 +85,11 @@ impl RateSample {
 /// # Calling contract
 ///
 /// - [`on_ack`](Self::on_ack) for every ACK that advances `snd.una` (not for
-///   duplicate ACKs).
+///   duplicate ACKs) outside recovery, while the window is validated (RFC 7661:
+///   FlightSize before the ACK at least half of cwnd; a sender that is not
+///   using its window does not grow it).
+/// - [`on_rate_sample`](Self::on_rate_sample) for every ACK that delivered
+///   data, in or out of recovery.
 /// - [`on_congestion_event`](Self::on_congestion_event) when loss is detected by
 ///   duplicate ACKs or SACK, entering recovery; later events before
 ///   [`on_recovery_exit`](Self::on_recovery_exit) are ignored (one reduction per

@@ -34,7 +34,7 @@ impl Path {
             delivered: bytes,
             interval: self.rtt,
             app_limited,
-            rtt: self.rtt,
+            rtt: Some(self.rtt),
             prior_delivered: prior,
             total_delivered: self.delivered,
         };
@@ -360,4 +360,22 @@ fn state_names_are_the_drafts() {
     for (s, n) in cases {
         assert_eq!(s.name(), n);
     }
+}
+
+#[test]
+fn a_retransmission_gives_no_rtt_sample() {
+    let mut b = Bbr::new(MSS);
+    let mut p = fill_pipe(&mut b, 4 * BDP);
+    p.round(&mut b, BW, BDP);
+    let rs = RateSample {
+        measured: true,
+        delivered: 1000,
+        interval: RTT,
+        app_limited: false,
+        rtt: None,
+        prior_delivered: p.delivered,
+        total_delivered: p.delivered + 1000,
+    };
+    b.on_rate_sample(p.now, Some(&rs), 1000, BDP);
+    assert_eq!(b.rt_prop(), Some(RTT), "RTprop kept");
 }
