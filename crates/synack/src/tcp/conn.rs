@@ -443,19 +443,19 @@ impl Tcb {
 
     /// The earliest time [`Tcb::on_timeout`] must run.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.rtx_deadline,
-            self.persist_deadline,
-            self.keepalive_deadline,
-            self.fin_wait_2_deadline,
-            self.rack_deadline,
-            self.tlp_deadline,
-            self.user_deadline(),
-            self.delack_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Branch-light: each `Option<Instant>` maps to an integer (None = u128::MAX,
+        // above every Instant) and the minimum is taken over plain integers (this
+        // runs on every segment).
+        let m = |d: Option<Instant>| d.map_or(u128::MAX, |t| u128::from(t.micros()));
+        let min = m(self.rtx_deadline)
+            .min(m(self.persist_deadline))
+            .min(m(self.keepalive_deadline))
+            .min(m(self.fin_wait_2_deadline))
+            .min(m(self.rack_deadline))
+            .min(m(self.tlp_deadline))
+            .min(m(self.user_deadline()))
+            .min(m(self.delack_deadline));
+        u64::try_from(min).ok().map(Instant::from_micros)
     }
 
     /// When the user timeout runs out, while data waits for acknowledgment or the
