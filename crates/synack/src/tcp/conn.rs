@@ -101,6 +101,16 @@ impl ChallengeLimiter {
     }
 }
 
+/// The earlier of two optional deadlines.
+#[inline]
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// What a connection needs from the stack while it handles an input.
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
@@ -443,19 +453,18 @@ impl Tcb {
 
     /// The earliest time [`Tcb::on_timeout`] must run.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        // Branch-light: each `Option<Instant>` maps to an integer (None = u128::MAX,
-        // above every Instant) and the minimum is taken over plain integers (this
-        // runs on every segment).
-        let m = |d: Option<Instant>| d.map_or(u128::MAX, |t| u128::from(t.micros()));
-        let min = m(self.rtx_deadline)
-            .min(m(self.persist_deadline))
-            .min(m(self.keepalive_deadline))
-            .min(m(self.fin_wait_2_deadline))
-            .min(m(self.rack_deadline))
-            .min(m(self.tlp_deadline))
-            .min(m(self.user_deadline()))
-            .min(m(self.delack_deadline));
-        u64::try_from(min).ok().map(Instant::from_micros)
+        // A chain of pairwise minima (it runs on every segment): no array, no
+        // iterator adaptors.
+        let mut t = earliest(self.rtx_deadline, self.persist_deadline);
+        t = earliest(t, self.keepalive_deadline);
+        t = earliest(t, self.fin_wait_2_deadline);
+        t = earliest(t, self.rack_deadline);
+        t = earliest(t, self.tlp_deadline);
+        t = earliest(t, self.delack_deadline);
+        if self.user_timeout.is_some() {
+            t = earliest(t, self.user_deadline());
+        }
+        t
     }
 
     /// When the user timeout runs out, while data waits for acknowledgment or the
