@@ -43,12 +43,17 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 ///
 /// `2^16 ≡ 1 (mod 0xffff)`, so adding the high bits back in ("end-around carry",
 /// RFC 1071 §2(B)) keeps the value congruent.
-fn fold64(mut acc: u64) -> u32 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    // The loop leaves acc <= 0xffff.
-    acc as u32
+#[inline]
+fn fold64(acc: u64) -> u32 {
+    // Four fixed steps instead of a data-dependent loop: 64 → 33 → 32 bits, then
+    // 32 → 17 → 16 bits; each step keeps the value congruent mod 0xffff and a
+    // nonzero value nonzero.
+    let a = (acc & 0xffff_ffff) + (acc >> 32); // <= 2^33 - 2
+    let a = (a & 0xffff_ffff) + (a >> 32); // <= 2^32 - 1
+    let a = (a & 0xffff) + (a >> 16); // <= 0x1fffe
+    let a = (a & 0xffff) + (a >> 16); // <= 0xffff
+                                      // The steps above leave a <= 0xffff.
+    a as u32
 }
 
 /// The 1's complement sum of `data` taken as *native-endian* 16-bit words, folded
@@ -277,6 +282,32 @@ mod tests {
     }
 
     #[test]
+    fn fold64_edges() {
+        let reference = |mut a: u64| {
+            while a > 0xffff {
+                a = (a & 0xffff) + (a >> 16);
+            }
+            a as u32
+        };
+        for v in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0xffff_fffe_0001,
+            u64::MAX,
+            u64::MAX - 1,
+            0x8000_0000_0000_0000,
+            0xffff_0000_ffff_0000,
+        ] {
+            assert_eq!(fold64(v), reference(v), "{v:#x}");
+        }
+    }
+
+    #[test]
     fn long_inputs_and_every_tail() {
         // 64 KiB of 0xff: every accumulator lane saturates towards its fold.
         let ff = alloc::vec![0xffu8; 65_536];
@@ -339,6 +370,15 @@ mod tests {
             reference.extend_from_slice(&initial.to_be_bytes()[2..]);
             reference.extend_from_slice(slice);
             prop_assert_eq!(fold(sum(slice, initial)), naive(&reference));
+        }
+
+        #[test]
+        fn fold64_matches_the_loop(v in any::<u64>()) {
+            let mut a = v;
+            while a > 0xffff {
+                a = (a & 0xffff) + (a >> 16);
+            }
+            prop_assert_eq!(fold64(v), a as u32);
         }
 
         /// The fused copy sums like `sum` and copies exactly.
