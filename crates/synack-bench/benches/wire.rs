@@ -20,9 +20,10 @@ fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + 3) as u8).collect()
 }
 
-/// A candidate for the core (not used by synack yet): native-endian 32-bit words
-/// into four independent 64-bit accumulators, which LLVM vectorizes; RFC 1071
-/// §2(B) byte-order independence turns the folded sum back into network order.
+/// The earlier candidate for the core, kept for comparison: native-endian 32-bit
+/// words into four independent 64-bit accumulators; RFC 1071 §2(B) byte-order
+/// independence turns the folded sum back into network order. The core now sums
+/// 64-bit words in two carry-counting accumulators (`wire::checksum::sum`).
 fn candidate_sum(data: &[u8]) -> u16 {
     let mut acc = [0u64; 4];
     let mut chunks = data.chunks_exact(16);

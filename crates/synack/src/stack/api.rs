@@ -404,7 +404,7 @@ impl Stack {
         {
             // Already finished (a husk): just let go.
             self.time_wait.detach(&key);
-            if self.conns.get(&key) == Some(&idx) {
+            if self.conns.get(&key) == Some(idx) {
                 self.conns.remove(&key);
             }
             self.free_slot(idx);
@@ -471,7 +471,7 @@ impl Stack {
         if prev == State::SynReceived {
             self.leave_syn_queue(idx, false);
         }
-        if self.conns.get(&key) == Some(&idx) {
+        if self.conns.get(&key) == Some(idx) {
             self.conns.remove(&key);
         }
         self.free_slot(idx);

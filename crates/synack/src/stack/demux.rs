@@ -111,6 +111,9 @@ impl V4Key {
 pub(crate) struct ConnTable {
     v4: KeyedMap<V4Key, u32>,
     other: KeyedMap<FourTuple, u32>,
+    /// The IPv4 entry [`ConnTable::lookup`] found last: a bulk flow's segments skip
+    /// the hash. Cleared by every insert and remove.
+    last: Option<(V4Key, u32)>,
 }
 
 impl ConnTable {
@@ -118,14 +121,31 @@ impl ConnTable {
         Self {
             v4: keyed_map(hasher),
             other: keyed_map(hasher),
+            last: None,
         }
     }
 
-    pub(crate) fn get(&self, key: &FourTuple) -> Option<&u32> {
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<u32> {
         match V4Key::of(key) {
-            Some(k) => self.v4.get(&k),
-            None => self.other.get(key),
+            Some(k) => self.v4.get(&k).copied(),
+            None => self.other.get(key).copied(),
         }
+    }
+
+    /// [`ConnTable::get`] for the packet path, remembering the IPv4 entry it finds
+    /// so the next segment of the same flow is found without hashing.
+    pub(crate) fn lookup(&mut self, key: &FourTuple) -> Option<u32> {
+        let Some(k) = V4Key::of(key) else {
+            return self.other.get(key).copied();
+        };
+        if let Some((lk, idx)) = self.last {
+            if lk == k {
+                return Some(idx);
+            }
+        }
+        let idx = *self.v4.get(&k)?;
+        self.last = Some((k, idx));
+        Some(idx)
     }
 
     pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
@@ -133,6 +153,7 @@ impl ConnTable {
     }
 
     pub(crate) fn insert(&mut self, key: FourTuple, idx: u32) -> Option<u32> {
+        self.last = None;
         match V4Key::of(&key) {
             Some(k) => self.v4.insert(k, idx),
             None => self.other.insert(key, idx),
@@ -140,6 +161,7 @@ impl ConnTable {
     }
 
     pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
+        self.last = None;
         match V4Key::of(key) {
             Some(k) => self.v4.remove(&k),
             None => self.other.remove(key),
@@ -245,10 +267,20 @@ mod tests {
         assert_eq!(t.insert(a, 5), Some(1));
         assert_eq!(
             (t.get(&a), t.get(&b), t.get(&c), t.get(&d)),
-            (Some(&5), Some(&2), Some(&3), Some(&4))
+            (Some(5), Some(2), Some(3), Some(4))
         );
         assert_eq!(t.len(), 4);
+        // The one-entry cache answers a repeat, and never outlives a change.
+        assert_eq!(
+            (t.lookup(&a), t.lookup(&a), t.lookup(&c)),
+            (Some(5), Some(5), Some(3))
+        );
+        assert_eq!(t.insert(a, 6), Some(5));
+        assert_eq!(t.lookup(&a), Some(6));
+        assert_eq!(t.lookup(&b), Some(2));
         assert_eq!(t.remove(&b), Some(2));
+        assert_eq!(t.lookup(&b), None);
+        assert_eq!(t.lookup(&a), Some(6));
         assert!(!t.contains_key(&b));
         assert_eq!(t.remove(&c), Some(3));
         assert_eq!(t.remove(&c), None);

@@ -53,7 +53,7 @@ impl Stack {
             local: err.local,
             remote: err.remote,
         };
-        let Some(&idx) = self.conns.get(&key) else {
+        let Some(idx) = self.conns.get(&key) else {
             self.counters.drop_icmp_no_connection += 1;
             return;
         };

@@ -238,7 +238,7 @@ impl Stack {
             local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
             remote: SocketAddr::new(seg.src, seg.tcp.src_port),
         };
-        if let Some(&idx) = self.conns.get(&key) {
+        if let Some(idx) = self.conns.lookup(&key) {
             self.conn_input(idx, &seg.tcp, seg.payload);
             return;
         }
@@ -389,7 +389,7 @@ impl Stack {
             remote: tcb.remote,
         };
         let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
-        if self.conns.get(&key) == Some(&idx) {
+        if self.conns.get(&key) == Some(idx) {
             self.conns.remove(&key);
         }
         if free {
@@ -568,9 +568,9 @@ impl Stack {
             };
             self.touch(idx);
             let Some(tcb) = self.conn(idx) else { continue };
-            let payload = tcb.send_buf.slice(seg.payload_off, seg.payload_len);
+            let (a, b) = tcb.send_buf.slices(seg.payload_off, seg.payload_len);
             let hop = self.config.tcp.hop_limit;
-            let r = wire::emit(local.ip(), remote.ip(), hop, &seg.hdr, payload, buf);
+            let r = wire::emit_parts(local.ip(), remote.ip(), hop, &seg.hdr, [a, b], buf);
             match r {
                 Ok(n) => {
                     self.counters.packets_out += 1;

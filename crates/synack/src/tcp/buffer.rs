@@ -1,31 +1,34 @@
 //! The send buffer: bytes queued by the application and not yet acknowledged.
 //!
-//! Kept contiguous (a `Vec` with a moving head, compacted when the dead prefix
-//! passes half the capacity) so a segment's payload is always one slice and the
-//! output path copies each byte once, straight into the packet.
+//! A ring (`VecDeque<u8>`): acknowledged bytes leave the front without moving the
+//! rest, so each byte is copied once on the way in (`push`) and once on the way out
+//! (straight into the packet, from at most two slices, see [`SendBuffer::slices`]).
+//! Memory is taken on the first push and given back once everything is
+//! acknowledged and the ring had grown large.
 
-use alloc::vec::Vec;
+use alloc::collections::VecDeque;
 
 /// Unacknowledged and unsent bytes, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct SendBuffer {
-    buf: Vec<u8>,
-    head: usize,
+    buf: VecDeque<u8>,
     cap: usize,
 }
+
+/// An emptied ring larger than this is shrunk back to it.
+const KEEP: usize = 64 * 1024;
 
 impl SendBuffer {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
-            buf: Vec::new(),
-            head: 0,
+            buf: VecDeque::new(),
             cap,
         }
     }
 
     /// Bytes held.
     pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.head
+        self.buf.len()
     }
 
     /// Room left for the application.
@@ -44,34 +47,46 @@ impl SendBuffer {
     /// Appends as much of `data` as fits; returns how much.
     pub(crate) fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        if self.head > 0 && self.head >= self.buf.len() / 2 {
-            self.buf.drain(..self.head);
-            self.head = 0;
-        }
-        self.buf.extend_from_slice(&data[..n]);
+        self.buf.extend(&data[..n]);
         n
     }
 
     /// Drops `n` acknowledged bytes from the front.
     pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
-        self.head += n.min(self.len());
-        if self.head == self.buf.len() {
+        let n = n.min(self.len());
+        if n == self.buf.len() {
             self.buf.clear();
-            self.head = 0;
-            if self.buf.capacity() > 4 * 65536 {
-                self.buf.shrink_to(65536);
+            if self.buf.capacity() > 4 * KEEP {
+                self.buf.shrink_to(KEEP);
             }
+        } else {
+            // Draining a prefix only moves the ring's head.
+            self.buf.drain(..n);
         }
     }
 
-    /// The bytes `[offset, offset + len)` counted from the oldest unacknowledged byte,
-    /// clipped to what is held.
-    pub(crate) fn slice(&self, offset: usize, len: usize) -> &[u8] {
-        let data = &self.buf[self.head..];
-        let start = offset.min(data.len());
-        let end = offset.saturating_add(len).min(data.len());
-        &data[start..end]
+    /// The bytes `[offset, offset + len)` counted from the oldest unacknowledged
+    /// byte, clipped to what is held, as two slices to be sent back to back (the
+    /// second is empty unless the range wraps around the ring).
+    pub(crate) fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        let start = offset.min(self.len());
+        let end = offset.saturating_add(len).min(self.len());
+        let (a, b) = self.buf.as_slices();
+        if end <= a.len() {
+            (&a[start..end], &[])
+        } else if start >= a.len() {
+            (&b[start - a.len()..end - a.len()], &[])
+        } else {
+            (&a[start..], &b[..end - a.len()])
+        }
+    }
+
+    /// [`SendBuffer::slices`] joined, for tests.
+    #[cfg(test)]
+    fn slice(&self, offset: usize, len: usize) -> alloc::vec::Vec<u8> {
+        let (a, b) = self.slices(offset, len);
+        [a, b].concat()
     }
 }
 
@@ -107,5 +122,39 @@ mod tests {
         assert_eq!(b.len(), 0);
         assert_eq!(b.push(b"x"), 1);
         assert_eq!(b.slice(0, 1), b"x");
+    }
+
+    /// Against a model (a plain Vec): random pushes, consumes and reads, the ring
+    /// wrapping many times.
+    #[test]
+    fn ring_matches_a_vec() {
+        let mut b = SendBuffer::new(1000);
+        let mut model: alloc::vec::Vec<u8> = alloc::vec::Vec::new();
+        let mut x = 12345u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut byte = 0u8;
+        for _ in 0..5000 {
+            let data: alloc::vec::Vec<u8> = (0..next() % 300)
+                .map(|_| {
+                    byte = byte.wrapping_add(1);
+                    byte
+                })
+                .collect();
+            let n = b.push(&data);
+            assert_eq!(n, data.len().min(1000 - model.len()));
+            model.extend_from_slice(&data[..n]);
+            let (off, len) = ((next() % 1100) as usize, (next() % 1100) as usize);
+            let end = (off + len).min(model.len());
+            assert_eq!(b.slice(off, len), &model[off.min(end)..end]);
+            let c = (next() as usize) % (model.len() + 1);
+            b.consume(c);
+            model.drain(..c);
+            assert_eq!(b.len(), model.len());
+        }
     }
 }

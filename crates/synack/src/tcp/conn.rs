@@ -102,6 +102,16 @@ impl ChallengeLimiter {
     }
 }
 
+/// The earlier of two optional deadlines.
+#[inline]
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// What a connection needs from the stack while it handles an input.
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
@@ -498,20 +508,19 @@ impl Tcb {
 
     /// The earliest time [`Tcb::on_timeout`] must run.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.rtx_deadline,
-            self.persist_deadline,
-            self.keepalive_deadline,
-            self.fin_wait_2_deadline,
-            self.rack_deadline,
-            self.tlp_deadline,
-            self.pace_deadline,
-            self.user_deadline(),
-            self.delack_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // A chain of pairwise minima (it runs on every segment): no array, no
+        // iterator adaptors.
+        let mut t = earliest(self.rtx_deadline, self.persist_deadline);
+        t = earliest(t, self.keepalive_deadline);
+        t = earliest(t, self.fin_wait_2_deadline);
+        t = earliest(t, self.rack_deadline);
+        t = earliest(t, self.tlp_deadline);
+        t = earliest(t, self.pace_deadline);
+        t = earliest(t, self.delack_deadline);
+        if self.user_timeout.is_some() {
+            t = earliest(t, self.user_deadline());
+        }
+        t
     }
 
     /// When the user timeout runs out, while data waits for acknowledgment or the

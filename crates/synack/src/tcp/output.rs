@@ -450,6 +450,10 @@ impl Tcb {
         if let Some((l, r)) = self.dsack.take() {
             opts.push_sack(SackBlock { left: l, right: r });
         }
+        if self.reasm.is_empty() && self.peer_fin_off.is_none() {
+            // Nothing held out of order (the common case): no list to build.
+            return;
+        }
         // What we hold beyond RCV.NXT, in stream offsets: the reassembly queue, and an
         // out-of-order FIN as one more byte of sequence space.
         let mut ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();

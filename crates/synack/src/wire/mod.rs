@@ -397,7 +397,23 @@ pub fn emit(
     payload: &[u8],
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
-    let tcp_len = tcp::header_len_checked(&tcp.options)? + payload.len();
+    emit_parts(src, dst, hop_limit, tcp, [payload, &[]], buf)
+}
+
+/// [`emit`] with the payload in two pieces sent back to back (a ring buffer's two
+/// slices).
+///
+/// # Errors
+/// As [`emit`].
+pub fn emit_parts(
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    tcp: &TcpHeader,
+    payload: [&[u8]; 2],
+    buf: &mut [u8],
+) -> Result<usize, EmitError> {
+    let tcp_len = tcp::header_len_checked(&tcp.options)? + payload[0].len() + payload[1].len();
     let ip_len = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             ipv4::emit_header(s, d, IP_PROTO_TCP, hop_limit, tcp_len, buf)?
@@ -410,6 +426,6 @@ pub fn emit(
     let Some(rest) = buf.get_mut(ip_len..ip_len + tcp_len) else {
         return Err(EmitError::BufferTooSmall);
     };
-    tcp::emit(tcp, payload, &src, &dst, rest)?;
+    tcp::emit_parts(tcp, payload, &src, &dst, rest)?;
     Ok(ip_len + tcp_len)
 }

@@ -402,8 +402,23 @@ pub fn emit(
     dst: &IpAddr,
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
+    emit_parts(hdr, [payload, &[]], src, dst, buf)
+}
+
+/// [`emit`] with the payload in two pieces, written one after the other (a ring
+/// buffer's two slices): the payload is copied and checksummed in one pass.
+///
+/// # Errors
+/// As [`emit`].
+pub fn emit_parts(
+    hdr: &TcpHeader,
+    payload: [&[u8]; 2],
+    src: &IpAddr,
+    dst: &IpAddr,
+    buf: &mut [u8],
+) -> Result<usize, EmitError> {
     let header_len = header_len_checked(&hdr.options)?;
-    let total = header_len + payload.len();
+    let total = header_len + payload[0].len() + payload[1].len();
     let pseudo_len = u32::try_from(total).map_err(|_| EmitError::BufferTooSmall)?;
     let out = buf.get_mut(..total).ok_or(EmitError::BufferTooSmall)?;
     let (head, data) = out
@@ -450,8 +465,10 @@ pub fn emit(
     // The header (a multiple of 4 bytes long) first, then the payload copied into
     // the packet and summed in the same pass.
     let head_sum = checksum::sum(head, pseudo);
-    // data.len() == total - header_len == payload.len().
-    let sum = checksum::fold(checksum::copy_and_sum(data, payload, head_sum));
+    // data.len() == total - header_len == the two payload pieces together.
+    let sum = checksum::fold(checksum::copy_and_sum_parts(
+        data, payload[0], payload[1], head_sum,
+    ));
     let csum = out.get_mut(16..18).ok_or(EmitError::BufferTooSmall)?;
     csum.copy_from_slice(&sum.to_be_bytes());
     Ok(total)
