@@ -75,6 +75,9 @@ pub struct TcpConfig {
     /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
     /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
     pub frto: bool,
+    /// Restart from the restart window after an idle period longer than the RTO
+    /// (RFC 5681 §4.1; Linux `tcp_slow_start_after_idle` = 1).
+    pub slow_start_after_idle: bool,
     /// Grow the receive and send buffers as the bandwidth-delay product demands,
     /// up to `recv_buffer_max` / `send_buffer_max` (Linux `tcp_moderate_rcvbuf` and
     /// send-buffer expansion). Setting a buffer size on a socket turns it off there.
@@ -186,6 +189,7 @@ impl Default for TcpConfig {
             congestion: crate::tcp::congestion::Algorithm::Cubic,
             pacing: true,
             frto: true,
+            slow_start_after_idle: true,
             auto_tune: true,
             recv_buffer_max: 32 << 20,
             send_buffer_max: 32 << 20,

@@ -707,3 +707,55 @@ fn a_forged_ack_to_a_listener_is_reset_not_accepted() {
     assert_eq!(p.b.counters().syncookies_failed, 1);
     assert_eq!(p.b.counters().syncookies_ok, 0);
 }
+
+/// RFC 5681 §4.1: after an idle period longer than the RTO, the next
+/// transmission starts from the restart window (min(IW, cwnd)); ssthresh keeps
+/// ¾ of the old cwnd, as Linux. With the restart off, cwnd is kept.
+#[test]
+fn cwnd_restarts_from_the_restart_window_after_an_idle_period() {
+    for restart in [true, false] {
+        let cfg = TcpConfig {
+            slow_start_after_idle: restart,
+            ..TcpConfig::default()
+        };
+        let mut p = Pair::with_config(5, cfg.clone(), cfg);
+        let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
+        let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+        let mut s = None;
+        p.run_until(5 * SEC, |p| {
+            s = s.or_else(|| p.b.accept(l).ok());
+            s.is_some() && p.a.state(c) == Some(Established)
+        });
+        let s = s.unwrap();
+        let data = pattern(1 << 20, 7);
+        p.send_all(Side::A, c, &data, 60 * SEC);
+        let mut got = Vec::new();
+        p.run_until(60 * SEC, |p| {
+            p.read_available(Side::B, s, &mut got);
+            got.len() == data.len() && p.a.info(c).unwrap().unacked == 0
+        });
+        assert_eq!(got, data);
+        let before = p.a.info(c).unwrap();
+        let iw = 10 * usize::from(before.mss);
+        assert!(before.cwnd > 2 * iw, "cwnd grew: {}", before.cwnd);
+        // Ten seconds of silence: far beyond the RTO.
+        p.settle(10 * SEC);
+        p.a.send(c, &data[..200_000]).unwrap();
+        p.pump();
+        let after = p.a.info(c).unwrap();
+        if restart {
+            assert_eq!(after.cwnd, iw, "restart window");
+            assert!(after.ssthresh >= before.cwnd / 4 * 3, "{after:?}");
+            assert!(after.unacked <= iw, "at most RW sent at once");
+        } else {
+            assert_eq!(after.cwnd, before.cwnd, "no restart");
+        }
+        // Either way the data arrives intact.
+        let mut tail = Vec::new();
+        p.run_until(60 * SEC, |p| {
+            p.read_available(Side::B, s, &mut tail);
+            tail.len() == 200_000
+        });
+        assert_eq!(tail, data[..200_000]);
+    }
+}

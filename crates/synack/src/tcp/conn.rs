@@ -269,6 +269,8 @@ pub(crate) struct Tcb {
     pub(crate) probe_pending: bool,
     /// F-RTO in progress after a timeout (RFC 5682).
     pub(crate) frto: Option<Frto>,
+    /// RFC 5681 §4.1 restart window after idle (`TcpConfig::slow_start_after_idle`).
+    pub(crate) idle_restart: bool,
     /// Pacing (see `tcp::pacing`): on or off, the earliest next departure, the
     /// timer that wakes a paced-out sender, and the rate last used (bytes/s).
     pub(crate) pacing: bool,
@@ -411,6 +413,7 @@ impl Tcb {
             rtx_one: false,
             probe_pending: false,
             frto: None,
+            idle_restart: cfg.slow_start_after_idle,
             pacing: cfg.pacing,
             pacer: Pacer::default(),
             pace_deadline: None,

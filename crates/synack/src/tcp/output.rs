@@ -217,6 +217,7 @@ impl Tcb {
         if !self.syn_acked() || !self.state.is_synchronized() {
             return None;
         }
+        self.restart_after_idle(ctx.now);
         let mut retransmission = self.snd_nxt.lt(self.snd_max);
         let mut hole_len = usize::MAX;
         if retransmission && !self.sb.is_empty() {
@@ -369,6 +370,21 @@ impl Tcb {
         self.last_data_sent = Some(ctx.now);
         self.pace(ctx.now, n);
         Some(self.finish(hdr, off, n, ctx))
+    }
+
+    /// RFC 5681 §4.1: "if the TCP has not sent data in an interval exceeding the
+    /// retransmission timeout", nothing is in flight and data waits, cwnd drops
+    /// to the restart window before this transmission.
+    fn restart_after_idle(&mut self, now: crate::time::Instant) {
+        let idle = self
+            .last_data_sent
+            .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto());
+        if self.idle_restart && idle && self.in_flight() == 0 && self.may_send_data() {
+            let rw = crate::tcp::congestion::initial_window(usize::from(self.mss));
+            self.cc.on_idle_restart(now, rw);
+            // Restarted once per idle period.
+            self.last_data_sent = Some(now);
+        }
     }
 
     /// Charges a data segment of `payload` bytes to the pacer.

@@ -412,6 +412,16 @@ impl CongestionControl for Cubic {
         self.in_recovery = false;
     }
 
+    fn on_idle_restart(&mut self, _now: Instant, restart_window: usize) {
+        if self.cwnd > restart_window {
+            self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+            self.cwnd = restart_window;
+            // A new congestion-avoidance epoch starts when growth resumes; W_max
+            // (the last loss) still anchors the curve.
+            self.epoch = None;
+        }
+    }
+
     fn on_rto(&mut self, _now: Instant, in_flight: usize) {
         // RFC 9438 §4.8: "In the case of a timeout, CUBIC follows Reno to reduce
         // cwnd [RFC5681] but sets ssthresh using β_cubic (same as in Section 4.6)".

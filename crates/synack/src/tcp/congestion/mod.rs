@@ -122,6 +122,16 @@ pub trait CongestionControl: fmt::Debug {
     /// The retransmission timer expired. `in_flight` is FlightSize when it fired.
     fn on_rto(&mut self, now: Instant, in_flight: usize);
 
+    /// The sender is about to send after an idle period longer than the RTO
+    /// with nothing in flight: its cwnd no longer reflects the path. RFC 5681
+    /// §4.1: "TCP SHOULD set cwnd to no more than RW before beginning
+    /// transmission", RW = min(IW, cwnd). As Linux (`tcp_cwnd_restart`), ssthresh
+    /// first keeps ¾ of the old cwnd so slow start climbs back quickly. The
+    /// default (model-based algorithms) keeps the window.
+    fn on_idle_restart(&mut self, now: Instant, restart_window: usize) {
+        let _ = (now, restart_window);
+    }
+
     /// The congestion window, in bytes.
     fn cwnd(&self) -> usize;
 

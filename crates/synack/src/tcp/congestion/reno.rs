@@ -221,6 +221,14 @@ impl CongestionControl for Reno {
         self.rto_outstanding = true;
     }
 
+    fn on_idle_restart(&mut self, _now: Instant, restart_window: usize) {
+        if self.cwnd > restart_window {
+            self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+            self.cwnd = restart_window;
+            self.ca_acked = 0;
+        }
+    }
+
     fn cwnd(&self) -> usize {
         self.cwnd
     }
