@@ -146,7 +146,7 @@ fn check(algo: Algorithm, min_jain: f64) {
 
 #[test]
 fn four_newreno_flows_share_a_bottleneck_fairly() {
-    check(Algorithm::Reno, 0.95);
+    check(Algorithm::NewReno, 0.95);
 }
 
 #[test]
