@@ -131,27 +131,7 @@ fn curl_gets_the_page_and_100mib_from_synack_serve_http() {
 }
 
 /// Reads one connection to EOF and prints `bytes sha256`.
-const PY_SINK: &str = r#"
-import hashlib, socket, sys
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind((sys.argv[1], int(sys.argv[2])))
-srv.listen(1)
-srv.settimeout(60)
-print("listening", flush=True)
-c, _ = srv.accept()
-c.settimeout(60)
-h = hashlib.sha256()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest(), flush=True)
-c.close()
-"#;
+const PY_SINK: &str = include_str!("../../synack-tokio/tests/py/sink.py");
 
 /// The `sha256 HEX` of the line of `synack connect`'s output starting with `what`.
 fn reported(out: &str, what: &str) -> (u64, String) {

@@ -61,27 +61,7 @@ fn connecting_through_unreachable_and_prohibited_routes_fails_fast_with_host_unr
     });
 }
 
-const PY_SINK: &str = r#"
-import hashlib, socket, sys
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind((sys.argv[1], int(sys.argv[2])))
-srv.listen(1)
-srv.settimeout(60)
-print("listening", flush=True)
-c, _ = srv.accept()
-c.settimeout(60)
-h = hashlib.sha256()
-n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest(), flush=True)
-c.close()
-"#;
+const PY_SINK: &str = include_str!("py/sink.py");
 
 /// synack (MTU 1500) uploads to a Linux server one hop further, through the
 /// kernel as a router whose next hop has MTU 1000: the kernel answers the first
