@@ -345,11 +345,12 @@ fn tshark_sees_no_malformed_packets_bad_checksums_or_retransmissions() {
         let counts = tshark_io_stat(&path, &faults).await;
         println!("analysed {:?}", t.elapsed());
         let (all, malformed, bad_sum, retrans) = (counts[0], counts[1], counts[2], counts[3]);
-        // A sanity check that the capture ran. (dumpcap on a TUN device misses a
-        // few percent of packets at these rates without reporting drops, which
-        // tshark then flags as "previous segment not captured": not our concern.)
+        // A sanity check that the capture ran: at least half the data segments.
+        // (dumpcap on a TUN device misses packets at these rates without reporting
+        // drops — 5-10 % on a loaded 2-core machine — which tshark then flags as
+        // "previous segment not captured": not our concern.)
         assert!(
-            all > (n + up) / 1448,
+            all > (n + up) / 1448 / 2,
             "captured only {all} packets ({summary})"
         );
         // Drops anywhere on the path: the TUN ring, synack's writes, the kernel's
