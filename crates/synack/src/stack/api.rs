@@ -3,13 +3,11 @@
 //! views of sockets (`ss`) and of one connection (`TCP_INFO`).
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::demux::FourTuple;
-use super::listen::Listener;
 use super::{ports, Socket, SocketHandle, Stack};
 use crate::error::{
     AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
@@ -128,29 +126,7 @@ impl Stack {
         if clash {
             return Err(ListenError::AddrInUse);
         }
-        let cfg = &self.config.tcp;
-        let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
-        let h = self.alloc_slot(|handle| {
-            Socket::Listener(Box::new(Listener {
-                handle,
-                local,
-                accept_cap,
-                syn_cap,
-                syn_queue: 0,
-                accept_queue: VecDeque::new(),
-            }))
-        });
-        self.listeners.insert(local, h.index);
-        self.events.push_back(Event::StateChanged {
-            at: self.now,
-            handle: Some(h),
-            local,
-            remote: None,
-            from: State::Closed,
-            to: State::Listen,
-            cause: Cause::AppListen,
-        });
-        Ok(h)
+        Ok(self.open_listener(local, backlog))
     }
 
     /// Opens a connection (RFC 9293 OPEN, active): sends SYN. `local` picks the local

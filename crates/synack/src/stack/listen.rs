@@ -88,29 +88,35 @@ impl Stack {
         if self.accepts_any_address() {
             return Err(ListenError::AddrInUse);
         }
+        Ok(self.open_listener(ANY_LISTENER, backlog))
+    }
+
+    /// A new listener on `local` (already checked free) with its queues bounded
+    /// by `backlog` (capped at `somaxconn` and `max_syn_backlog`): CLOSED → LISTEN.
+    pub(crate) fn open_listener(&mut self, local: SocketAddr, backlog: usize) -> SocketHandle {
         let cfg = &self.config.tcp;
         let (accept_cap, syn_cap) = (backlog.min(cfg.somaxconn), backlog.min(cfg.max_syn_backlog));
         let h = self.alloc_slot(|handle| {
             Socket::Listener(Box::new(Listener {
                 handle,
-                local: ANY_LISTENER,
+                local,
                 accept_cap,
                 syn_cap,
                 syn_queue: 0,
                 accept_queue: VecDeque::new(),
             }))
         });
-        self.listeners.insert(ANY_LISTENER, h.index);
+        self.listeners.insert(local, h.index);
         self.events.push_back(Event::StateChanged {
             at: self.now,
             handle: Some(h),
-            local: ANY_LISTENER,
+            local,
             remote: None,
             from: State::Closed,
             to: State::Listen,
             cause: Cause::AppListen,
         });
-        Ok(h)
+        h
     }
 
     fn listener_mut(&mut self, idx: u32) -> Option<&mut Listener> {
