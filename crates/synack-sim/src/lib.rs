@@ -79,7 +79,7 @@ use core::fmt;
 pub use config::{ConfigError, LinkConfig, Loss};
 pub use error::SimError;
 pub use filter::{Filter, FilterAction, FilterCtx};
-pub use link::LinkStats;
+pub use link::{Admit, LinkDir, LinkStats};
 pub use pcap::{PcapWriter, TimestampResolution, LINKTYPE_RAW, PCAP_SNAPLEN};
 pub use sim::Sim;
 pub use synack::Instant;

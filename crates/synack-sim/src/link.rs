@@ -56,7 +56,8 @@ impl LinkStats {
         self.lost + self.queue_full + self.too_big + self.filtered
     }
 
-    pub(crate) fn count_drop(&mut self, reason: DropReason) {
+    /// Counts a drop under its reason.
+    pub fn count_drop(&mut self, reason: DropReason) {
         match reason {
             DropReason::Loss => self.lost += 1,
             DropReason::QueueFull => self.queue_full += 1,
@@ -69,8 +70,11 @@ impl LinkStats {
 
 /// What the link decided for a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Admit {
+pub enum Admit {
+    /// Dropped, and why.
     Drop(DropReason),
+    /// Delivered at `at`; `corrupt`: flip bits first ([`LinkDir::corrupt`]);
+    /// `duplicate`: deliver a second copy at the same time.
     Deliver {
         at: Instant,
         corrupt: bool,
@@ -78,9 +82,12 @@ pub(crate) enum Admit {
     },
 }
 
-/// The state of one direction.
+/// One direction of a link: the seeded model that decides each packet's fate
+/// (MTU, rate-limited tail-drop queue, loss, corruption, duplication, delay,
+/// jitter, reordering). The simulator runs one per direction in virtual time;
+/// synack-tokio's impairment layer runs the same model with the real clock.
 #[derive(Debug)]
-pub(crate) struct LinkDir {
+pub struct LinkDir {
     pub(crate) config: LinkConfig,
     rng: LinkRng,
     /// Gilbert–Elliott: currently in the bad state.
@@ -94,11 +101,14 @@ pub(crate) struct LinkDir {
     /// last arrival: the one being serialized and those waiting behind it.
     backlog: VecDeque<u64>,
     pub(crate) next_index: u64,
-    pub(crate) stats: LinkStats,
+    /// What this direction did; drops are counted by the caller
+    /// ([`LinkStats::count_drop`]), reordering by [`LinkDir::admit`].
+    pub stats: LinkStats,
 }
 
 impl LinkDir {
-    pub(crate) fn new(seed: u64, link: usize, direction: Direction, config: LinkConfig) -> Self {
+    /// A direction whose random draws come from (`seed`, `link`, `direction`).
+    pub fn new(seed: u64, link: usize, direction: Direction, config: LinkConfig) -> Self {
         Self {
             config,
             rng: LinkRng::new(seed, link, direction),
@@ -113,7 +123,7 @@ impl LinkDir {
 
     /// Decides the fate of a `len`-byte packet entering at `now`. `healed` turns
     /// off loss, corruption, duplication, jitter and reordering.
-    pub(crate) fn admit(&mut self, now: Instant, len: usize, healed: bool) -> Admit {
+    pub fn admit(&mut self, now: Instant, len: usize, healed: bool) -> Admit {
         if len > self.config.mtu {
             return Admit::Drop(DropReason::TooBig);
         }
@@ -198,7 +208,7 @@ impl LinkDir {
     /// Internet checksum detects: two flips in the same bit column of the 16-bit
     /// words, in opposite directions, cancel in a ones'-complement sum, and such a
     /// corruption would be a silent one no checksum-based protocol can catch.
-    pub(crate) fn corrupt(&mut self, bytes: &mut [u8]) {
+    pub fn corrupt(&mut self, bytes: &mut [u8]) {
         let bits = (bytes.len() as u64).saturating_mul(8);
         if bits == 0 {
             return;

@@ -172,11 +172,14 @@ impl Inner {
     /// Counters of the impairment layer (inbound, outbound).
     pub(crate) fn impair_stats(&self) -> (synack_sim::LinkStats, synack_sim::LinkStats) {
         (
-            self.inbound.as_ref().map(|d| d.stats).unwrap_or_default(),
+            self.inbound
+                .as_ref()
+                .map(ImpairDir::stats)
+                .unwrap_or_default(),
             self.out
                 .impair
                 .as_ref()
-                .map(|d| d.stats)
+                .map(ImpairDir::stats)
                 .unwrap_or_default(),
         )
     }

@@ -10,13 +10,10 @@
 //! waiting out a delay are copied into pooled buffers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::time::Duration;
+use std::collections::BinaryHeap;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 use synack::Instant;
-use synack_sim::{LinkConfig, LinkStats, Loss};
+use synack_sim::{Admit, Direction, LinkConfig, LinkDir, LinkStats};
 
 /// Impairments of the path between the kernel and synack, per direction.
 ///
@@ -56,51 +53,46 @@ impl Impairment {
     }
 }
 
-/// One direction: the fate of each packet, and the packets waiting to be let out.
+/// One direction: the simulator's link model ([`LinkDir`]) decides each packet's
+/// fate; this keeps the packets waiting out their delay.
 pub(crate) struct ImpairDir {
-    config: LinkConfig,
-    rng: ChaCha8Rng,
-    ge_bad: bool,
-    last_fifo: Instant,
-    busy_until_ns: u64,
-    backlog: VecDeque<u64>,
+    model: LinkDir,
     /// Packets waiting: (release time, arrival order, buffer index).
     waiting: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     bufs: Vec<Vec<u8>>,
     free: Vec<usize>,
     order: u64,
-    pub(crate) stats: LinkStats,
 }
 
 impl std::fmt::Debug for ImpairDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImpairDir")
-            .field("config", &self.config)
+            .field("model", &self.model)
             .field("waiting", &self.waiting.len())
-            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
 
 impl ImpairDir {
+    /// `direction` 0 is kernel → synack, 1 synack → kernel.
     pub(crate) fn new(config: LinkConfig, seed: u64, direction: u8) -> Self {
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&seed.to_le_bytes());
-        key[8] = direction;
-        key[24..].copy_from_slice(b"synk-tun");
+        let dir = if direction == 0 {
+            Direction::AtoB
+        } else {
+            Direction::BtoA
+        };
         Self {
-            config,
-            rng: ChaCha8Rng::from_seed(key),
-            ge_bad: false,
-            last_fifo: Instant::ZERO,
-            busy_until_ns: 0,
-            backlog: VecDeque::new(),
+            model: LinkDir::new(seed, 0, dir, config),
             waiting: BinaryHeap::new(),
             bufs: Vec::new(),
             free: Vec::new(),
             order: 0,
-            stats: LinkStats::default(),
         }
+    }
+
+    /// What this direction did.
+    pub(crate) fn stats(&self) -> LinkStats {
+        self.model.stats
     }
 
     /// When the next waiting packet is due.
@@ -115,8 +107,8 @@ impl ImpairDir {
                 break;
             }
             self.waiting.pop();
-            self.stats.delivered += 1;
-            self.stats.delivered_bytes += self.bufs[i].len() as u64;
+            self.model.stats.delivered += 1;
+            self.model.stats.delivered_bytes += self.bufs[i].len() as u64;
             out(&self.bufs[i]);
             self.free.push(i);
         }
@@ -126,46 +118,32 @@ impl ImpairDir {
     /// (after anything due before it), or kept until its time.
     pub(crate) fn push(&mut self, now: Instant, packet: &[u8], mut out: impl FnMut(&[u8])) {
         self.release(now, &mut out);
-        self.stats.sent += 1;
-        self.stats.sent_bytes += packet.len() as u64;
-        if packet.len() > self.config.mtu {
-            self.stats.too_big += 1;
-            return;
-        }
-        let Some(departs) = self.serialize(now, packet.len()) else {
-            self.stats.queue_full += 1;
-            return;
+        self.model.stats.sent += 1;
+        self.model.stats.sent_bytes += packet.len() as u64;
+        let (at, corrupt, duplicate) = match self.model.admit(now, packet.len(), false) {
+            Admit::Drop(reason) => {
+                self.model.stats.count_drop(reason);
+                return;
+            }
+            Admit::Deliver {
+                at,
+                corrupt,
+                duplicate,
+            } => (at, corrupt, duplicate),
         };
-        if self.lose() {
-            self.stats.lost += 1;
-            return;
-        }
-        let corrupt = self.chance(self.config.corrupt);
-        let duplicate = self.chance(self.config.duplicate);
-        let mut at = departs + self.config.delay;
-        if !self.config.jitter.is_zero() {
-            at += Duration::from_micros(self.below(micros(self.config.jitter)));
-        }
-        at = at.max(self.last_fifo);
-        self.last_fifo = at;
-        if self.chance(self.config.reorder) {
-            let max = micros(self.config.effective_reorder_delay()).max(1);
-            at += Duration::from_micros(1 + self.below(max));
-            self.stats.reordered += 1;
-        }
         if at <= now && !corrupt && self.waiting.is_empty() {
-            self.stats.delivered += 1;
-            self.stats.delivered_bytes += packet.len() as u64;
+            self.model.stats.delivered += 1;
+            self.model.stats.delivered_bytes += packet.len() as u64;
             out(packet);
         } else {
             let i = self.keep(at, packet);
             if corrupt {
-                self.stats.corrupted += 1;
-                self.flip_bits(i);
+                self.model.stats.corrupted += 1;
+                self.model.corrupt(&mut self.bufs[i]);
             }
         }
         if duplicate {
-            self.stats.duplicated += 1;
+            self.model.stats.duplicated += 1;
             self.keep(at, packet);
         }
         self.release(now, out);
@@ -182,84 +160,13 @@ impl ImpairDir {
         self.waiting.push(Reverse((at, self.order, i)));
         i
     }
-
-    /// The rate-limited transmitter: when the packet's last bit leaves, or `None`
-    /// when the queue is full. Without a rate, at once.
-    fn serialize(&mut self, now: Instant, len: usize) -> Option<Instant> {
-        let Some(rate) = self.config.rate_bps else {
-            return Some(now);
-        };
-        let now_ns = now.micros().saturating_mul(1000);
-        while self.backlog.front().is_some_and(|&f| f <= now_ns) {
-            self.backlog.pop_front();
-        }
-        if self.backlog.len() > self.config.queue_packets {
-            return None;
-        }
-        let bits = (len as u128) * 8 * 1_000_000_000;
-        let tx_ns = u64::try_from(bits.div_ceil(u128::from(rate))).unwrap_or(u64::MAX);
-        let finish = self.busy_until_ns.max(now_ns).saturating_add(tx_ns);
-        self.busy_until_ns = finish;
-        self.backlog.push_back(finish);
-        Some(Instant::from_micros(finish.div_ceil(1000)))
-    }
-
-    fn lose(&mut self) -> bool {
-        match self.config.loss {
-            Loss::None => false,
-            Loss::Bernoulli(p) => self.chance(p),
-            Loss::GilbertElliott {
-                p_good_to_bad,
-                p_bad_to_good,
-                loss_good,
-                loss_bad,
-            } => {
-                let lost = self.chance(if self.ge_bad { loss_bad } else { loss_good });
-                let flip = self.chance(if self.ge_bad {
-                    p_bad_to_good
-                } else {
-                    p_good_to_bad
-                });
-                self.ge_bad ^= flip;
-                lost
-            }
-        }
-    }
-
-    fn flip_bits(&mut self, i: usize) {
-        let bits = (self.bufs[i].len() as u64).saturating_mul(8);
-        if bits == 0 {
-            return;
-        }
-        for _ in 0..=self.below(3) {
-            let bit = self.below(bits);
-            // Index < len: bit / 8 < bits / 8 = len.
-            self.bufs[i][(bit / 8) as usize] ^= 1 << (bit % 8);
-        }
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            false
-        } else if p >= 1.0 {
-            true
-        } else {
-            ((self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) < p
-        }
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.rng.next_u64()) * u128::from(n.max(1))) >> 64) as u64
-    }
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use synack_sim::Loss;
 
     fn run(d: &mut ImpairDir, now: Instant, n: usize) -> Vec<(u8, Instant)> {
         let mut got = Vec::new();
@@ -295,8 +202,8 @@ mod tests {
         for _ in 0..10_000 {
             d.push(Instant::ZERO, &[0u8; 60], |_| passed += 1);
         }
-        assert_eq!(passed + d.stats.lost, 10_000);
-        assert!((150..250).contains(&d.stats.lost), "{}", d.stats.lost);
+        assert_eq!(passed + d.stats().lost, 10_000);
+        assert!((150..250).contains(&d.stats().lost), "{}", d.stats().lost);
     }
 
     #[test]
@@ -323,7 +230,7 @@ mod tests {
         for _ in 0..3 {
             d.push(Instant::ZERO, &[0u8; 125], |_| {});
         }
-        assert_eq!(d.stats.queue_full, 1);
+        assert_eq!(d.stats().queue_full, 1);
         assert_eq!(d.next_release(), Some(Instant::from_millis(1)));
     }
 }
