@@ -381,9 +381,8 @@ impl Tcb {
             .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto());
         if self.idle_restart && idle && self.in_flight() == 0 && self.may_send_data() {
             let rw = crate::tcp::congestion::initial_window(usize::from(self.mss));
+            // Idempotent: once cwnd is at RW, a second call changes nothing.
             self.cc.on_idle_restart(now, rw);
-            // Restarted once per idle period.
-            self.last_data_sent = Some(now);
         }
     }
 
