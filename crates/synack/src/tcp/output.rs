@@ -103,17 +103,16 @@ impl Tcb {
     }
 
     /// Whether a data segment could go out if the pacer allowed: an upper bound
-    /// (a false "yes" costs one timer wake-up; a false "no" would stall).
+    /// (a false "yes" costs one timer wake-up; a false "no" would stall). The
+    /// windows are not consulted here: a window-limited sender must still reach
+    /// `next_data_segment`, which arms the persist and override timers (a stall
+    /// found by the stack_input fuzz target).
     fn may_send_data(&self) -> bool {
         if self.rtx_one || self.tlp_pending || self.recover.is_some() {
             return true;
         }
         let data_end = self.data_end();
-        let unsent = self.snd_nxt.lt(data_end) || (self.write_closed && self.snd_nxt.le(data_end));
-        let used = (self.snd_nxt - self.snd_una).max(0) as usize;
-        // cwnd plus limited transmit's two segments and F-RTO's allowance.
-        let cc_limit = self.cc.cwnd().saturating_add(3 * usize::from(self.mss));
-        unsent && used < self.snd_wnd as usize && used < cc_limit
+        self.snd_nxt.lt(data_end) || (self.write_closed && self.snd_nxt.le(data_end))
     }
 
     /// RFC 6675 §5 (C): while in loss recovery with SACK, and the pipe leaves room
