@@ -202,3 +202,55 @@ fn half_open_connections_are_capped_by_the_backlog() {
         }
     }
 }
+
+/// Closing the catch-all listener ends the mode for new connections only: the
+/// connections it accepted keep their foreign local address and keep working
+/// (a relay that stops accepting must still finish its transfers).
+#[test]
+fn accepted_connections_outlive_the_catch_all_listener() {
+    let mut p = Pair::new(TcpConfig::default());
+    let l = p.proxy.listen_any(4).unwrap();
+    let c = p.client.connect(sa("192.0.2.7:443"), None).unwrap();
+    p.pump();
+    let h = p.proxy.accept(l).unwrap();
+    p.proxy.close(l).unwrap();
+
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    for _ in 0..1000 {
+        if sent < data.len() {
+            sent += p.proxy.send(h, &data[sent..]).unwrap_or(0);
+        }
+        p.pump();
+        got.extend(Pair::recv_all(&mut p.client, c));
+        if got.len() == data.len() {
+            break;
+        }
+        p.now += std::time::Duration::from_millis(10);
+        if p.proxy.poll_timeout().is_some_and(|t| t <= p.now) {
+            p.proxy.handle_timeout(p.now);
+        }
+    }
+    assert!(
+        got == data,
+        "the proxy's data all arrived: {} of {} bytes",
+        got.len(),
+        data.len()
+    );
+    // The client's delayed ACK.
+    p.now += std::time::Duration::from_secs(1);
+    p.client.handle_timeout(p.now);
+    p.pump();
+    assert_eq!(
+        p.proxy.info(h).map(|i| i.unacked),
+        Some(0),
+        "and was all acknowledged"
+    );
+    p.proxy.close(h).unwrap();
+    p.pump();
+    p.client.close(c).unwrap();
+    p.pump();
+    assert_eq!(p.proxy.state(h), None, "closed through LAST-ACK");
+    assert_eq!(p.proxy.counters().drop_not_our_address, 0);
+}

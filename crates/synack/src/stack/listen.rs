@@ -76,7 +76,9 @@ impl Stack {
     /// `max_syn_backlog`); beyond it SYN cookies answer (if enabled) or SYNs are
     /// dropped, so a SYN flood to many addresses holds no more state than that.
     /// The listener shows in [`Stack::sockets`] with local address `0.0.0.0:0`.
-    /// Closing it ([`Stack::close`]) leaves transparent mode.
+    /// Closing it ([`Stack::close`]) leaves transparent mode for new
+    /// connections; those already accepted keep their foreign local address
+    /// and run to their end.
     ///
     /// # Errors
     /// [`ListenError::AddrInUse`] if a catch-all listener is already open,

@@ -229,22 +229,34 @@ impl Stack {
                 return;
             }
         };
-        if !self.addresses.contains(&seg.dst) && !self.accepts_any_address() {
-            self.counters.drop_not_our_address += 1;
-            return;
-        }
-        self.counters.segments_in += 1;
         let key = FourTuple {
             local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
             remote: SocketAddr::new(seg.src, seg.tcp.src_port),
         };
+        // A connection (or TIME-WAIT record) owns its 4-tuple whatever the local
+        // address: a transparent connection answers as a foreign address and must
+        // keep working after the catch-all listener that accepted it is closed.
+        // Only segments that would open something or draw a RST need the address
+        // to be ours.
         if let Some(idx) = self.conns.lookup(&key) {
+            self.counters.segments_in += 1;
             self.conn_input(idx, &seg.tcp, seg.payload);
             return;
         }
-        if self.time_wait.get(&key).is_some()
-            && !self.time_wait_input(&key, &seg.tcp, seg.payload.len())
-        {
+        let in_time_wait = self.time_wait.get(&key).is_some();
+        let ours = self.addresses.contains(&seg.dst) || self.accepts_any_address();
+        if !ours && !in_time_wait {
+            self.counters.drop_not_our_address += 1;
+            return;
+        }
+        self.counters.segments_in += 1;
+        if in_time_wait && !self.time_wait_input(&key, &seg.tcp, seg.payload.len()) {
+            return;
+        }
+        if !ours {
+            // A SYN reused a TIME-WAIT of a foreign address, and nothing listens
+            // there any more.
+            self.counters.drop_not_our_address += 1;
             return;
         }
         if let Some(idx) = self.find_listener(&key.local) {
