@@ -99,7 +99,23 @@ impl Rx {
     }
 
     /// Reads what is ready, up to a batch; the packets are in [`Rx::packets`].
+    ///
+    /// This asks tokio's readiness first, which clears it on "nothing to read".
+    /// That readiness lags the device: it is set only once the reactor has
+    /// polled epoll, so a packet the kernel queued a moment ago can be there
+    /// unreported.
     pub(crate) fn read_batch(&mut self) -> ReadReport {
+        self.read(false)
+    }
+
+    /// Reads up to a batch straight from the device, whatever tokio believes
+    /// (see [`Rx::read_batch`]); for the moment before a timer fires, when a
+    /// queued ACK would make the timer moot. Costs one system call when empty.
+    pub(crate) fn read_batch_direct(&mut self) -> ReadReport {
+        self.read(true)
+    }
+
+    fn read(&mut self, direct: bool) -> ReadReport {
         self.count = 0;
         self.ends.clear();
         let mut errors = 0;
@@ -109,21 +125,33 @@ impl Rx {
                 if self.bufs.len() - self.count < OFFLOAD_RX_PER_READ {
                     break;
                 }
-                self.dev.try_recv_multiple(
-                    &mut self.raw,
-                    &mut self.bufs[self.count..],
-                    &mut self.sizes[self.count..],
-                    0,
-                )
+                let (bufs, sizes) = (&mut self.bufs[self.count..], &mut self.sizes[self.count..]);
+                if direct {
+                    let dev: &DeviceImpl = &self.dev;
+                    dev.recv_multiple(&mut self.raw, bufs, sizes, 0)
+                } else {
+                    self.dev.try_recv_multiple(&mut self.raw, bufs, sizes, 0)
+                }
             } else {
                 if self.count == self.bufs.len() {
                     break;
                 }
                 let i = self.count;
-                self.dev.try_recv(&mut self.bufs[i]).map(|n| {
-                    self.sizes[i] = n;
-                    1
-                })
+                if direct {
+                    // Without IFF_VNET_HDR this is one plain read into bufs[i].
+                    let dev: &DeviceImpl = &self.dev;
+                    dev.recv_multiple(
+                        &mut self.raw,
+                        &mut self.bufs[i..=i],
+                        &mut self.sizes[i..=i],
+                        0,
+                    )
+                } else {
+                    self.dev.try_recv(&mut self.bufs[i]).map(|n| {
+                        self.sizes[i] = n;
+                        1
+                    })
+                }
             };
             match r {
                 Ok(n) => {
