@@ -150,18 +150,40 @@ fn row(name: &str, rates: &[f64], base: f64) {
     );
 }
 
-fn main() {
+const USAGE: &str = "usage: bench [--mib N] [--runs R]   (N, R: positive integers)";
+
+/// `--mib N --runs R`, or the usage line.
+fn parse_args() -> Result<(u64, usize), String> {
     let mut mib = 100u64;
     let mut runs = 3usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let v = args.next().unwrap_or_default();
+        if a == "--help" || a == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let v = args.next().ok_or_else(|| format!("{a} needs a value"))?;
+        let bad = |_| format!("{a} {v}: not a positive integer");
         match a.as_str() {
-            "--mib" => mib = v.parse().expect("--mib N"),
-            "--runs" => runs = v.parse().expect("--runs N"),
-            _ => panic!("usage: bench [--mib N] [--runs R]"),
+            "--mib" => mib = v.parse().map_err(bad)?,
+            "--runs" => runs = v.parse().map_err(bad)?,
+            _ => return Err(format!("unknown argument {a}")),
         }
     }
+    if mib == 0 || runs == 0 {
+        return Err("--mib and --runs must be at least 1".into());
+    }
+    Ok((mib, runs))
+}
+
+fn main() {
+    let (mib, runs) = match parse_args() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("bench: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     if !common::can_run(&["python3"]) {
         std::process::exit(1);
     }
