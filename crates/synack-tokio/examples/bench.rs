@@ -150,17 +150,29 @@ fn row(name: &str, rates: &[f64], base: f64) {
     );
 }
 
-const USAGE: &str = "usage: bench [--mib N] [--runs R]   (N, R: positive integers)";
+const USAGE: &str = "usage: bench [--mib N] [--runs R] [--no-pacing]   (N, R: positive integers)";
 
-/// `--mib N --runs R`, or the usage line.
-fn parse_args() -> Result<(u64, usize), String> {
+/// What to run.
+struct Args {
+    mib: u64,
+    runs: usize,
+    pacing: bool,
+}
+
+/// `--mib N --runs R [--no-pacing]`, or the usage line.
+fn parse_args() -> Result<Args, String> {
     let mut mib = 100u64;
     let mut runs = 3usize;
+    let mut pacing = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--help" || a == "-h" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if a == "--no-pacing" {
+            pacing = false;
+            continue;
         }
         let v = args.next().ok_or_else(|| format!("{a} needs a value"))?;
         let bad = |_| format!("{a} {v}: not a positive integer");
@@ -173,11 +185,11 @@ fn parse_args() -> Result<(u64, usize), String> {
     if mib == 0 || runs == 0 {
         return Err("--mib and --runs must be at least 1".into());
     }
-    Ok((mib, runs))
+    Ok(Args { mib, runs, pacing })
 }
 
 fn main() {
-    let (mib, runs) = match parse_args() {
+    let Args { mib, runs, pacing } = match parse_args() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("bench: {e}\n{USAGE}");
@@ -199,7 +211,10 @@ fn main() {
     a.ip(&["link", "set", "veth0", "up"]);
     b.ip(&["link", "set", "veth1", "up"]);
     let peer: Ns = (*b).clone();
-    println!("bulk goodput, {mib} MiB per run, best of {runs}; MTU 1500");
+    println!(
+        "bulk goodput, {mib} MiB per run, best of {runs}; MTU 1500; synack pacing {}",
+        if pacing { "on" } else { "off" }
+    );
     a.run(LIMIT, move |ns| async move {
         let mut veth = Vec::new();
         for _ in 0..runs {
@@ -208,7 +223,12 @@ fn main() {
         let base = veth.iter().copied().fold(1.0, f64::max);
         row("Linux -> Linux (veth)", &veth, base);
         for offload in [false, true] {
+            let tcp = synack::TcpConfig {
+                pacing,
+                ..synack::TcpConfig::default()
+            };
             let iface = Interface::builder()
+                .tcp_config(tcp)
                 .name("syn0")
                 .ipv4(SYNACK_V4.parse().unwrap(), 24)
                 .offload(offload)
