@@ -167,7 +167,6 @@ fn synack_config(seed: u64, mtu: usize, buffer: usize) -> StackConfig {
     c.tcp.send_buffer = buffer;
     c.tcp.recv_buffer = buffer;
     c.tcp.auto_tune = false;
-    c.tcp.pacing = false;
     c
 }
 

@@ -71,7 +71,7 @@ mod listener;
 mod stream;
 mod transparent;
 
-pub use iface::{Interface, InterfaceBuilder, InterfaceStats};
+pub use iface::{Interface, InterfaceBuilder, InterfaceStats, RUNTIME_PACING_LAG};
 pub use impair::Impairment;
 pub use listener::TcpListener;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpStream, WriteHalf};

@@ -72,6 +72,11 @@ pub struct TcpConfig {
     /// `cwnd/srtt` × 2 in slow start, × 1.2 after (Linux's defaults, as with the
     /// `fq` qdisc). Off sends whatever the windows allow at once.
     pub pacing: bool,
+    /// How far a paced sender that was held up may catch up at once, in time's
+    /// worth of data at the pacing rate (see `tcp::pacing::MAX_LAG`, 1 ms). A
+    /// runtime whose timers fire in 1 ms ticks wants a few ticks here
+    /// (synack-tokio raises it to 3 ms), or the late wake-ups cost goodput.
+    pub pacing_max_lag: core::time::Duration,
     /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
     /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
     pub frto: bool,
@@ -188,6 +193,7 @@ impl Default for TcpConfig {
             hop_limit: 64,
             congestion: crate::tcp::congestion::Algorithm::Cubic,
             pacing: true,
+            pacing_max_lag: crate::tcp::pacing::MAX_LAG,
             frto: true,
             slow_start_after_idle: true,
             auto_tune: true,

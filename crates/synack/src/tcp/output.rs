@@ -9,7 +9,7 @@ use core::cmp::min;
 
 use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
-use crate::tcp::pacing::HEADER_BYTES;
+use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
 use crate::wire::{
@@ -367,7 +367,7 @@ impl Tcb {
             }
         }
         self.last_data_sent = Some(ctx.now);
-        self.pace(ctx.now, n);
+        self.pace(ctx.now, n, ctx.cfg.pacing_max_lag);
         Some(self.finish(hdr, off, n, ctx))
     }
 
@@ -386,13 +386,15 @@ impl Tcb {
     }
 
     /// Charges a data segment of `payload` bytes to the pacer.
-    fn pace(&mut self, now: crate::time::Instant, payload: usize) {
+    fn pace(&mut self, now: crate::time::Instant, payload: usize, max_lag: core::time::Duration) {
         if !self.pacing {
             return;
         }
         if let Some(rate) = self.pacing_rate_now() {
             self.pacing_rate = rate;
-            self.pacer.on_send(now, payload + HEADER_BYTES, rate);
+            let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
+            self.pacer
+                .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
         }
     }
 
