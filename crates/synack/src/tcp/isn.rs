@@ -91,6 +91,43 @@ impl IsnGenerator {
     }
 }
 
+/// Entries in a [`TsOffsetCache`] (a power of two).
+const TS_CACHE_SLOTS: usize = 16;
+
+/// The timestamp offsets of recently seen host pairs, so a new connection between
+/// two hosts that already talked skips the second SipHash ([`IsnGenerator::ts_offset`]
+/// depends on the addresses only, so many connections share one). Direct-mapped
+/// on the low bits of the addresses: a miss just computes the offset again, so
+/// a peer choosing its addresses can cost us the hash, never a wrong offset.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TsOffsetCache {
+    slots: [Option<(IpAddr, IpAddr, u32)>; TS_CACHE_SLOTS],
+}
+
+impl TsOffsetCache {
+    /// `gen.ts_offset(local, remote)`, from the cache when it holds the pair.
+    pub(crate) fn get(&mut self, gen: &IsnGenerator, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let (l, r) = (local.ip(), remote.ip());
+        let slot = &mut self.slots[(low_bits(l) ^ low_bits(r)) % TS_CACHE_SLOTS];
+        match *slot {
+            Some((cl, cr, offset)) if cl == l && cr == r => offset,
+            _ => {
+                let offset = gen.ts_offset(local, remote);
+                *slot = Some((l, r, offset));
+                offset
+            }
+        }
+    }
+}
+
+/// The last byte of an address (the host part varies most there).
+fn low_bits(ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(a) => usize::from(a.octets()[3]),
+        IpAddr::V6(a) => usize::from(a.octets()[15]),
+    }
+}
+
 impl fmt::Debug for IsnGenerator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IsnGenerator").finish_non_exhaustive()
@@ -318,6 +355,30 @@ mod tests {
             .map(|d| g.ts_offset(local(), v4(198, 51, 100, d, 1)))
             .collect();
         assert_eq!(offsets.len(), 256);
+    }
+
+    #[test]
+    fn ts_offset_cache_agrees_with_the_generator() {
+        let g = IsnGenerator::new(SECRET);
+        let mut c = TsOffsetCache::default();
+        // Pairs that share a cache slot, repeated, in both families and both
+        // directions: every answer is the generator's.
+        let pairs = [
+            (local(), remote()),
+            (local(), v4(192, 0, 2, 17, 999)),
+            (local(), v4(198, 51, 100, 2, 1)),
+            (remote(), local()),
+            (v6(1, 80), v6(2, 443)),
+            (v6(1, 80), v4(10, 0, 0, 2, 5)),
+        ];
+        for _ in 0..3 {
+            for &(l, r) in &pairs {
+                for port in [1, 2] {
+                    let r = SocketAddr::new(r.ip(), port);
+                    assert_eq!(c.get(&g, l, r), g.ts_offset(l, r), "{l} {r}");
+                }
+            }
+        }
     }
 
     #[test]
