@@ -46,9 +46,9 @@ use timers::TimerHeap;
 /// Most control segments (RST replies) queued before further ones are dropped.
 const MAX_CTRL_QUEUE: usize = 4096;
 
-/// Most freed TCBs kept for reuse (see `Stack::pool`): about 1.4 KiB each with
-/// the default congestion control, so at most ~360 KiB held while idle.
-const POOL_MAX: usize = 4096;
+/// Freed TCBs kept for reuse (see `Stack::pool`) regardless of load: about
+/// 1.4 KiB each with the default congestion control, ~360 KiB in all.
+const POOL_BASE: usize = 256;
 
 /// Names one socket of a [`Stack`]. Stale handles are detected (a generation count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,9 +159,15 @@ pub struct Stack {
     totals: limits::Totals,
     /// TCBs of freed connections, parked for the next connection
     /// ([`Tcb::park`], [`Tcb::renew`]): connection churn allocates nothing. At
-    /// most [`POOL_MAX`]. The boxes themselves are what is kept for reuse.
+    /// most [`POOL_BASE`] plus the most TCBs ever live at once (`peak_tcbs`): a
+    /// burst of closes at high concurrency is met by a burst of opens, and the
+    /// pool never makes the stack hold more TCBs than it once held live (plus
+    /// the base). The boxes themselves are what is kept for reuse.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Tcb>>,
+    /// TCBs in slots now, and the most there ever were.
+    live_tcbs: usize,
+    peak_tcbs: usize,
 }
 
 impl Stack {
@@ -194,6 +200,8 @@ impl Stack {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             totals: limits::Totals::default(),
             pool: Vec::new(),
+            live_tcbs: 0,
+            peak_tcbs: 0,
             config,
         })
     }
@@ -626,8 +634,13 @@ impl Stack {
             let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
                 t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
             }) else {
-                // Nothing to send, but timers may have been armed by the attempt.
-                self.reschedule_timer(idx);
+                // Nothing more to send: the TCB is in cache now, so bring its
+                // deadline up to date here (timers may have been armed by the
+                // attempt) rather than in the next `poll_timeout`.
+                let deadline = self.conn(idx).and_then(Tcb::next_deadline);
+                if self.conn(idx).is_some() {
+                    self.set_timer(idx, deadline);
+                }
                 continue;
             };
             self.touch(idx);
@@ -724,6 +737,8 @@ impl Stack {
         };
         self.slots[h.index as usize].sock = Some(Socket::Conn(tcb));
         self.set_timer(h.index, None);
+        self.live_tcbs += 1;
+        self.peak_tcbs = self.peak_tcbs.max(self.live_tcbs);
         h
     }
 
@@ -738,7 +753,8 @@ impl Stack {
         if let Socket::Conn(mut t) = sock {
             let gone = (t.mem_bytes(), t.orphan);
             self.account(gone, (0, false));
-            if self.pool.len() < POOL_MAX {
+            self.live_tcbs = self.live_tcbs.saturating_sub(1);
+            if self.pool.len() < POOL_BASE + self.peak_tcbs {
                 t.park();
                 self.pool.push(t);
             }
