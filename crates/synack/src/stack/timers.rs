@@ -2,10 +2,15 @@
 //! binary min-heap.
 //!
 //! Each slot has at most one entry, and the heap knows where it is, so moving a
-//! deadline (every ACK moves the retransmission timer) is an O(log n) sift in
-//! place: no stale entries pile up (a lazily deleted heap gains one per move), and
-//! nothing scans every connection. Ties are ordered by slot index, so the order in
-//! which due timers fire is deterministic.
+//! deadline earlier is an O(log n) sift in place: no stale entries pile up (a
+//! lazily deleted heap gains one per move), and nothing scans every connection.
+//! Moving a deadline *later* (every ACK pushes the retransmission timer back)
+//! or disarming it only records the new deadline: the entry keeps its earlier
+//! key, a lower bound, and is put right when it reaches the top. The top is
+//! always put right before anyone reads it, so `peek` and `pop_due` are exact;
+//! most entries moved later are moved again or disarmed before they surface, and
+//! never sift at all. Ties are ordered by slot index, so the order in which due
+//! timers fire is deterministic.
 
 use alloc::vec::Vec;
 
@@ -16,29 +21,34 @@ const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
-    /// (deadline, slot), a min-heap by (deadline, slot).
+    /// (key, slot), a min-heap by (key, slot). A key is at most the slot's
+    /// deadline (`due`); an entry whose slot has no deadline is stale.
     heap: Vec<(Instant, u32)>,
     /// Slot → its position in `heap`, or `NONE`.
     pos: Vec<u32>,
+    /// Slot → its deadline, if armed.
+    due: Vec<Option<Instant>>,
+    /// Armed slots.
+    armed: usize,
 }
 
 impl TimerHeap {
     /// Number of armed timers.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.armed
     }
 
     /// The earliest (deadline, slot).
-    pub(crate) fn peek(&self) -> Option<(Instant, u32)> {
+    pub(crate) fn peek(&mut self) -> Option<(Instant, u32)> {
+        self.settle_top();
         self.heap.first().copied()
     }
 
     /// Slot `idx`'s deadline, if armed.
     #[cfg(test)]
     pub(crate) fn get(&self, idx: u32) -> Option<Instant> {
-        let p = *self.pos.get(idx as usize)?;
-        (p != NONE).then(|| self.heap[p as usize].0)
+        self.due.get(idx as usize).copied().flatten()
     }
 
     /// Arms (`Some`), moves or disarms (`None`) slot `idx`'s deadline.
@@ -49,7 +59,14 @@ impl TimerHeap {
                 return;
             }
             self.pos.resize(i + 1, NONE);
+            self.due.resize(i + 1, None);
         }
+        match (self.due[i].is_some(), deadline.is_some()) {
+            (false, true) => self.armed += 1,
+            (true, false) => self.armed -= 1,
+            _ => {}
+        }
+        self.due[i] = deadline;
         let p = self.pos[i];
         match (p == NONE, deadline) {
             (true, None) => {}
@@ -61,16 +78,16 @@ impl TimerHeap {
                 self.pos[i] = at;
                 self.sift_up(at as usize);
             }
-            (false, Some(t)) => {
-                let old = self.heap[p as usize].0;
+            (false, Some(t)) if t < self.heap[p as usize].0 => {
                 self.heap[p as usize].0 = t;
-                if t < old {
-                    self.sift_up(p as usize);
-                } else {
-                    self.sift_down(p as usize);
-                }
+                self.sift_up(p as usize);
             }
-            (false, None) => self.remove_at(p as usize),
+            // Later, or disarmed: the key stays a lower bound until the top.
+            (false, _) => {}
+        }
+        if self.armed == 0 && self.pos.len() > 64 {
+            // Nothing armed: give back the arrays.
+            *self = Self::default();
         }
     }
 
@@ -80,27 +97,37 @@ impl TimerHeap {
         if first.0 > now {
             return None;
         }
-        self.remove_at(0);
+        self.remove_top();
+        self.armed -= 1;
+        self.due[first.1 as usize] = None;
         Some(first)
     }
 
-    fn remove_at(&mut self, p: usize) {
-        let (_, idx) = self.heap[p];
+    /// Puts the top entry right: stale entries go, keys below their deadline
+    /// take it and sink, until the top's key is its slot's deadline (then it is
+    /// the earliest deadline: every other key is at most its own).
+    fn settle_top(&mut self) {
+        while let Some(&(key, idx)) = self.heap.first() {
+            match self.due[idx as usize] {
+                Some(t) if t == key => return,
+                Some(t) => {
+                    self.heap[0].0 = t;
+                    self.sift_down(0);
+                }
+                None => self.remove_top(),
+            }
+        }
+    }
+
+    fn remove_top(&mut self) {
+        let (_, idx) = self.heap[0];
         self.pos[idx as usize] = NONE;
         let last = self.heap.len() - 1;
-        if p != last {
-            self.heap.swap(p, last);
-            self.heap.pop();
-            self.pos[self.heap[p].1 as usize] = p as u32;
-            // The moved entry may belong above or below its new place.
-            self.sift_up(p);
-            self.sift_down(p);
-        } else {
-            self.heap.pop();
-        }
-        if self.heap.is_empty() && self.pos.len() > 64 {
-            // Nothing armed: give back the index array.
-            self.pos = Vec::new();
+        self.heap.swap(0, last);
+        self.heap.pop();
+        if last > 0 {
+            self.pos[self.heap[0].1 as usize] = 0;
+            self.sift_down(0);
         }
     }
 
@@ -184,7 +211,7 @@ mod tests {
     proptest! {
         /// Against a model (a map slot → deadline): random arms, moves, disarms and
         /// pops keep the same entries, the heap never holds more than one per slot,
-        /// and pops come out in (deadline, slot) order.
+        /// peeks and pops come out in (deadline, slot) order.
         #[test]
         fn matches_model(ops in proptest::collection::vec((0u32..40, proptest::option::of(0u64..50), any::<bool>()), 0..400)) {
             let mut h = TimerHeap::default();
@@ -206,6 +233,9 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(h.len(), model.len());
+                // The top is exact even while entries moved later keep old keys.
+                let earliest = model.iter().map(|(&i, &d)| (d, i)).min();
+                prop_assert_eq!(h.peek(), earliest);
                 for (&i, &d) in &model {
                     prop_assert_eq!(h.get(i), Some(d));
                 }
