@@ -19,15 +19,35 @@ use crate::time::Instant;
 /// Marks a slot without an entry in `pos`.
 const NONE: u32 = u32::MAX;
 
+/// `Entry::due` of a disarmed slot whose entry has not reached the top yet.
+const DISARMED: u64 = u64::MAX;
+
+/// One slot's entry: its key (at most its deadline) orders the heap.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: Instant,
+    slot: u32,
+    /// The deadline in microseconds, or `DISARMED`. A deadline of
+    /// `Instant::FAR_FUTURE` is kept one microsecond earlier.
+    due: u64,
+}
+
+impl Entry {
+    fn order(&self) -> (Instant, u32) {
+        (self.key, self.slot)
+    }
+}
+
+fn due_of(t: Instant) -> u64 {
+    t.micros().min(DISARMED - 1)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
-    /// (key, slot), a min-heap by (key, slot). A key is at most the slot's
-    /// deadline (`due`); an entry whose slot has no deadline is stale.
-    heap: Vec<(Instant, u32)>,
+    /// A min-heap by (key, slot).
+    heap: Vec<Entry>,
     /// Slot → its position in `heap`, or `NONE`.
     pos: Vec<u32>,
-    /// Slot → its deadline, if armed.
-    due: Vec<Option<Instant>>,
     /// Armed slots.
     armed: usize,
 }
@@ -42,13 +62,15 @@ impl TimerHeap {
     /// The earliest (deadline, slot).
     pub(crate) fn peek(&mut self) -> Option<(Instant, u32)> {
         self.settle_top();
-        self.heap.first().copied()
+        self.heap.first().map(Entry::order)
     }
 
     /// Slot `idx`'s deadline, if armed.
     #[cfg(test)]
     pub(crate) fn get(&self, idx: u32) -> Option<Instant> {
-        self.due.get(idx as usize).copied().flatten()
+        let p = *self.pos.get(idx as usize)?;
+        let due = self.heap.get(p as usize)?.due;
+        (due != DISARMED).then(|| Instant::from_micros(due))
     }
 
     /// Arms (`Some`), moves or disarms (`None`) slot `idx`'s deadline.
@@ -59,35 +81,43 @@ impl TimerHeap {
                 return;
             }
             self.pos.resize(i + 1, NONE);
-            self.due.resize(i + 1, None);
         }
-        match (self.due[i].is_some(), deadline.is_some()) {
-            (false, true) => self.armed += 1,
-            (true, false) => self.armed -= 1,
-            _ => {}
-        }
-        self.due[i] = deadline;
         let p = self.pos[i];
-        match (p == NONE, deadline) {
-            (true, None) => {}
-            (true, Some(t)) => {
-                // Heap positions fit in u32: there is at most one entry per slot,
-                // and slot indices are u32.
-                let at = self.heap.len() as u32;
-                self.heap.push((t, idx));
-                self.pos[i] = at;
-                self.sift_up(at as usize);
-            }
-            (false, Some(t)) if t < self.heap[p as usize].0 => {
-                self.heap[p as usize].0 = t;
-                self.sift_up(p as usize);
-            }
-            // Later, or disarmed: the key stays a lower bound until the top.
-            (false, _) => {}
+        if p == NONE {
+            let Some(t) = deadline else { return };
+            // Heap positions fit in u32: there is at most one entry per slot,
+            // and slot indices are u32.
+            let at = self.heap.len();
+            self.heap.push(Entry {
+                key: t,
+                slot: idx,
+                due: due_of(t),
+            });
+            self.pos[i] = at as u32;
+            self.armed += 1;
+            self.sift_up(at);
+            return;
         }
-        if self.armed == 0 && self.pos.len() > 64 {
-            // Nothing armed: give back the arrays.
-            *self = Self::default();
+        let e = &mut self.heap[p as usize];
+        let was_armed = e.due != DISARMED;
+        match deadline {
+            Some(t) => {
+                e.due = due_of(t);
+                self.armed += usize::from(!was_armed);
+                if t < e.key {
+                    e.key = t;
+                    self.sift_up(p as usize);
+                }
+                // Later: the key stays a lower bound until the entry is on top.
+            }
+            None => {
+                e.due = DISARMED;
+                self.armed -= usize::from(was_armed);
+                if self.armed == 0 && self.pos.len() > 64 {
+                    // Nothing armed: give back the arrays.
+                    *self = Self::default();
+                }
+            }
         }
     }
 
@@ -99,48 +129,46 @@ impl TimerHeap {
         }
         self.remove_top();
         self.armed -= 1;
-        self.due[first.1 as usize] = None;
         Some(first)
     }
 
-    /// Puts the top entry right: stale entries go, keys below their deadline
-    /// take it and sink, until the top's key is its slot's deadline (then it is
-    /// the earliest deadline: every other key is at most its own).
+    /// Puts the top entry right: disarmed entries go, keys below their deadline
+    /// take it and sink, until the top's key is its deadline (then it is the
+    /// earliest deadline: every other key is at most its own).
     fn settle_top(&mut self) {
-        while let Some(&(key, idx)) = self.heap.first() {
-            match self.due[idx as usize] {
-                Some(t) if t == key => return,
-                Some(t) => {
-                    self.heap[0].0 = t;
-                    self.sift_down(0);
-                }
-                None => self.remove_top(),
+        while let Some(top) = self.heap.first_mut() {
+            if top.due == DISARMED {
+                self.remove_top();
+            } else if top.due == top.key.micros().min(DISARMED - 1) {
+                return;
+            } else {
+                top.key = Instant::from_micros(top.due);
+                self.sift_down(0);
             }
         }
     }
 
     fn remove_top(&mut self) {
-        let (_, idx) = self.heap[0];
-        self.pos[idx as usize] = NONE;
+        self.pos[self.heap[0].slot as usize] = NONE;
         let last = self.heap.len() - 1;
         self.heap.swap(0, last);
         self.heap.pop();
         if last > 0 {
-            self.pos[self.heap[0].1 as usize] = 0;
+            self.pos[self.heap[0].slot as usize] = 0;
             self.sift_down(0);
         }
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        self.pos[self.heap[a].1 as usize] = a as u32;
-        self.pos[self.heap[b].1 as usize] = b as u32;
+        self.pos[self.heap[a].slot as usize] = a as u32;
+        self.pos[self.heap[b].slot as usize] = b as u32;
     }
 
     fn sift_up(&mut self, mut p: usize) {
         while p > 0 {
             let parent = (p - 1) / 2;
-            if self.heap[p] >= self.heap[parent] {
+            if self.heap[p].order() >= self.heap[parent].order() {
                 break;
             }
             self.swap(p, parent);
@@ -153,10 +181,10 @@ impl TimerHeap {
         loop {
             let (l, r) = (2 * p + 1, 2 * p + 2);
             let mut m = p;
-            if l < n && self.heap[l] < self.heap[m] {
+            if l < n && self.heap[l].order() < self.heap[m].order() {
                 m = l;
             }
-            if r < n && self.heap[r] < self.heap[m] {
+            if r < n && self.heap[r].order() < self.heap[m].order() {
                 m = r;
             }
             if m == p {
