@@ -195,6 +195,12 @@ fn synack_config(seed: u64, concurrency: usize) -> StackConfig {
     c.tcp.recv_buffer = BUFFER;
     c.tcp.somaxconn = c.tcp.somaxconn.max(concurrency);
     c.tcp.max_syn_backlog = c.tcp.max_syn_backlog.max(concurrency);
+    // The stack-wide limits that came after this bench (half-open connections,
+    // orphans) are raised to fit the load too, as the two backlogs are: each
+    // in-flight cycle holds at most one half-open connection, and an orphan per
+    // end (the server's FIN-WAIT, the client's LAST-ACK after it moved on).
+    c.tcp.max_half_open = c.tcp.max_half_open.max(concurrency);
+    c.tcp.max_orphans = c.tcp.max_orphans.max(2 * concurrency);
     c
 }
 

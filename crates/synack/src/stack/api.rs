@@ -2,7 +2,6 @@
 //! listen, connect, accept, send, recv, shutdown, close, abort, options, and the
 //! views of sockets (`ss`) and of one connection (`TCP_INFO`).
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -223,11 +222,8 @@ impl Stack {
                 self.time_wait_closed(&key, &e, Cause::TimeWaitReused);
             }
         }
-        let ts_offset = self.isn.ts_offset(local, remote);
-        let cfg = self.config.tcp.clone();
-        let h = self.alloc_slot(|h| {
-            Socket::Conn(Box::new(Tcb::new(h, local, remote, iss, ts_offset, &cfg)))
-        });
+        let ts_offset = self.ts_offsets.get(&self.isn, local, remote);
+        let h = self.alloc_conn(local, remote, iss, ts_offset);
         self.conns.insert(FourTuple { local, remote }, h.index);
         self.counters.active_opens += 1;
         self.with_conn(h.index, |t, ctx| {
@@ -395,7 +391,7 @@ impl Stack {
     /// Gives slot `idx` a new generation so the application's old handle goes stale
     /// while the connection itself finishes closing.
     fn reissue_handle(&mut self, idx: u32) {
-        self.timers.set(idx, None);
+        self.set_timer(idx, None);
         let slot = &mut self.slots[idx as usize];
         slot.generation = slot.generation.wrapping_add(1);
         let handle = SocketHandle {

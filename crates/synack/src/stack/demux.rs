@@ -3,7 +3,7 @@
 //! stack's secret (SipHash-1-3) so a remote host cannot aim collisions at a bucket.
 
 use core::hash::{BuildHasher, Hash, Hasher};
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use hashbrown::HashMap;
 use siphasher::sip::SipHasher13;
@@ -78,7 +78,7 @@ pub(crate) type KeyedMap<K, V> = HashMap<K, V, KeyedHasher>;
 
 /// An IPv4 connection's identity in 12 bytes (a `FourTuple` takes 64).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct V4Key {
+pub(crate) struct V4Key {
     /// Local address (high 32 bits) and remote address (low 32 bits).
     addrs: u64,
     /// Local port (high 16 bits) and remote port (low 16 bits).
@@ -93,7 +93,7 @@ impl Hash for V4Key {
 }
 
 impl V4Key {
-    fn of(t: &FourTuple) -> Option<Self> {
+    pub(crate) fn of(t: &FourTuple) -> Option<Self> {
         match (t.local, t.remote) {
             (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(Self {
                 addrs: u64::from(l.ip().to_bits()) << 32 | u64::from(r.ip().to_bits()),
@@ -102,6 +102,80 @@ impl V4Key {
             _ => None,
         }
     }
+
+    /// The 4-tuple back.
+    pub(crate) fn tuple(self) -> FourTuple {
+        let v4 = |ip: u64, port: u32| {
+            // Truncations take the halves the key packed.
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::from_bits(ip as u32)), port as u16)
+        };
+        FourTuple {
+            local: v4(self.addrs >> 32, self.ports >> 16),
+            remote: v4(self.addrs, self.ports),
+        }
+    }
+}
+
+/// A map keyed by 4-tuple: IPv4 tuples as 12-byte keys ([`V4Key`]), anything
+/// else under the full tuple in a second map.
+#[derive(Debug)]
+pub(crate) struct TupleMap<V> {
+    v4: KeyedMap<V4Key, V>,
+    other: KeyedMap<FourTuple, V>,
+}
+
+impl<V> TupleMap<V> {
+    pub(crate) fn new(hasher: KeyedHasher) -> Self {
+        Self {
+            v4: keyed_map(hasher),
+            other: keyed_map(hasher),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<&V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.get(&k),
+            None => self.other.get(key),
+        }
+    }
+
+    pub(crate) fn get_v4(&self, key: &V4Key) -> Option<&V> {
+        self.v4.get(key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &FourTuple) -> Option<&mut V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.get_mut(&k),
+            None => self.other.get_mut(key),
+        }
+    }
+
+    pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, key: FourTuple, v: V) -> Option<V> {
+        match V4Key::of(&key) {
+            Some(k) => self.v4.insert(k, v),
+            None => self.other.insert(key, v),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.remove(&k),
+            None => self.other.remove(key),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (FourTuple, &V)> {
+        let v4 = self.v4.iter().map(|(k, v)| (k.tuple(), v));
+        v4.chain(self.other.iter().map(|(k, v)| (*k, v)))
+    }
 }
 
 /// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy server)
@@ -109,8 +183,7 @@ impl V4Key {
 /// key; anything else goes to a second map with the full tuple.
 #[derive(Debug)]
 pub(crate) struct ConnTable {
-    v4: KeyedMap<V4Key, u32>,
-    other: KeyedMap<FourTuple, u32>,
+    map: TupleMap<u32>,
     /// The IPv4 entry [`ConnTable::lookup`] found last: a bulk flow's segments skip
     /// the hash. Cleared by every insert and remove.
     last: Option<(V4Key, u32)>,
@@ -119,31 +192,27 @@ pub(crate) struct ConnTable {
 impl ConnTable {
     pub(crate) fn new(hasher: KeyedHasher) -> Self {
         Self {
-            v4: keyed_map(hasher),
-            other: keyed_map(hasher),
+            map: TupleMap::new(hasher),
             last: None,
         }
     }
 
     pub(crate) fn get(&self, key: &FourTuple) -> Option<u32> {
-        match V4Key::of(key) {
-            Some(k) => self.v4.get(&k).copied(),
-            None => self.other.get(key).copied(),
-        }
+        self.map.get(key).copied()
     }
 
     /// [`ConnTable::get`] for the packet path, remembering the IPv4 entry it finds
     /// so the next segment of the same flow is found without hashing.
     pub(crate) fn lookup(&mut self, key: &FourTuple) -> Option<u32> {
         let Some(k) = V4Key::of(key) else {
-            return self.other.get(key).copied();
+            return self.map.get(key).copied();
         };
         if let Some((lk, idx)) = self.last {
             if lk == k {
                 return Some(idx);
             }
         }
-        let idx = *self.v4.get(&k)?;
+        let idx = *self.map.get_v4(&k)?;
         self.last = Some((k, idx));
         Some(idx)
     }
@@ -154,22 +223,16 @@ impl ConnTable {
 
     pub(crate) fn insert(&mut self, key: FourTuple, idx: u32) -> Option<u32> {
         self.last = None;
-        match V4Key::of(&key) {
-            Some(k) => self.v4.insert(k, idx),
-            None => self.other.insert(key, idx),
-        }
+        self.map.insert(key, idx)
     }
 
     pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
         self.last = None;
-        match V4Key::of(key) {
-            Some(k) => self.v4.remove(&k),
-            None => self.other.remove(key),
-        }
+        self.map.remove(key)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.other.len()
+        self.map.len()
     }
 }
 
@@ -236,6 +299,23 @@ mod tests {
         );
         assert_ne!(x, y);
         assert_eq!(hash_of(&h, &x), hash_of(&h, &y));
+    }
+
+    #[test]
+    fn v4_keys_give_the_tuple_back() {
+        let a = |ip: [u8; 4], port| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port);
+        for t in [
+            FourTuple {
+                local: a([10, 0, 0, 1], 80),
+                remote: a([192, 168, 200, 255], 65535),
+            },
+            FourTuple {
+                local: a([255, 255, 255, 255], 1),
+                remote: a([0, 0, 0, 1], 0),
+            },
+        ] {
+            assert_eq!(V4Key::of(&t).map(V4Key::tuple), Some(t));
+        }
     }
 
     #[test]

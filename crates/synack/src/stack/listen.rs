@@ -224,18 +224,14 @@ impl Stack {
         let parent = l.handle;
         // Data on a SYN is not accepted (no TCP Fast Open); the peer resends it.
         let iss = self.isn.isn(self.now, key.local, key.remote);
-        let ts_offset = self.isn.ts_offset(key.local, key.remote);
-        let cfg = self.config.tcp.clone();
-        let h = self.alloc_slot(|h| {
-            let mut t = Tcb::new(h, key.local, key.remote, iss, ts_offset, &cfg);
-            t.parent = Some(parent);
-            t.state = State::Listen;
-            Socket::Conn(Box::new(t))
-        });
+        let ts_offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
+        let h = self.alloc_conn(key.local, key.remote, iss, ts_offset);
         let cidx = h.index;
         self.conns.insert(key, cidx);
         self.counters.passive_opens += 1;
         self.with_conn(cidx, |t, ctx| {
+            t.parent = Some(parent);
+            t.state = State::Listen;
             // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be selected
             // and a SYN segment sent of the form <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
             // SND.NXT is set to ISS+1 and SND.UNA to ISS. The connection state should be
@@ -292,7 +288,7 @@ impl Stack {
         }
         hdr.options.sack_permitted = d.sack;
         if let (true, Some(ts)) = (d.timestamps, o.timestamps) {
-            let offset = self.isn.ts_offset(key.local, key.remote);
+            let offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
             // Truncation to 32 bits is the timestamp clock's wraparound.
             hdr.options.timestamps = Some(Timestamps {
                 val: (self.now.millis() as u32).wrapping_add(offset),
@@ -331,18 +327,14 @@ impl Stack {
             return;
         }
         let iss = hdr.ack + u32::MAX;
-        let ts_offset = self.isn.ts_offset(key.local, key.remote);
-        let cfg = self.config.tcp.clone();
-        let h = self.alloc_slot(|h| {
-            let mut t = Tcb::new(h, key.local, key.remote, iss, ts_offset, &cfg);
-            t.parent = Some(parent);
-            t.state = State::Listen;
-            Socket::Conn(Box::new(t))
-        });
+        let ts_offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
+        let h = self.alloc_conn(key.local, key.remote, iss, ts_offset);
         let cidx = h.index;
         self.conns.insert(key, cidx);
         self.counters.passive_opens += 1;
         self.with_conn(cidx, |t, ctx| {
+            t.parent = Some(parent);
+            t.state = State::Listen;
             t.set_irs(hdr.seq + u32::MAX);
             let opts = TcpOptions {
                 mss: Some(d.mss),

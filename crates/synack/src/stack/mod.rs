@@ -31,7 +31,7 @@ use crate::event::{Counters, Event};
 use crate::tcp::conn::{ChallengeLimiter, CtrlSegment, Ctx, Tcb};
 use crate::tcp::cookie::CookieJar;
 use crate::tcp::input::rst_segment;
-use crate::tcp::isn::IsnGenerator;
+use crate::tcp::isn::{IsnGenerator, TsOffsetCache};
 use crate::tcp::state::{Cause, State};
 use crate::time::Instant;
 use crate::wire::{self, TcpHeader};
@@ -45,6 +45,10 @@ use timers::TimerHeap;
 
 /// Most control segments (RST replies) queued before further ones are dropped.
 const MAX_CTRL_QUEUE: usize = 4096;
+
+/// Freed TCBs kept for reuse (see `Stack::pool`) regardless of load: about
+/// 1.4 KiB each with the default congestion control, ~360 KiB in all.
+const POOL_BASE: usize = 256;
 
 /// Names one socket of a [`Stack`]. Stale handles are detected (a generation count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +83,8 @@ struct Slot {
     sock: Option<Socket>,
     /// In the transmit queue.
     queued: bool,
+    /// In `Stack::stale_timers`: the deadline in the timer heap may be out of date.
+    timer_stale: bool,
 }
 
 /// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
@@ -133,18 +139,35 @@ pub struct Stack {
     listeners: KeyedMap<SocketAddr, u32>,
     time_wait: TimeWaitTable,
     tx_queue: VecDeque<u32>,
-    /// Each connection's next deadline (`Tcb::next_deadline`), by slot.
+    /// Each connection's next deadline (`Tcb::next_deadline`), by slot. Brought up
+    /// to date lazily: a change to a connection marks its slot (`stale_timers`),
+    /// and the marked deadlines are recomputed once, before anyone reads the heap
+    /// (`poll_timeout`, `handle_timeout`). A segment in and its reply out then cost
+    /// one `next_deadline` instead of one per step.
     timers: TimerHeap,
+    stale_timers: Vec<u32>,
     ctrl: VecDeque<CtrlSegment>,
     events: VecDeque<Event>,
     counters: Counters,
     challenge: ChallengeLimiter,
     isn: IsnGenerator,
+    ts_offsets: TsOffsetCache,
     cookies: CookieJar,
     /// When a cookie was last sent (validation is only tried while cookies may be out).
     cookie_sent_at: Option<Instant>,
     rng: ChaCha8Rng,
     totals: limits::Totals,
+    /// TCBs of freed connections, parked for the next connection
+    /// ([`Tcb::park`], [`Tcb::renew`]): connection churn allocates nothing. At
+    /// most [`POOL_BASE`] plus the most TCBs ever live at once (`peak_tcbs`): a
+    /// burst of closes at high concurrency is met by a burst of opens, and the
+    /// pool never makes the stack hold more TCBs than it once held live (plus
+    /// the base). The boxes themselves are what is kept for reuse.
+    #[allow(clippy::vec_box)]
+    pool: Vec<Box<Tcb>>,
+    /// TCBs in slots now, and the most there ever were.
+    live_tcbs: usize,
+    peak_tcbs: usize,
 }
 
 impl Stack {
@@ -165,15 +188,20 @@ impl Stack {
             time_wait: TimeWaitTable::new(config.tcp.max_time_wait, hasher),
             tx_queue: VecDeque::new(),
             timers: TimerHeap::default(),
+            stale_timers: Vec::new(),
             ctrl: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
             challenge: ChallengeLimiter::new(config.seed ^ 0x6368_616c_6c65_6e67),
             isn: IsnGenerator::new(config.secret),
+            ts_offsets: TsOffsetCache::default(),
             cookies: CookieJar::new(&config.secret),
             cookie_sent_at: None,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             totals: limits::Totals::default(),
+            pool: Vec::new(),
+            live_tcbs: 0,
+            peak_tcbs: 0,
             config,
         })
     }
@@ -383,14 +411,55 @@ impl Stack {
 
     /// Schedules transmit and timers for `idx`.
     fn touch(&mut self, idx: u32) {
-        let Some(tcb) = self.conn(idx) else { return };
-        let deadline = tcb.next_deadline();
+        if self.conn(idx).is_none() {
+            return;
+        }
         let slot = &mut self.slots[idx as usize];
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
         }
+        self.reschedule_timer(idx);
+    }
+
+    /// Marks `idx`'s deadline for recomputing (see `Stack::timers`).
+    fn reschedule_timer(&mut self, idx: u32) {
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            if !slot.timer_stale {
+                slot.timer_stale = true;
+                self.stale_timers.push(idx);
+                // A slot marked again after `set_timer` may be listed twice; a user
+                // that never polls the timers must not make the list grow forever.
+                if self.stale_timers.len() > self.slots.len() + 64 {
+                    self.refresh_timers();
+                }
+            }
+        }
+    }
+
+    /// Sets `idx`'s deadline now, overriding a pending recomputation.
+    fn set_timer(&mut self, idx: u32, deadline: Option<crate::Instant>) {
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            slot.timer_stale = false;
+        }
         self.timers.set(idx, deadline);
+    }
+
+    /// Recomputes every deadline marked stale.
+    fn refresh_timers(&mut self) {
+        while let Some(idx) = self.stale_timers.pop() {
+            let Some(slot) = self.slots.get_mut(idx as usize) else {
+                continue;
+            };
+            if !core::mem::take(&mut slot.timer_stale) {
+                continue;
+            }
+            let deadline = match &slot.sock {
+                Some(Socket::Conn(t)) => t.next_deadline(),
+                _ => None,
+            };
+            self.timers.set(idx, deadline);
+        }
     }
 
     /// A connection reached CLOSED: out of the demux table; freed if nobody holds it.
@@ -410,7 +479,7 @@ impl Stack {
             // Keep the husk for the application (to read data or the error); any
             // pending segment such as an ACK of a FIN has been produced by now or is
             // dropped with the connection.
-            self.timers.set(idx, None);
+            self.set_timer(idx, None);
         }
     }
 
@@ -448,7 +517,7 @@ impl Stack {
         if orphan {
             self.free_slot(idx);
         } else {
-            self.timers.set(idx, None);
+            self.set_timer(idx, None);
         }
     }
 
@@ -531,12 +600,14 @@ impl Stack {
     /// Advances timers: retransmissions, delayed ACKs, probes, TIME-WAIT expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
+        self.refresh_timers();
         while let Some((_, idx)) = self.timers.pop_due(self.now) {
             let Some(prev) = self.conn(idx).map(|t| t.state) else {
                 continue;
             };
             self.with_conn(idx, |tcb, ctx| tcb.on_timeout(ctx));
             self.after_change(idx, prev);
+            self.refresh_timers();
         }
         while let Some((key, e)) = self.time_wait.pop_expired(self.now) {
             self.time_wait_closed(&key, &e, Cause::TimeWaitExpired);
@@ -547,6 +618,7 @@ impl Stack {
 
     /// The earliest time [`Stack::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.refresh_timers();
         let conn = self.timers.peek().map(|(t, _)| t);
         let tw = self.time_wait.next_expiry();
         match (conn, tw) {
@@ -574,8 +646,13 @@ impl Stack {
             let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
                 t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
             }) else {
-                // Nothing to send, but timers may have been armed by the attempt.
-                self.reschedule_timer(idx);
+                // Nothing more to send: the TCB is in cache now, so bring its
+                // deadline up to date here (timers may have been armed by the
+                // attempt) rather than in the next `poll_timeout`.
+                let deadline = self.conn(idx).and_then(Tcb::next_deadline);
+                if self.conn(idx).is_some() {
+                    self.set_timer(idx, deadline);
+                }
                 continue;
             };
             self.touch(idx);
@@ -593,13 +670,6 @@ impl Stack {
             }
         }
         None
-    }
-
-    fn reschedule_timer(&mut self, idx: u32) {
-        let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) else {
-            return;
-        };
-        self.timers.set(idx, deadline);
     }
 
     fn emit(
@@ -637,7 +707,8 @@ impl Stack {
 
     // ---- slots ----
 
-    fn alloc_slot(&mut self, sock: impl FnOnce(SocketHandle) -> Socket) -> SocketHandle {
+    /// The handle of a free slot (the caller fills it).
+    fn next_handle(&mut self) -> SocketHandle {
         let index = match self.free_slots.pop() {
             Some(i) => i,
             None => {
@@ -645,28 +716,59 @@ impl Stack {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        let slot = &mut self.slots[index as usize];
-        let handle = SocketHandle {
+        SocketHandle {
             index,
-            generation: slot.generation,
-        };
-        slot.sock = Some(sock(handle));
-        self.timers.set(index, None);
+            generation: self.slots[index as usize].generation,
+        }
+    }
+
+    fn alloc_slot(&mut self, sock: impl FnOnce(SocketHandle) -> Socket) -> SocketHandle {
+        let handle = self.next_handle();
+        self.slots[handle.index as usize].sock = Some(sock(handle));
+        self.set_timer(handle.index, None);
         handle
     }
 
-    fn free_slot(&mut self, idx: u32) {
-        if let Some(slot) = self.slots.get_mut(idx as usize) {
-            let sock = slot.sock.take();
-            if let Some(Socket::Conn(t)) = &sock {
-                let gone = (t.mem_bytes(), t.orphan);
-                self.account(gone, (0, false));
+    /// A slot holding a new connection in CLOSED ([`Tcb::new`]), its TCB taken
+    /// from the pool when there is one.
+    fn alloc_conn(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: crate::SeqNum,
+        ts_offset: u32,
+    ) -> SocketHandle {
+        let h = self.next_handle();
+        let cfg = &self.config.tcp;
+        let tcb = match self.pool.pop() {
+            Some(mut t) => {
+                t.renew(h, local, remote, iss, ts_offset, cfg);
+                t
             }
-            let slot = &mut self.slots[idx as usize];
-            if sock.is_some() {
-                slot.generation = slot.generation.wrapping_add(1);
-                self.timers.set(idx, None);
-                self.free_slots.push(idx);
+            None => Box::new(Tcb::new(h, local, remote, iss, ts_offset, cfg)),
+        };
+        self.slots[h.index as usize].sock = Some(Socket::Conn(tcb));
+        self.set_timer(h.index, None);
+        self.live_tcbs += 1;
+        self.peak_tcbs = self.peak_tcbs.max(self.live_tcbs);
+        h
+    }
+
+    fn free_slot(&mut self, idx: u32) {
+        let Some(sock) = self.slots.get_mut(idx as usize).and_then(|s| s.sock.take()) else {
+            return;
+        };
+        let slot = &mut self.slots[idx as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        self.set_timer(idx, None);
+        self.free_slots.push(idx);
+        if let Socket::Conn(mut t) = sock {
+            let gone = (t.mem_bytes(), t.orphan);
+            self.account(gone, (0, false));
+            self.live_tcbs = self.live_tcbs.saturating_sub(1);
+            if self.pool.len() < POOL_BASE + self.peak_tcbs {
+                t.park();
+                self.pool.push(t);
             }
         }
     }

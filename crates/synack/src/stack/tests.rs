@@ -76,3 +76,68 @@ fn sends_after_two_gib_acknowledged() {
     assert_eq!(a.send_queue(c), 0, "everything sent was acknowledged");
     assert_eq!(b.send_queue(s), 0);
 }
+
+/// Freed connections park their TCB in the stack's pool with at most
+/// `POOLED_RING_KEEP` bytes per ring, and a renewed TCB is exactly what `Tcb::new`
+/// makes (compared through `Debug`, which shows every field).
+#[test]
+fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
+    use crate::tcp::conn::POOLED_RING_KEEP;
+    let (mut a, mut b, c, s) = established();
+    let mut now = Instant::ZERO;
+    let data = [7u8; 3000];
+    let mut buf = [0u8; 4096];
+    for _ in 0..10 {
+        assert_eq!(a.send(c, &data), Ok(3000));
+        assert_eq!(b.send(s, &data), Ok(3000));
+        let (mut got_a, mut got_b) = (0, 0);
+        for _ in 0..100 {
+            if got_a == 3000 && got_b == 3000 {
+                break;
+            }
+            now += core::time::Duration::from_millis(50);
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+            shuttle(&mut a, &mut b, now);
+            got_a += a.recv(c, &mut buf).unwrap_or(0);
+            got_b += b.recv(s, &mut buf).unwrap_or(0);
+        }
+        assert_eq!((got_a, got_b), (3000, 3000));
+    }
+    assert!(a.pool.is_empty() && b.pool.is_empty());
+    // The server closes first (its end ends in TIME-WAIT, a compact record), then
+    // the client: both TCBs are freed.
+    b.close(s).unwrap();
+    shuttle(&mut a, &mut b, now);
+    assert_eq!(a.recv(c, &mut buf), Ok(0));
+    a.close(c).unwrap();
+    shuttle(&mut a, &mut b, now);
+    assert_eq!((a.pool.len(), b.pool.len()), (1, 1));
+    for t in a.pool.iter().chain(&b.pool) {
+        assert!(
+            t.parked_bytes() <= 2 * POOLED_RING_KEEP,
+            "{}",
+            t.parked_bytes()
+        );
+    }
+    // Renewed from the pool, a TCB is indistinguishable from a new one.
+    let cfg = a.config.tcp.clone();
+    let (local, remote) = (SocketAddr::new(A, 5000), SocketAddr::new(B, 80));
+    let h = SocketHandle {
+        index: 9,
+        generation: 3,
+    };
+    let mut t = a.pool.pop().unwrap();
+    t.renew(h, local, remote, crate::SeqNum(77), 123, &cfg);
+    let fresh = Tcb::new(h, local, remote, crate::SeqNum(77), 123, &cfg);
+    assert_eq!(alloc::format!("{t:?}"), alloc::format!("{fresh:?}"));
+    // A new connection takes the pooled TCB and works.
+    let l = b.listen(SocketAddr::new(B, 81), 4).unwrap();
+    let c2 = a.connect(SocketAddr::new(B, 81), None).unwrap();
+    shuttle(&mut a, &mut b, now);
+    let s2 = b.accept(l).unwrap();
+    assert!(b.pool.is_empty(), "the server's TCB came from the pool");
+    assert_eq!(a.send(c2, b"again"), Ok(5));
+    shuttle(&mut a, &mut b, now);
+    assert_eq!(b.recv(s2, &mut buf), Ok(5));
+}

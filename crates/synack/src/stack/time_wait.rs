@@ -5,10 +5,12 @@
 //! `tcp_max_tw_buckets`). Entries expire 2·MSL after the last FIN; a retransmitted
 //! FIN is acknowledged again and restarts the timer. Expiry is a FIFO queue
 //! (every entry lives the same 2·MSL), with stale queue entries skipped lazily.
+//! IPv4 entries are keyed by 12 bytes, not a 64-byte `FourTuple`, in the table
+//! and in the queue (as in the connection table).
 
 use alloc::collections::VecDeque;
 
-use crate::stack::demux::{keyed_map, FourTuple, KeyedHasher, KeyedMap};
+use crate::stack::demux::{FourTuple, KeyedHasher, TupleMap, V4Key};
 use crate::stack::SocketHandle;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
@@ -44,18 +46,39 @@ pub(crate) enum TwDisposition {
     Reuse(TwEntry),
 }
 
+/// The expiry queue: (expiry, key) in the order entries were (re)armed, which is
+/// expiry order. IPv4 keys are kept compact; others in a queue of their own.
+#[derive(Debug)]
+struct Queue<K> {
+    q: VecDeque<(Instant, K)>,
+    /// The front is known to match a live entry (checked since the last change
+    /// that could end or move an entry), so peeking needs no lookup.
+    front_ok: bool,
+}
+
+impl<K> Queue<K> {
+    const fn new() -> Self {
+        Self {
+            q: VecDeque::new(),
+            front_ok: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct TimeWaitTable {
-    map: KeyedMap<FourTuple, TwEntry>,
-    queue: VecDeque<(Instant, FourTuple)>,
+    map: TupleMap<TwEntry>,
+    v4_queue: Queue<V4Key>,
+    other_queue: Queue<FourTuple>,
     cap: usize,
 }
 
 impl TimeWaitTable {
     pub(crate) fn new(cap: usize, hasher: KeyedHasher) -> Self {
         Self {
-            map: keyed_map(hasher),
-            queue: VecDeque::new(),
+            map: TupleMap::new(hasher),
+            v4_queue: Queue::new(),
+            other_queue: Queue::new(),
             cap,
         }
     }
@@ -68,8 +91,22 @@ impl TimeWaitTable {
         self.map.get(key)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&FourTuple, &TwEntry)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (FourTuple, &TwEntry)> {
         self.map.iter()
+    }
+
+    /// Puts `key` at the back of its expiry queue.
+    fn enqueue(&mut self, key: &FourTuple, expires: Instant) {
+        match V4Key::of(key) {
+            Some(k) => self.v4_queue.q.push_back((expires, k)),
+            None => self.other_queue.q.push_back((expires, *key)),
+        }
+    }
+
+    /// An entry ended or moved: the queue fronts must be checked again.
+    fn fronts_changed(&mut self) {
+        self.v4_queue.front_ok = false;
+        self.other_queue.front_ok = false;
     }
 
     /// Adds an entry; returns false when the table is full.
@@ -77,13 +114,17 @@ impl TimeWaitTable {
         if self.map.len() >= self.cap && !self.map.contains_key(&key) {
             return false;
         }
-        self.queue.push_back((entry.expires, key));
-        self.map.insert(key, entry);
+        self.enqueue(&key, entry.expires);
+        if self.map.insert(key, entry).is_some() {
+            self.fronts_changed();
+        }
         true
     }
 
     pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<TwEntry> {
-        self.map.remove(key)
+        let e = self.map.remove(key)?;
+        self.fronts_changed();
+        Some(e)
     }
 
     /// Forgets the application's handle (it closed its socket).
@@ -95,13 +136,13 @@ impl TimeWaitTable {
 
     /// The earliest expiry still pending.
     pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
-        while let Some(&(t, key)) = self.queue.front() {
-            if self.map.get(&key).is_some_and(|e| e.expires == t) {
-                return Some(t);
-            }
-            self.queue.pop_front();
+        let map = &self.map;
+        let v4 = front(&mut self.v4_queue, |k| map.get_v4(k));
+        let other = front(&mut self.other_queue, |k| map.get(k));
+        match (v4, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        None
     }
 
     /// Removes and returns one entry whose 2·MSL has run out by `now`.
@@ -110,7 +151,14 @@ impl TimeWaitTable {
         if t > now {
             return None;
         }
-        let (_, key) = self.queue.pop_front()?;
+        let map = &self.map;
+        let key = if front(&mut self.v4_queue, |k| map.get_v4(k)) == Some(t) {
+            self.v4_queue.q.pop_front().map(|(_, k)| k.tuple())
+        } else {
+            self.other_queue.q.pop_front().map(|(_, k)| k)
+        }?;
+        self.v4_queue.front_ok = false;
+        self.other_queue.front_ok = false;
         self.map.remove(&key).map(|e| (key, e))
     }
 
@@ -131,7 +179,7 @@ impl TimeWaitTable {
             // RFC 1337 would ignore it; like Linux (tcp_rfc1337 = 0) an exact RST ends TIME-WAIT.
             if hdr.seq == e.rcv_nxt {
                 let e = *e;
-                self.map.remove(key);
+                self.remove(key);
                 return TwDisposition::Reset(e);
             }
             return TwDisposition::Drop;
@@ -151,7 +199,7 @@ impl TimeWaitTable {
             };
             if newer {
                 let e = *e;
-                self.map.remove(key);
+                self.remove(key);
                 return TwDisposition::Reuse(e);
             }
             return TwDisposition::Ack(Self::ack(key, e, now));
@@ -160,8 +208,10 @@ impl TimeWaitTable {
         // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
         if f.fin() && (hdr.seq + payload_len) + 1u32 == e.rcv_nxt {
             e.expires = now + two_msl;
-            self.queue.push_back((e.expires, *key));
-            return TwDisposition::AckRestart(Self::ack(key, e, now));
+            let (expires, hdr) = (e.expires, Self::ack(key, e, now));
+            self.enqueue(key, expires);
+            self.fronts_changed();
+            return TwDisposition::AckRestart(hdr);
         }
         // A bare ACK at RCV.NXT is a duplicate of what the peer already said: drop it.
         // Anything else (data, a SYN,ACK, an old segment) is answered with our ACK, as
@@ -192,6 +242,23 @@ impl TimeWaitTable {
         }
         hdr
     }
+}
+
+/// The earliest live expiry of `queue`, dropping stale fronts (entries gone or
+/// re-armed later); `entry` finds a key's entry.
+fn front<'m, K: Copy>(
+    queue: &mut Queue<K>,
+    entry: impl Fn(&K) -> Option<&'m TwEntry>,
+) -> Option<Instant> {
+    while let Some(&(t, key)) = queue.q.front() {
+        if queue.front_ok || entry(&key).is_some_and(|e| e.expires == t) {
+            queue.front_ok = true;
+            return Some(t);
+        }
+        queue.q.pop_front();
+    }
+    queue.front_ok = false;
+    None
 }
 
 #[cfg(test)]

@@ -2,10 +2,15 @@
 //! binary min-heap.
 //!
 //! Each slot has at most one entry, and the heap knows where it is, so moving a
-//! deadline (every ACK moves the retransmission timer) is an O(log n) sift in
-//! place: no stale entries pile up (a lazily deleted heap gains one per move), and
-//! nothing scans every connection. Ties are ordered by slot index, so the order in
-//! which due timers fire is deterministic.
+//! deadline earlier is an O(log n) sift in place: no stale entries pile up (a
+//! lazily deleted heap gains one per move), and nothing scans every connection.
+//! Moving a deadline *later* (every ACK pushes the retransmission timer back)
+//! or disarming it only records the new deadline: the entry keeps its earlier
+//! key, a lower bound, and is put right when it reaches the top. The top is
+//! always put right before anyone reads it, so `peek` and `pop_due` are exact;
+//! most entries moved later are moved again or disarmed before they surface, and
+//! never sift at all. Ties are ordered by slot index, so the order in which due
+//! timers fire is deterministic.
 
 use alloc::vec::Vec;
 
@@ -14,31 +19,58 @@ use crate::time::Instant;
 /// Marks a slot without an entry in `pos`.
 const NONE: u32 = u32::MAX;
 
+/// `Entry::due` of a disarmed slot whose entry has not reached the top yet.
+const DISARMED: u64 = u64::MAX;
+
+/// One slot's entry: its key (at most its deadline) orders the heap.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: Instant,
+    slot: u32,
+    /// The deadline in microseconds, or `DISARMED`. A deadline of
+    /// `Instant::FAR_FUTURE` is kept one microsecond earlier.
+    due: u64,
+}
+
+impl Entry {
+    fn order(&self) -> (Instant, u32) {
+        (self.key, self.slot)
+    }
+}
+
+fn due_of(t: Instant) -> u64 {
+    t.micros().min(DISARMED - 1)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
-    /// (deadline, slot), a min-heap by (deadline, slot).
-    heap: Vec<(Instant, u32)>,
+    /// A min-heap by (key, slot).
+    heap: Vec<Entry>,
     /// Slot → its position in `heap`, or `NONE`.
     pos: Vec<u32>,
+    /// Armed slots.
+    armed: usize,
 }
 
 impl TimerHeap {
     /// Number of armed timers.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.armed
     }
 
     /// The earliest (deadline, slot).
-    pub(crate) fn peek(&self) -> Option<(Instant, u32)> {
-        self.heap.first().copied()
+    pub(crate) fn peek(&mut self) -> Option<(Instant, u32)> {
+        self.settle_top();
+        self.heap.first().map(Entry::order)
     }
 
     /// Slot `idx`'s deadline, if armed.
     #[cfg(test)]
     pub(crate) fn get(&self, idx: u32) -> Option<Instant> {
         let p = *self.pos.get(idx as usize)?;
-        (p != NONE).then(|| self.heap[p as usize].0)
+        let due = self.heap.get(p as usize)?.due;
+        (due != DISARMED).then(|| Instant::from_micros(due))
     }
 
     /// Arms (`Some`), moves or disarms (`None`) slot `idx`'s deadline.
@@ -51,26 +83,41 @@ impl TimerHeap {
             self.pos.resize(i + 1, NONE);
         }
         let p = self.pos[i];
-        match (p == NONE, deadline) {
-            (true, None) => {}
-            (true, Some(t)) => {
-                // Heap positions fit in u32: there is at most one entry per slot,
-                // and slot indices are u32.
-                let at = self.heap.len() as u32;
-                self.heap.push((t, idx));
-                self.pos[i] = at;
-                self.sift_up(at as usize);
-            }
-            (false, Some(t)) => {
-                let old = self.heap[p as usize].0;
-                self.heap[p as usize].0 = t;
-                if t < old {
+        if p == NONE {
+            let Some(t) = deadline else { return };
+            // Heap positions fit in u32: there is at most one entry per slot,
+            // and slot indices are u32.
+            let at = self.heap.len();
+            self.heap.push(Entry {
+                key: t,
+                slot: idx,
+                due: due_of(t),
+            });
+            self.pos[i] = at as u32;
+            self.armed += 1;
+            self.sift_up(at);
+            return;
+        }
+        let e = &mut self.heap[p as usize];
+        let was_armed = e.due != DISARMED;
+        match deadline {
+            Some(t) => {
+                e.due = due_of(t);
+                self.armed += usize::from(!was_armed);
+                if t < e.key {
+                    e.key = t;
                     self.sift_up(p as usize);
-                } else {
-                    self.sift_down(p as usize);
+                }
+                // Later: the key stays a lower bound until the entry is on top.
+            }
+            None => {
+                e.due = DISARMED;
+                self.armed -= usize::from(was_armed);
+                if self.armed == 0 && self.pos.len() > 64 {
+                    // Nothing armed: give back the arrays.
+                    *self = Self::default();
                 }
             }
-            (false, None) => self.remove_at(p as usize),
         }
     }
 
@@ -80,40 +127,48 @@ impl TimerHeap {
         if first.0 > now {
             return None;
         }
-        self.remove_at(0);
+        self.remove_top();
+        self.armed -= 1;
         Some(first)
     }
 
-    fn remove_at(&mut self, p: usize) {
-        let (_, idx) = self.heap[p];
-        self.pos[idx as usize] = NONE;
-        let last = self.heap.len() - 1;
-        if p != last {
-            self.heap.swap(p, last);
-            self.heap.pop();
-            self.pos[self.heap[p].1 as usize] = p as u32;
-            // The moved entry may belong above or below its new place.
-            self.sift_up(p);
-            self.sift_down(p);
-        } else {
-            self.heap.pop();
+    /// Puts the top entry right: disarmed entries go, keys below their deadline
+    /// take it and sink, until the top's key is its deadline (then it is the
+    /// earliest deadline: every other key is at most its own).
+    fn settle_top(&mut self) {
+        while let Some(top) = self.heap.first_mut() {
+            if top.due == DISARMED {
+                self.remove_top();
+            } else if top.due == top.key.micros().min(DISARMED - 1) {
+                return;
+            } else {
+                top.key = Instant::from_micros(top.due);
+                self.sift_down(0);
+            }
         }
-        if self.heap.is_empty() && self.pos.len() > 64 {
-            // Nothing armed: give back the index array.
-            self.pos = Vec::new();
+    }
+
+    fn remove_top(&mut self) {
+        self.pos[self.heap[0].slot as usize] = NONE;
+        let last = self.heap.len() - 1;
+        self.heap.swap(0, last);
+        self.heap.pop();
+        if last > 0 {
+            self.pos[self.heap[0].slot as usize] = 0;
+            self.sift_down(0);
         }
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        self.pos[self.heap[a].1 as usize] = a as u32;
-        self.pos[self.heap[b].1 as usize] = b as u32;
+        self.pos[self.heap[a].slot as usize] = a as u32;
+        self.pos[self.heap[b].slot as usize] = b as u32;
     }
 
     fn sift_up(&mut self, mut p: usize) {
         while p > 0 {
             let parent = (p - 1) / 2;
-            if self.heap[p] >= self.heap[parent] {
+            if self.heap[p].order() >= self.heap[parent].order() {
                 break;
             }
             self.swap(p, parent);
@@ -126,10 +181,10 @@ impl TimerHeap {
         loop {
             let (l, r) = (2 * p + 1, 2 * p + 2);
             let mut m = p;
-            if l < n && self.heap[l] < self.heap[m] {
+            if l < n && self.heap[l].order() < self.heap[m].order() {
                 m = l;
             }
-            if r < n && self.heap[r] < self.heap[m] {
+            if r < n && self.heap[r].order() < self.heap[m].order() {
                 m = r;
             }
             if m == p {
@@ -184,7 +239,7 @@ mod tests {
     proptest! {
         /// Against a model (a map slot → deadline): random arms, moves, disarms and
         /// pops keep the same entries, the heap never holds more than one per slot,
-        /// and pops come out in (deadline, slot) order.
+        /// peeks and pops come out in (deadline, slot) order.
         #[test]
         fn matches_model(ops in proptest::collection::vec((0u32..40, proptest::option::of(0u64..50), any::<bool>()), 0..400)) {
             let mut h = TimerHeap::default();
@@ -206,6 +261,9 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(h.len(), model.len());
+                // The top is exact even while entries moved later keep old keys.
+                let earliest = model.iter().map(|(&i, &d)| (d, i)).min();
+                prop_assert_eq!(h.peek(), earliest);
                 for (&i, &d) in &model {
                     prop_assert_eq!(h.get(i), Some(d));
                 }

@@ -82,6 +82,22 @@ impl SendBuffer {
         }
     }
 
+    /// Empties the buffer for a new connection with room for `cap` bytes, keeping
+    /// the ring's allocation only if it holds at most `keep` bytes.
+    pub(crate) fn recycle(&mut self, cap: usize, keep: usize) {
+        self.buf.clear();
+        if self.buf.capacity() > keep {
+            self.buf = VecDeque::new();
+        }
+        self.cap = cap;
+    }
+
+    /// The ring's allocation, in bytes.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// [`SendBuffer::slices`] joined, for tests.
     #[cfg(test)]
     fn slice(&self, offset: usize, len: usize) -> alloc::vec::Vec<u8> {

@@ -327,6 +327,43 @@ pub(crate) struct Tcb {
     pub(crate) stats: ConnStats,
 }
 
+/// The MSS we advertise from `local`.
+fn our_mss(local: SocketAddr, cfg: &TcpConfig) -> u16 {
+    if local.is_ipv4() {
+        cfg.mss
+    } else {
+        cfg.mss.saturating_sub(20)
+    }
+}
+
+/// Bytes of each ring (send, receive, RACK records) a TCB kept for reuse may hold
+/// on to; larger allocations are given back when the connection is freed, so a
+/// pooled TCB, and the idle connection it may become, costs little more than a
+/// fresh one.
+pub(crate) const POOLED_RING_KEEP: usize = 512;
+
+/// Stands in for the congestion controller while [`Tcb::renew`] moves the real
+/// one (a zero-sized box: no allocation). Never called.
+#[derive(Debug)]
+struct Vacant;
+
+impl CongestionControl for Vacant {
+    fn on_ack(&mut self, _: Instant, _: usize, _: Option<Duration>, _: usize) {}
+    fn on_congestion_event(&mut self, _: Instant, _: usize) {}
+    fn on_recovery_exit(&mut self, _: Instant) {}
+    fn on_rto(&mut self, _: Instant, _: usize) {}
+    fn cwnd(&self) -> usize {
+        0
+    }
+    fn ssthresh(&self) -> usize {
+        0
+    }
+    fn set_mss(&mut self, _: usize) {}
+    fn name(&self) -> &'static str {
+        "vacant"
+    }
+}
+
 impl Tcb {
     /// A new connection in CLOSED, before the caller moves it to SYN-SENT or SYN-RECEIVED.
     pub(crate) fn new(
@@ -337,11 +374,67 @@ impl Tcb {
         ts_offset: u32,
         cfg: &TcpConfig,
     ) -> Self {
-        let our_mss = if local.is_ipv4() {
-            cfg.mss
-        } else {
-            cfg.mss.saturating_sub(20)
-        };
+        let cc = cfg.congestion.build(usize::from(our_mss(local, cfg)));
+        Self::with_cc(handle, local, remote, iss, ts_offset, cfg, cc)
+    }
+
+    /// Makes a freed connection's TCB (see [`Tcb::park`]) into the new connection
+    /// [`Tcb::new`] would make, in the same allocations: the box itself, the
+    /// congestion controller's box, and the small rings [`Tcb::park`] kept.
+    pub(crate) fn renew(
+        &mut self,
+        handle: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ts_offset: u32,
+        cfg: &TcpConfig,
+    ) {
+        let mut cc: Box<dyn CongestionControl + Send> =
+            core::mem::replace(&mut self.cc, Box::new(Vacant));
+        cfg.congestion
+            .rebuild(&mut cc, usize::from(our_mss(local, cfg)));
+        let mut send_buf = core::mem::take(&mut self.send_buf);
+        send_buf.recycle(cfg.send_buffer, POOLED_RING_KEEP);
+        let mut recv_buf = core::mem::take(&mut self.recv_buf);
+        recv_buf.clear();
+        let mut rack = core::mem::take(&mut self.rack);
+        rack.recycle(POOLED_RING_KEEP);
+        *self = Self::with_cc(handle, local, remote, iss, ts_offset, cfg, cc);
+        self.send_buf = send_buf;
+        self.recv_buf = recv_buf;
+        self.rack = rack;
+    }
+
+    /// A freed connection's TCB goes to the stack's pool: everything but the box,
+    /// the congestion controller and rings of at most [`POOLED_RING_KEEP`] bytes is
+    /// given back now ([`Tcb::renew`] resets the rest).
+    pub(crate) fn park(&mut self) {
+        self.send_buf.recycle(0, POOLED_RING_KEEP);
+        self.recv_buf.clear();
+        if self.recv_buf.capacity() > POOLED_RING_KEEP {
+            self.recv_buf = VecDeque::new();
+        }
+        self.rack.recycle(POOLED_RING_KEEP);
+        self.reasm = Reassembly::new();
+    }
+
+    /// The heap bytes a parked TCB holds beyond its box and congestion controller.
+    #[cfg(test)]
+    pub(crate) fn parked_bytes(&self) -> usize {
+        self.send_buf.allocated() + self.recv_buf.capacity()
+    }
+
+    fn with_cc(
+        handle: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        ts_offset: u32,
+        cfg: &TcpConfig,
+        cc: Box<dyn CongestionControl + Send>,
+    ) -> Self {
+        let our_mss = our_mss(local, cfg);
         Self {
             handle,
             state: State::Closed,
@@ -396,7 +489,7 @@ impl Tcb {
             retries: 0,
             persist_backoff: 0,
             probes_out: 0,
-            cc: cfg.congestion.build(usize::from(our_mss)),
+            cc,
             dupacks: 0,
             recover: None,
             sb: Scoreboard::default(),

@@ -73,7 +73,7 @@ impl Tcb {
             self.ts_ok = false;
         }
         // The initial window depends on the MSS (RFC 5681 §3.1), now known.
-        self.cc = cfg.congestion.build(usize::from(self.mss));
+        cfg.congestion.rebuild(&mut self.cc, usize::from(self.mss));
     }
 
     /// Records the peer's window from a segment that may update it (RFC 9293

@@ -60,10 +60,10 @@ impl IsnGenerator {
     pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {
         // Truncation is the point: M is a 32-bit counter.
         let m = (now.micros() / 4) as u32;
-        let mut h = self.hasher(DOMAIN_ISN);
-        write_endpoint(&mut h, local);
-        write_endpoint(&mut h, remote);
-        SeqNum(m.wrapping_add(finish32(&h)))
+        let mut input = Input::new(DOMAIN_ISN);
+        input.endpoint(local);
+        input.endpoint(remote);
+        SeqNum(m.wrapping_add(self.prf(&input)))
     }
 
     /// The offset to add to the timestamp clock (TSval) of connections between the
@@ -78,16 +78,101 @@ impl IsnGenerator {
     /// offset is still unrelated between different host pairs and unpredictable
     /// without the secret.
     pub fn ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
-        let mut h = self.hasher(DOMAIN_TS_OFFSET);
-        write_ip(&mut h, local.ip());
-        write_ip(&mut h, remote.ip());
-        finish32(&h)
+        let mut input = Input::new(DOMAIN_TS_OFFSET);
+        input.ip(local.ip());
+        input.ip(remote.ip());
+        self.prf(&input)
     }
 
-    fn hasher(&self, domain: u8) -> SipHasher24 {
+    /// F(): SipHash-2-4 of the input under the secret, low 32 bits. The input goes
+    /// in as one write (the hasher's per-write buffering would otherwise run once
+    /// per field); SipHash hashes the byte stream, so this is the same function as
+    /// writing field by field.
+    fn prf(&self, input: &Input) -> u32 {
         let mut h = SipHasher24::new_with_key(&self.key);
-        h.write_u8(domain);
-        h
+        h.write(&input.buf[..input.len]);
+        // Truncation is the point: SipHash output bits are uniformly distributed.
+        h.finish() as u32
+    }
+}
+
+/// The bytes F() hashes: a domain byte, then each address as a family tag and
+/// its 4 or 16 bytes, each port big-endian (as on the wire).
+struct Input {
+    buf: [u8; 1 + 2 * (1 + 16 + 2)],
+    len: usize,
+}
+
+impl Input {
+    fn new(domain: u8) -> Self {
+        let mut i = Self {
+            buf: [0; 39],
+            len: 0,
+        };
+        i.put(&[domain]);
+        i
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// An address, unambiguously: a family tag, then the address bytes.
+    fn ip(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => {
+                self.put(&[4]);
+                self.put(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                self.put(&[6]);
+                self.put(&v6.octets());
+            }
+        }
+    }
+
+    /// An address then its port.
+    fn endpoint(&mut self, addr: SocketAddr) {
+        self.ip(addr.ip());
+        self.put(&addr.port().to_be_bytes());
+    }
+}
+
+/// Entries in a [`TsOffsetCache`] (a power of two).
+const TS_CACHE_SLOTS: usize = 16;
+
+/// The timestamp offsets of recently seen host pairs, so a new connection between
+/// two hosts that already talked skips the second SipHash ([`IsnGenerator::ts_offset`]
+/// depends on the addresses only, so many connections share one). Direct-mapped
+/// on the low bits of the addresses: a miss just computes the offset again, so
+/// a peer choosing its addresses can cost us the hash, never a wrong offset.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TsOffsetCache {
+    slots: [Option<(IpAddr, IpAddr, u32)>; TS_CACHE_SLOTS],
+}
+
+impl TsOffsetCache {
+    /// `gen.ts_offset(local, remote)`, from the cache when it holds the pair.
+    pub(crate) fn get(&mut self, gen: &IsnGenerator, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let (l, r) = (local.ip(), remote.ip());
+        let slot = &mut self.slots[(low_bits(l) ^ low_bits(r)) % TS_CACHE_SLOTS];
+        match *slot {
+            Some((cl, cr, offset)) if cl == l && cr == r => offset,
+            _ => {
+                let offset = gen.ts_offset(local, remote);
+                *slot = Some((l, r, offset));
+                offset
+            }
+        }
+    }
+}
+
+/// The last byte of an address (the host part varies most there).
+fn low_bits(ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(a) => usize::from(a.octets()[3]),
+        IpAddr::V6(a) => usize::from(a.octets()[15]),
     }
 }
 
@@ -95,32 +180,6 @@ impl fmt::Debug for IsnGenerator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IsnGenerator").finish_non_exhaustive()
     }
-}
-
-/// Feeds an address unambiguously: a family tag, then the address bytes (4 or 16).
-fn write_ip(h: &mut SipHasher24, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            h.write_u8(4);
-            h.write(&v4.octets());
-        }
-        IpAddr::V6(v6) => {
-            h.write_u8(6);
-            h.write(&v6.octets());
-        }
-    }
-}
-
-/// Feeds an address then its port (big-endian, as on the wire).
-fn write_endpoint(h: &mut SipHasher24, addr: SocketAddr) {
-    write_ip(h, addr.ip());
-    h.write(&addr.port().to_be_bytes());
-}
-
-/// The low 32 bits of the 64-bit SipHash output.
-fn finish32(h: &SipHasher24) -> u32 {
-    // Truncation is the point: SipHash output bits are uniformly distributed.
-    h.finish() as u32
 }
 
 #[cfg(test)]
@@ -318,6 +377,68 @@ mod tests {
             .map(|d| g.ts_offset(local(), v4(198, 51, 100, d, 1)))
             .collect();
         assert_eq!(offsets.len(), 256);
+    }
+
+    /// The field-by-field writes the one-write `Input` replaced: the same values.
+    #[test]
+    fn one_write_equals_field_by_field() {
+        fn ip(h: &mut SipHasher24, ip: IpAddr) {
+            match ip {
+                IpAddr::V4(v4) => {
+                    h.write_u8(4);
+                    h.write(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    h.write_u8(6);
+                    h.write(&v6.octets());
+                }
+            }
+        }
+        let g = IsnGenerator::new(SECRET);
+        let now = Instant::from_micros(123_456_789);
+        for (l, r) in [
+            (local(), remote()),
+            (v6(1, 80), v6(2, 443)),
+            (v4(10, 0, 0, 1, 22), v6(7, 1)),
+        ] {
+            let mut h = SipHasher24::new_with_key(&SECRET);
+            h.write_u8(DOMAIN_ISN);
+            for a in [l, r] {
+                ip(&mut h, a.ip());
+                h.write(&a.port().to_be_bytes());
+            }
+            let m = (now.micros() / 4) as u32;
+            assert_eq!(g.isn(now, l, r), SeqNum(m.wrapping_add(h.finish() as u32)));
+            let mut h = SipHasher24::new_with_key(&SECRET);
+            h.write_u8(DOMAIN_TS_OFFSET);
+            ip(&mut h, l.ip());
+            ip(&mut h, r.ip());
+            assert_eq!(g.ts_offset(l, r), h.finish() as u32);
+        }
+    }
+
+    #[test]
+    fn ts_offset_cache_agrees_with_the_generator() {
+        let g = IsnGenerator::new(SECRET);
+        let mut c = TsOffsetCache::default();
+        // Pairs that share a cache slot, repeated, in both families and both
+        // directions: every answer is the generator's.
+        let pairs = [
+            (local(), remote()),
+            (local(), v4(192, 0, 2, 17, 999)),
+            (local(), v4(198, 51, 100, 2, 1)),
+            (remote(), local()),
+            (v6(1, 80), v6(2, 443)),
+            (v6(1, 80), v4(10, 0, 0, 2, 5)),
+        ];
+        for _ in 0..3 {
+            for &(l, r) in &pairs {
+                for port in [1, 2] {
+                    let r = SocketAddr::new(r.ip(), port);
+                    assert_eq!(c.get(&g, l, r), g.ts_offset(l, r), "{l} {r}");
+                }
+            }
+        }
     }
 
     #[test]

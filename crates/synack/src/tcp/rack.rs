@@ -77,6 +77,20 @@ struct RsBuild {
 }
 
 impl Rack {
+    /// The state of a new connection, keeping the record queue's allocation only
+    /// if it takes at most `keep` bytes.
+    pub(crate) fn recycle(&mut self, keep: usize) {
+        let mut segs = core::mem::take(&mut self.segs);
+        segs.clear();
+        if segs.capacity() * core::mem::size_of::<SentSeg>() > keep {
+            segs = VecDeque::new();
+        }
+        *self = Self {
+            segs,
+            ..Self::default()
+        };
+    }
+
     /// Records a transmission of `[start, end)`. A retransmission updates the
     /// segments it covers; new data appends a segment.
     pub(crate) fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {

@@ -1,5 +1,6 @@
 //! RFC 6191 §2: which new SYNs may reopen a 4-tuple in TIME-WAIT.
 
+use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::*;
@@ -97,4 +98,51 @@ fn rfc6191_reuse_cases() {
             );
         }
     }
+}
+
+/// Expiry across the two queues (IPv4 keys, other keys): entries come out in
+/// expiry order, a restarted entry moves back, a removed one never comes out, and
+/// the remembered front never outlives a change.
+#[test]
+fn expiry_order_across_families_restarts_and_removals() {
+    let mut t = TimeWaitTable::new(16, KeyedHasher::new(&[7; 16]));
+    let at = |ms: u64| Instant::from_micros(ms * 1000);
+    let v4 = |port: u16| FourTuple {
+        local: "10.0.0.1:80".parse().unwrap(),
+        remote: SocketAddr::new("10.0.0.2".parse().unwrap(), port),
+    };
+    let v6 = |port: u16| FourTuple {
+        local: "[fd00::1]:80".parse().unwrap(),
+        remote: SocketAddr::new("fd00::2".parse().unwrap(), port),
+    };
+    let entry = |ms| TwEntry {
+        snd_nxt: SeqNum(1),
+        rcv_nxt: SeqNum(RCV_NXT),
+        expires: at(ms),
+        window: 1000,
+        ts: None,
+        handle: None,
+    };
+    assert_eq!(t.next_expiry(), None);
+    assert!(t.insert(v4(1), entry(10)));
+    assert!(t.insert(v6(2), entry(20)));
+    assert!(t.insert(v4(3), entry(30)));
+    assert!(t.insert(v6(4), entry(40)));
+    assert_eq!(t.next_expiry(), Some(at(10)));
+    assert_eq!(t.next_expiry(), Some(at(10)), "peeking twice");
+    // A retransmitted FIN restarts v4(1) at 50 ms.
+    let fin = TcpHeader {
+        seq: SeqNum(RCV_NXT - 1),
+        flags: TcpFlags::FIN | TcpFlags::ACK,
+        ..TcpHeader::default()
+    };
+    let d = t.on_segment(&v4(1), &fin, 0, at(0), Duration::from_millis(50));
+    assert!(matches!(d, TwDisposition::AckRestart(_)), "{d:?}");
+    assert_eq!(t.next_expiry(), Some(at(20)));
+    assert!(t.remove(&v6(2)).is_some());
+    assert_eq!(t.next_expiry(), Some(at(30)));
+    let keys: alloc::vec::Vec<_> =
+        core::iter::from_fn(|| t.pop_expired(at(100)).map(|(k, e)| (k, e.expires))).collect();
+    assert_eq!(keys, [(v4(3), at(30)), (v6(4), at(40)), (v4(1), at(50))]);
+    assert_eq!((t.len(), t.next_expiry()), (0, None));
 }

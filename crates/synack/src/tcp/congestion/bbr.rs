@@ -505,6 +505,11 @@ impl CongestionControl for Bbr {
         "bbr"
     }
 
+    fn restart(&mut self, mss: usize) -> bool {
+        *self = Self::new(mss);
+        true
+    }
+
     fn undo(&mut self, prior_cwnd: usize, _prior_ssthresh: usize) {
         self.in_recovery = false;
         self.conservation = false;

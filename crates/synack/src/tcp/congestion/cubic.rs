@@ -477,6 +477,11 @@ impl CongestionControl for Cubic {
     fn name(&self) -> &'static str {
         "cubic"
     }
+
+    fn restart(&mut self, mss: usize) -> bool {
+        *self = Self::new(mss);
+        true
+    }
 }
 
 /// `⌊∛n⌋`, bit by bit (the result has at most 43 bits).

@@ -153,6 +153,15 @@ pub trait CongestionControl: fmt::Debug {
     /// The algorithm's name, lower case (`"reno"`).
     fn name(&self) -> &'static str;
 
+    /// Starts over as a fresh instance for a new connection whose SMSS is `mss`,
+    /// in the allocation it already has (the stack reuses the boxes of closed
+    /// connections). Returns false if the algorithm cannot, and the caller builds
+    /// a new one; the built-in algorithms can.
+    fn restart(&mut self, mss: usize) -> bool {
+        let _ = mss;
+        false
+    }
+
     /// The last reduction was spurious (the "losses" were reordering): restore the
     /// window from before it and leave recovery (RFC 4015 Eifel response; Linux
     /// `tcp_undo_cwnd_reduction`). The default keeps the reduction.
@@ -276,6 +285,11 @@ impl CongestionControl for NewReno {
         "newreno"
     }
 
+    fn restart(&mut self, mss: usize) -> bool {
+        *self = Self::new(mss);
+        true
+    }
+
     fn undo(&mut self, prior_cwnd: usize, prior_ssthresh: usize) {
         self.0.undo(prior_cwnd, prior_ssthresh);
     }
@@ -341,6 +355,15 @@ impl Algorithm {
             Self::NewReno => Box::new(NewReno::new(mss)),
             Self::Cubic => Box::new(Cubic::new(mss)),
             Self::Bbr => Box::new(Bbr::new(mss)),
+        }
+    }
+
+    /// Makes `cc` a fresh instance of this algorithm for SMSS `mss`, as
+    /// [`Algorithm::build`] does, but in `cc`'s allocation when it already holds
+    /// this algorithm.
+    pub fn rebuild(self, cc: &mut Box<dyn CongestionControl + Send>, mss: usize) {
+        if cc.name() != self.name() || !cc.restart(mss) {
+            *cc = self.build(mss);
         }
     }
 
@@ -425,6 +448,27 @@ mod tests {
             assert_eq!(cc.cwnd(), initial_window(1460), "{a}");
             assert_eq!(cc.ssthresh(), usize::MAX, "{a}");
             assert!(cc.in_slow_start(), "{a}");
+        }
+    }
+
+    #[test]
+    fn rebuild_starts_over_in_place_or_switches() {
+        let now = Instant::ZERO;
+        for &a in Algorithm::all() {
+            for &b in Algorithm::all() {
+                let mut cc = a.build(1000);
+                cc.on_ack(now, 5000, Some(Duration::from_millis(10)), 0);
+                cc.on_congestion_event(now, 10_000);
+                let before = &*cc as *const dyn CongestionControl as *const u8;
+                b.rebuild(&mut cc, 1460);
+                let after = &*cc as *const dyn CongestionControl as *const u8;
+                assert_eq!(cc.name(), b.name());
+                assert_eq!(cc.cwnd(), initial_window(1460), "{a} -> {b}");
+                assert_eq!(cc.ssthresh(), usize::MAX, "{a} -> {b}");
+                if a == b && core::mem::size_of_val(&*cc) != 0 {
+                    assert_eq!(before, after, "{a}: same allocation");
+                }
+            }
         }
     }
 

@@ -244,6 +244,11 @@ impl CongestionControl for Reno {
     fn name(&self) -> &'static str {
         "reno"
     }
+
+    fn restart(&mut self, mss: usize) -> bool {
+        *self = Self::new(mss);
+        true
+    }
 }
 
 #[cfg(test)]
