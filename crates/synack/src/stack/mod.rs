@@ -10,6 +10,7 @@ pub(crate) mod demux;
 mod icmp;
 mod limits;
 mod listen;
+mod pool;
 mod ports;
 pub(crate) mod time_wait;
 mod timers;
@@ -45,10 +46,6 @@ use timers::TimerHeap;
 
 /// Most control segments (RST replies) queued before further ones are dropped.
 const MAX_CTRL_QUEUE: usize = 4096;
-
-/// Freed TCBs kept for reuse (see `Stack::pool`) regardless of load: about
-/// 1.4 KiB each with the default congestion control, ~360 KiB in all.
-const POOL_BASE: usize = 256;
 
 /// Names one socket of a [`Stack`]. Stale handles are detected (a generation count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,17 +154,8 @@ pub struct Stack {
     cookie_sent_at: Option<Instant>,
     rng: ChaCha8Rng,
     totals: limits::Totals,
-    /// TCBs of freed connections, parked for the next connection
-    /// ([`Tcb::park`], [`Tcb::renew`]): connection churn allocates nothing. At
-    /// most [`POOL_BASE`] plus the most TCBs ever live at once (`peak_tcbs`): a
-    /// burst of closes at high concurrency is met by a burst of opens, and the
-    /// pool never makes the stack hold more TCBs than it once held live (plus
-    /// the base). The boxes themselves are what is kept for reuse.
-    #[allow(clippy::vec_box)]
-    pool: Vec<Box<Tcb>>,
-    /// TCBs in slots now, and the most there ever were.
-    live_tcbs: usize,
-    peak_tcbs: usize,
+    /// TCBs of freed connections, parked for the next connection (see `pool`).
+    pool: pool::TcbPool,
 }
 
 impl Stack {
@@ -199,9 +187,7 @@ impl Stack {
             cookie_sent_at: None,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             totals: limits::Totals::default(),
-            pool: Vec::new(),
-            live_tcbs: 0,
-            peak_tcbs: 0,
+            pool: pool::TcbPool::new(),
             config,
         })
     }
@@ -612,6 +598,7 @@ impl Stack {
         while let Some((key, e)) = self.time_wait.pop_expired(self.now) {
             self.time_wait_closed(&key, &e, Cause::TimeWaitExpired);
         }
+        self.pool.roll(self.now);
     }
 
     // ---- outputs ----
@@ -621,10 +608,7 @@ impl Stack {
         self.refresh_timers();
         let conn = self.timers.peek().map(|(t, _)| t);
         let tw = self.time_wait.next_expiry();
-        match (conn, tw) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [conn, tw, self.pool.deadline()].into_iter().flatten().min()
     }
 
     /// Writes the next outgoing IP packet into `buf` and returns its length, or
@@ -740,7 +724,7 @@ impl Stack {
     ) -> SocketHandle {
         let h = self.next_handle();
         let cfg = &self.config.tcp;
-        let tcb = match self.pool.pop() {
+        let tcb = match self.pool.take() {
             Some(mut t) => {
                 t.renew(h, local, remote, iss, ts_offset, cfg);
                 t
@@ -749,8 +733,6 @@ impl Stack {
         };
         self.slots[h.index as usize].sock = Some(Socket::Conn(tcb));
         self.set_timer(h.index, None);
-        self.live_tcbs += 1;
-        self.peak_tcbs = self.peak_tcbs.max(self.live_tcbs);
         h
     }
 
@@ -762,14 +744,10 @@ impl Stack {
         slot.generation = slot.generation.wrapping_add(1);
         self.set_timer(idx, None);
         self.free_slots.push(idx);
-        if let Socket::Conn(mut t) = sock {
+        if let Socket::Conn(t) = sock {
             let gone = (t.mem_bytes(), t.orphan);
             self.account(gone, (0, false));
-            self.live_tcbs = self.live_tcbs.saturating_sub(1);
-            if self.pool.len() < POOL_BASE + self.peak_tcbs {
-                t.park();
-                self.pool.push(t);
-            }
+            self.pool.put(t, self.now);
         }
     }
 

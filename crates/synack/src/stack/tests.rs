@@ -113,7 +113,7 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     a.close(c).unwrap();
     shuttle(&mut a, &mut b, now);
     assert_eq!((a.pool.len(), b.pool.len()), (1, 1));
-    for t in a.pool.iter().chain(&b.pool) {
+    for t in a.pool.iter().chain(b.pool.iter()) {
         assert!(
             t.parked_bytes() <= 2 * POOLED_RING_KEEP,
             "{}",
@@ -140,4 +140,43 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     assert_eq!(a.send(c2, b"again"), Ok(5));
     shuttle(&mut a, &mut b, now);
     assert_eq!(b.recv(s2, &mut buf), Ok(5));
+}
+
+/// The pool follows the load: after 1,000 connections close at once it holds
+/// them for the next burst, and once the load has been gone for two epochs it
+/// is back to the base, with no timer left asking for it.
+#[test]
+fn the_pool_shrinks_back_when_the_load_is_gone() {
+    use super::pool::{EPOCH, POOL_BASE};
+    const N: usize = 1000;
+    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
+    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+    let l = b.listen(SocketAddr::new(B, 80), N).unwrap();
+    let mut now = Instant::from_secs(1);
+    let clients: alloc::vec::Vec<_> = (0..N)
+        .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
+        .collect();
+    shuttle(&mut a, &mut b, now);
+    let servers: alloc::vec::Vec<_> = (0..N).map(|_| b.accept(l).unwrap()).collect();
+    // Client first: the server's ends pass through LAST-ACK and are freed.
+    for (&c, &s) in clients.iter().zip(&servers) {
+        a.close(c).unwrap();
+        shuttle(&mut a, &mut b, now);
+        b.close(s).unwrap();
+        shuttle(&mut a, &mut b, now);
+    }
+    assert_eq!(
+        b.pool.len(),
+        N,
+        "every server TCB parked for the next burst"
+    );
+    // Quiet: the stack asks to be woken to shrink the pool, and does.
+    for _ in 0..10 {
+        let Some(t) = b.poll_timeout() else { break };
+        assert!(t <= now + EPOCH * 2, "the pool's own deadline");
+        now = t;
+        b.handle_timeout(now);
+    }
+    assert_eq!(b.pool.len(), POOL_BASE);
+    assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
 }
