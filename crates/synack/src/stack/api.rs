@@ -578,7 +578,7 @@ impl Stack {
         }
         let now = self.now;
         self.with_conn(idx, |t, _| {
-            t.keepalive = keepalive;
+            t.keepalive = keepalive.map(Box::new);
             t.keepalive_probes = 0;
             t.arm_keepalive(now);
         });

@@ -255,11 +255,12 @@ pub(crate) struct Tcb {
     /// RFC 6675 HighRxt: the highest sequence number retransmitted in this recovery.
     pub(crate) high_rxt: SeqNum,
     /// What undoing the current recovery would restore (cwnd, ssthresh), with the
-    /// episode's retransmissions and D-SACKs so far.
-    pub(crate) undo: Option<Undo>,
+    /// episode's retransmissions and D-SACKs so far. Boxed, like `prr` and `frto`:
+    /// only a connection in or after loss recovery has one (8 bytes, not 32).
+    pub(crate) undo: Option<Box<Undo>>,
     /// Proportional Rate Reduction during SACK recovery (RFC 6937), and what it
     /// currently allows to be sent.
-    pub(crate) prr: Option<Prr>,
+    pub(crate) prr: Option<Box<Prr>>,
     pub(crate) prr_allow: usize,
     /// The latest RTT sample (for delay-based slow-start exit, HyStart++).
     pub(crate) latest_rtt: Option<Duration>,
@@ -268,7 +269,7 @@ pub(crate) struct Tcb {
     /// Send a zero-window probe on the next poll.
     pub(crate) probe_pending: bool,
     /// F-RTO in progress after a timeout (RFC 5682).
-    pub(crate) frto: Option<Frto>,
+    pub(crate) frto: Option<Box<Frto>>,
     /// RFC 5681 §4.1 restart window after idle (`TcpConfig::slow_start_after_idle`).
     pub(crate) idle_restart: bool,
     /// Pacing (see `tcp::pacing`): on or off, the earliest next departure, the
@@ -291,7 +292,8 @@ pub(crate) struct Tcb {
     pub(crate) linger_zero: bool,
 
     // Keepalive (RFC 1122 §4.2.3.6) and user timeout (RFC 5482).
-    pub(crate) keepalive: Option<Keepalive>,
+    /// Boxed: most connections have none (8 bytes instead of 40).
+    pub(crate) keepalive: Option<Box<Keepalive>>,
     pub(crate) keepalive_deadline: Option<Instant>,
     /// An orphan's FIN-WAIT-2 wait ends here (Linux `tcp_fin_timeout`).
     pub(crate) fin_wait_2_deadline: Option<Instant>,
@@ -424,7 +426,7 @@ impl Tcb {
             quickack: 16,
             nodelay: cfg.nodelay,
             linger_zero: false,
-            keepalive: cfg.keepalive,
+            keepalive: cfg.keepalive.map(Box::new),
             keepalive_deadline: None,
             fin_wait_2_deadline: None,
             keepalive_probes: 0,
@@ -539,6 +541,7 @@ impl Tcb {
     pub(crate) fn arm_keepalive(&mut self, _now: Instant) {
         self.keepalive_deadline = self
             .keepalive
+            .as_deref()
             .filter(|_| self.state.is_synchronized())
             .map(|k| self.last_rcv + k.idle);
     }
@@ -546,7 +549,7 @@ impl Tcb {
     /// RFC 1122 §4.2.3.6: probe an idle connection; after `count` unanswered probes,
     /// the connection is dead.
     fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(k) = self.keepalive else { return };
+        let Some(&k) = self.keepalive.as_deref() else { return };
         let now = ctx.now;
         if self.keepalive_probes == 0 && self.last_rcv + k.idle > now {
             // Traffic arrived since the timer was set: wait for the full idle time again.
@@ -658,16 +661,16 @@ impl Tcb {
         }
         self.recover = Some(self.snd_max);
         self.high_rxt = self.snd_una;
-        self.undo = Some(Undo {
+        self.undo = Some(Box::new(Undo {
             prior_cwnd: self.cc.cwnd(),
             prior_ssthresh: self.cc.ssthresh(),
             retrans: 0,
             dsacks: 0,
-        });
+        }));
         self.cc.on_congestion_event(ctx.now, self.in_flight());
         self.stats.recoveries += 1;
         if self.sack_ok && self.cc.uses_prr() {
-            self.prr = Some(Prr::start(self.cc.ssthresh(), self.in_flight()));
+            self.prr = Some(Box::new(Prr::start(self.cc.ssthresh(), self.in_flight())));
             // RFC 6937: the first retransmission goes out at once.
             self.prr_allow = usize::from(self.mss);
         }
@@ -689,7 +692,7 @@ impl Tcb {
         self.recover = None;
         self.prr = None;
         self.prr_allow = 0;
-        if self.undo.is_some_and(|u| u.dsacks >= u.retrans) {
+        if self.undo.as_ref().is_some_and(|u| u.dsacks >= u.retrans) {
             self.undo_reduction(ctx);
         } else {
             // Keep the record: D-SACKs for the retransmissions may still come
@@ -722,7 +725,7 @@ impl Tcb {
     /// (acknowledging data that was never retransmitted) and undoes it (the
     /// RFC 4015 response: the window as it was), else recovers conventionally.
     pub(crate) fn frto_on_ack(&mut self, advanced: bool, ctx: &mut Ctx<'_>) {
-        let Some(mut f) = self.frto else { return };
+        let Some(&mut mut f) = self.frto.as_deref_mut() else { return };
         if f.step == 2 {
             // "(a) If the Cumulative Acknowledgment field covers 'recover', or the
             // ACK is a duplicate ACK": conventional recovery.
@@ -735,7 +738,9 @@ impl Tcb {
             self.snd_nxt = self.snd_max;
             f.step = 3;
             f.new_allowed = 2;
-            self.frto = Some(f);
+            if let Some(slot) = self.frto.as_deref_mut() {
+                *slot = f;
+            }
             return;
         }
         self.frto = None;
@@ -1055,17 +1060,19 @@ impl Tcb {
         // "recover" = the highest sequence number sent. Only for the first
         // timeout of a window (a backed-off timer means the peer is really silent)
         // and with data at hand to send new segments in step 2 (b).
-        let (prior_cwnd, prior_ssthresh) = match (self.undo, self.recover) {
+        let (prior_cwnd, prior_ssthresh) = match (self.undo.as_deref(), self.recover) {
             (Some(u), Some(_)) => (u.prior_cwnd, u.prior_ssthresh),
             _ => (self.cc.cwnd(), self.cc.ssthresh()),
         };
         self.frto =
-            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then_some(Frto {
-                step: 2,
-                recover: self.snd_max,
-                prior_cwnd,
-                prior_ssthresh,
-                new_allowed: 0,
+            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then(|| {
+                Box::new(Frto {
+                    step: 2,
+                    recover: self.snd_max,
+                    prior_cwnd,
+                    prior_ssthresh,
+                    new_allowed: 0,
+                })
             });
         // RFC 5681 §3.1 eq. 4 and the loss window.
         self.cc.on_rto(ctx.now, self.in_flight());
@@ -1083,5 +1090,17 @@ impl Tcb {
         // Go back: everything after snd_una is resent as the window allows.
         self.snd_nxt = self.snd_una;
         self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+    }
+}
+
+#[cfg(test)]
+mod tmp_sizes {
+    use super::*;
+    use core::mem::size_of;
+    extern crate std;
+    #[test]
+    fn tmp_print_sizes() {
+        macro_rules! p { ($($t:ty),*) => { $( std::println!("{:>5} {}", size_of::<$t>(), stringify!($t)); )* } }
+        p!(Tcb, crate::tcp::congestion::Cubic, crate::tcp::congestion::HyStart, State, SocketAddr, SendBuffer, VecDeque<u8>, Reassembly, RttEstimator, Scoreboard, Rack, Option<Instant>, Option<Undo>, Option<Prr>, Option<Frto>, Pacer, Option<Keepalive>, ConnStats, Option<ConnectionError>, Option<(Instant,u64)>, Option<(SeqNum, Instant)>, Option<Duration>, Option<(SeqNum,SeqNum)>, Option<u64>, Option<SeqNum>, SocketHandle, Option<SocketHandle>, Box<dyn CongestionControl + Send>);
     }
 }

@@ -259,7 +259,7 @@ impl Tcb {
         };
         let mut cc_room =
             budget.unwrap_or_else(|| self.cc.cwnd().saturating_add(limited).saturating_sub(used));
-        if !retransmission && self.frto.is_some_and(|f| f.new_allowed > 0) {
+        if !retransmission && self.frto.as_ref().is_some_and(|f| f.new_allowed > 0) {
             // RFC 5682 §3.1 step 2 (b): "transmit up to two new (previously unsent)
             // segments", whatever the window after the timeout says.
             cc_room = cc_room.max(mss);

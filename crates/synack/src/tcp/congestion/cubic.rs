@@ -27,6 +27,7 @@
 //!   counts towards `t`, so `W_cubic` is further along when sending resumes.
 //! - ECN (§4.6's `reduction_on_ece`).
 
+use alloc::boxed::Box;
 use core::time::Duration;
 
 use super::hystart::{HyStart, HyStartPhase, L_NON_PACED};
@@ -88,8 +89,9 @@ pub struct Cubic {
     hystart: HyStart,
     hystart_enabled: bool,
     fast_convergence: bool,
-    /// The curve before the last reduction, for [`undo`](CongestionControl::undo).
-    prior: Option<Prior>,
+    /// The curve before the last reduction, for [`undo`](CongestionControl::undo);
+    /// boxed, as only a connection that has seen a loss has one.
+    prior: Option<Box<Prior>>,
 }
 
 /// What a reduction changed besides `cwnd` and `ssthresh` (which the caller
@@ -112,10 +114,11 @@ struct Epoch {
     origin: usize,
     /// `W_est` (§4.3), in bytes.
     w_est: usize,
-    /// Fraction of a byte of `W_est` growth, over `ALPHA_DEN * cwnd`.
-    w_est_frac: u128,
+    /// Fraction of a byte of `W_est` growth, over `ALPHA_DEN * cwnd` (below it,
+    /// so 64 bits hold it for any window under 2^59 bytes; saturates beyond).
+    w_est_frac: u64,
     /// Fraction of a byte of `cwnd` growth, over `cwnd`.
-    cwnd_frac: u128,
+    cwnd_frac: u64,
 }
 
 impl Cubic {
@@ -194,11 +197,15 @@ impl Cubic {
 
     /// Remembers the curve before a reduction.
     fn save_prior(&mut self) {
-        self.prior = Some(Prior {
+        let prior = Prior {
             w_max: self.w_max,
             cwnd_prior: self.cwnd_prior,
             epoch: self.epoch,
-        });
+        };
+        match &mut self.prior {
+            Some(p) => **p = prior,
+            None => self.prior = Some(Box::new(prior)),
+        }
     }
 
     /// RFC 9406 uses HyStart++ in the initial slow start only, while ssthresh has
@@ -311,13 +318,13 @@ impl Cubic {
             ALPHA_NUM
         };
         let den = ALPHA_DEN.saturating_mul(wide(cwnd));
-        let num = epoch.w_est_frac.saturating_add(
+        let num = u128::from(epoch.w_est_frac).saturating_add(
             alpha
                 .saturating_mul(wide(smss))
                 .saturating_mul(wide(bytes_acked)),
         );
         epoch.w_est = epoch.w_est.saturating_add(narrow(num / den));
-        epoch.w_est_frac = num % den;
+        epoch.w_est_frac = frac(num % den);
 
         let t = micros(now - epoch.start);
         if w_cubic(epoch.origin, epoch.k_micros, t, smss) < epoch.w_est {
@@ -335,11 +342,9 @@ impl Cubic {
                 .min(cwnd.saturating_add(cwnd / 2));
             // Per SMSS acknowledged, in bytes: (target - cwnd) * bytes_acked / cwnd,
             // keeping the fraction for the next ACK.
-            let num = epoch
-                .cwnd_frac
-                .saturating_add(wide(target - cwnd).saturating_mul(wide(bytes_acked)));
+            let num = u128::from(epoch.cwnd_frac).saturating_add(wide(target - cwnd).saturating_mul(wide(bytes_acked)));
             self.cwnd = self.cwnd.saturating_add(narrow(num / wide(cwnd)));
-            epoch.cwnd_frac = num % wide(cwnd);
+            epoch.cwnd_frac = frac(num % wide(cwnd));
         }
         self.epoch = Some(epoch);
     }
@@ -538,6 +543,11 @@ fn micros(d: Duration) -> u64 {
 /// `usize` to `u128`, lossless on every target Rust supports.
 const fn wide(x: usize) -> u128 {
     x as u128
+}
+
+/// A remainder kept for the next ACK, saturating (it is below a window's size).
+fn frac(x: u128) -> u64 {
+    u64::try_from(x).unwrap_or(u64::MAX)
 }
 
 /// `u128` to `usize`, saturating.
