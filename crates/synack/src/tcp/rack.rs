@@ -171,7 +171,12 @@ impl Rack {
 
     /// The lowest segment marked lost (and not retransmitted since).
     pub(crate) fn first_lost(&self) -> Option<(SeqNum, SeqNum)> {
-        self.st.as_ref()?.segs.iter().find(|s| s.lost).map(|s| (s.start, s.end))
+        self.st
+            .as_ref()?
+            .segs
+            .iter()
+            .find(|s| s.lost)
+            .map(|s| (s.start, s.end))
     }
 
     /// The last segment sent (for a tail loss probe with no new data).
@@ -214,7 +219,9 @@ impl Rack {
 
     #[cfg(test)]
     fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        self.st.as_ref().map_or_else(|| RackState::default().reo_wnd(srtt), |s| s.reo_wnd(srtt))
+        self.st
+            .as_ref()
+            .map_or_else(|| RackState::default().reo_wnd(srtt), |s| s.reo_wnd(srtt))
     }
 
     #[cfg(test)]
@@ -224,7 +231,6 @@ impl Rack {
 }
 
 impl RackState {
-
     fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) {
         // §3.2: "If there are no packets in flight yet, then we start the delivery
         // rate interval at the current time."
@@ -381,11 +387,7 @@ impl RackState {
     /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
     /// delivered one that has waited longer than RACK.rtt + reo_wnd. Returns whether
     /// anything new was marked, and when to check again for the rest.
-    fn detect_loss(
-        &mut self,
-        now: Instant,
-        srtt: Option<Duration>,
-    ) -> (bool, Option<Instant>) {
+    fn detect_loss(&mut self, now: Instant, srtt: Option<Duration>) -> (bool, Option<Instant>) {
         let Some(xmit_ts) = self.xmit_ts else {
             return (false, None);
         };

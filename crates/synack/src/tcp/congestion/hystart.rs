@@ -269,9 +269,10 @@ impl HyStart {
         if (self.rtt_sample_count as usize) < N_RTT_SAMPLE {
             return;
         }
-        if let (Some(current), Some(baseline)) =
-            (finite(self.current_round_min_rtt), finite(self.css_baseline_min_rtt))
-        {
+        if let (Some(current), Some(baseline)) = (
+            finite(self.current_round_min_rtt),
+            finite(self.css_baseline_min_rtt),
+        ) {
             if current < baseline {
                 self.css_baseline_min_rtt = INFINITY;
                 self.css_rounds = 0;
@@ -410,7 +411,10 @@ mod tests {
         assert_eq!(h.round_bytes, 0);
         h.on_ack(MSS, 2 * CWND, Duration::from_millis(50));
         assert_eq!(h.round_bytes, 2 * CWND);
-        assert_eq!(finite(h.last_round_min_rtt), Some(Duration::from_millis(50)));
+        assert_eq!(
+            finite(h.last_round_min_rtt),
+            Some(Duration::from_millis(50))
+        );
     }
 
     #[test]
