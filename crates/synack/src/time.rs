@@ -17,6 +17,7 @@ use core::time::Duration;
 /// ([`Instant::FAR_FUTURE`], 584,542 years), and arithmetic saturates there.
 /// The order is that of the microseconds (adding one keeps it).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
 pub struct Instant(NonZeroU64);
 
 impl Instant {
@@ -50,6 +51,15 @@ impl Instant {
     /// Milliseconds since the epoch (truncated).
     pub const fn millis(self) -> u64 {
         self.micros() / 1000
+    }
+
+    /// The earlier of two optional instants, `None` only if both are: a
+    /// deadline that is not set never wins. Branch-free: `None` is held as 0, so
+    /// subtracting one (wrapping) orders it after every instant.
+    #[inline]
+    pub fn earliest(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        let key = |o: Option<Self>| o.map_or(0, |i| i.0.get()).wrapping_sub(1);
+        NonZeroU64::new(key(a).min(key(b)).wrapping_add(1)).map(Self)
     }
 
     /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
@@ -138,6 +148,25 @@ mod tests {
             Instant::from_micros(u64::MAX - 5) + Duration::from_micros(3),
             Instant::from_micros(u64::MAX - 2)
         );
+    }
+
+    #[test]
+    fn earliest_table() {
+        let t = Instant::from_micros;
+        // (a, b, earliest)
+        let cases = [
+            (None, None, None),
+            (Some(t(5)), None, Some(t(5))),
+            (None, Some(t(5)), Some(t(5))),
+            (Some(t(5)), Some(t(3)), Some(t(3))),
+            (Some(t(3)), Some(t(5)), Some(t(3))),
+            (Some(Instant::ZERO), None, Some(Instant::ZERO)),
+            (None, Some(Instant::FAR_FUTURE), Some(Instant::FAR_FUTURE)),
+            (Some(Instant::FAR_FUTURE), Some(t(0)), Some(t(0))),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(Instant::earliest(a, b), want, "{a:?} {b:?}");
+        }
     }
 
     #[test]

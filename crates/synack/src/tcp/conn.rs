@@ -105,11 +105,7 @@ impl ChallengeLimiter {
 /// The earlier of two optional deadlines.
 #[inline]
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
+    Instant::earliest(a, b)
 }
 
 /// What a connection needs from the stack while it handles an input.

@@ -48,14 +48,23 @@ pub const MAX_LAG: Duration = Duration::from_millis(1);
 /// assert_eq!(default_rate(100_000, None, false), None);
 /// ```
 pub fn default_rate(cwnd: usize, srtt: Option<Duration>, slow_start: bool) -> Option<u64> {
-    let srtt_us = u128::from(u64::try_from(srtt?.as_micros()).unwrap_or(u64::MAX).max(1));
+    let srtt_us = u64::try_from(srtt?.as_micros()).unwrap_or(u64::MAX).max(1);
     let percent = if slow_start {
         SLOW_START_PERCENT
     } else {
         AVOIDANCE_PERCENT
     };
-    let rate = (cwnd as u128) * u128::from(percent) * 10_000 / srtt_us;
-    Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+    // It runs per segment sent: a 64-bit division whenever the product fits (any
+    // window below 9 TB), the 128-bit one beyond; the quotient is the same.
+    let cwnd = cwnd as u64; // usize is at most 64 bits wide
+    let rate = match cwnd.checked_mul(percent * 10_000) {
+        Some(n) => n / srtt_us,
+        None => {
+            u64::try_from(u128::from(cwnd) * u128::from(percent * 10_000) / u128::from(srtt_us))
+                .unwrap_or(u64::MAX)
+        }
+    };
+    Some(rate.max(1))
 }
 
 /// The earliest departure time of a connection's next segment.
@@ -87,8 +96,15 @@ impl Pacer {
         let lag = u64::try_from(MAX_LAG.as_nanos()).unwrap_or(u64::MAX);
         let floor = now.micros().saturating_mul(1000).saturating_sub(lag);
         let start = self.next_ns.max(floor);
-        let gap = (bytes as u128) * 1_000_000_000 / u128::from(rate);
-        self.next_ns = start.saturating_add(u64::try_from(gap).unwrap_or(u64::MAX));
+        // A 64-bit division for any segment-sized `bytes`, the 128-bit one
+        // beyond; the quotient is the same.
+        let bytes = bytes as u64; // usize is at most 64 bits wide
+        let gap = match bytes.checked_mul(1_000_000_000) {
+            Some(n) => n / rate,
+            None => u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(rate))
+                .unwrap_or(u64::MAX),
+        };
+        self.next_ns = start.saturating_add(gap);
     }
 }
 
