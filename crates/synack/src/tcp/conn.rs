@@ -7,6 +7,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
+use core::num::NonZeroU64;
 use core::time::Duration;
 
 use crate::config::{Keepalive, TcpConfig};
@@ -99,6 +100,33 @@ impl ChallengeLimiter {
         } else {
             false
         }
+    }
+}
+
+/// An optional `u64` in 8 bytes instead of 16: the value plus one in a
+/// `NonZeroU64`. `u64::MAX` itself saturates to `u64::MAX - 1` (stream offsets
+/// and microsecond counts never get there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OptU64(Option<NonZeroU64>);
+
+impl OptU64 {
+    pub(crate) const NONE: Self = Self(None);
+
+    pub(crate) fn some(v: u64) -> Self {
+        Self(NonZeroU64::new(v.saturating_add(1)))
+    }
+
+    pub(crate) fn get(self) -> Option<u64> {
+        self.0.map(|n| n.get() - 1)
+    }
+
+    /// A duration kept in whole microseconds (saturating).
+    pub(crate) fn from_duration(d: Duration) -> Self {
+        Self::some(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn duration(self) -> Option<Duration> {
+        self.get().map(Duration::from_micros)
     }
 }
 
@@ -199,12 +227,12 @@ pub(crate) struct Tcb {
     /// Stream offset of `rcv_nxt` (0 = the first data byte).
     pub(crate) rcv_off: u64,
     /// Stream offset of a FIN that arrived ahead of missing data.
-    pub(crate) peer_fin_off: Option<u64>,
+    pub(crate) peer_fin_off: OptU64,
     pub(crate) fin_received: bool,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
     pub(crate) dsack: Option<(SeqNum, SeqNum)>,
     /// Stream offset of the latest out-of-order arrival (its block goes first, RFC 2018 §4).
-    pub(crate) last_ooo: Option<u64>,
+    pub(crate) last_ooo: OptU64,
     pub(crate) read_closed: bool,
 
     // Options.
@@ -259,7 +287,7 @@ pub(crate) struct Tcb {
     pub(crate) prr: Option<Box<Prr>>,
     pub(crate) prr_allow: usize,
     /// The latest RTT sample (for delay-based slow-start exit, HyStart++).
-    pub(crate) latest_rtt: Option<Duration>,
+    pub(crate) latest_rtt: OptU64,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
@@ -311,7 +339,7 @@ pub(crate) struct Tcb {
     /// The most bytes seen arriving in one receiver RTT.
     pub(crate) rcv_space_prev: usize,
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
-    pub(crate) rcv_rtt: Option<Duration>,
+    pub(crate) rcv_rtt: OptU64,
 
     /// The stack is under memory pressure / over its memory maximum (set by the
     /// stack before each call; see `stack/limits.rs`).
@@ -368,10 +396,10 @@ impl Tcb {
             recv_cap: cfg.recv_buffer,
             reasm: Reassembly::new(),
             rcv_off: 0,
-            peer_fin_off: None,
+            peer_fin_off: OptU64::NONE,
             fin_received: false,
             dsack: None,
-            last_ooo: None,
+            last_ooo: OptU64::NONE,
             read_closed: false,
             mss: if local.is_ipv4() {
                 DEFAULT_MSS_V4
@@ -407,7 +435,7 @@ impl Tcb {
             undo: None,
             prr: None,
             prr_allow: 0,
-            latest_rtt: None,
+            latest_rtt: OptU64::NONE,
             rtx_one: false,
             probe_pending: false,
             frto: None,
@@ -434,7 +462,7 @@ impl Tcb {
             sndbuf_locked: !cfg.auto_tune,
             rcv_space: None,
             rcv_space_prev: 0,
-            rcv_rtt: None,
+            rcv_rtt: OptU64::NONE,
             mem_pressure: false,
             mem_over: false,
             error: None,
@@ -590,6 +618,7 @@ impl Tcb {
         }
         let rtt = self
             .rcv_rtt
+            .duration()
             .or(self.rtt.srtt())
             .unwrap_or(Duration::from_millis(100))
             .max(Duration::from_millis(1));
@@ -1112,7 +1141,7 @@ mod size_tests {
         assert_eq!(size_of::<Scoreboard>(), 8);
         assert_eq!(size_of::<RttEstimator>(), 48);
         let tcb = size_of::<Tcb>();
-        assert!(tcb <= 776, "Tcb is {tcb} bytes");
+        assert!(tcb <= 744, "Tcb is {tcb} bytes");
         let cubic = size_of::<crate::tcp::congestion::Cubic>();
         assert!(cubic <= 128, "Cubic is {cubic} bytes");
     }
