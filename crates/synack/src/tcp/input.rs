@@ -442,10 +442,26 @@ impl Tcb {
         let advanced = ack.gt(self.snd_una);
         let mut acked = 0;
         if advanced {
+            // With timestamps, RTT samples come on every ACK. Our own send times
+            // give them in microseconds (as Linux prefers its skb timestamps); the
+            // echoed timestamp, whose 1 ms clock floors every sample of a
+            // sub-millisecond path at 1 ms (and with it the pacing rate at
+            // cwnd/1 ms), is the fallback when Karn rules the records out.
+            let seq_rtt = if self.ts_ok {
+                self.rack.ack_rtt(ack, ctx.now)
+            } else {
+                None
+            };
             acked = self.on_ack_advance(ack, ctx);
             self.sb.advance(self.snd_una);
             if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
-                self.rtt_sample_from_ts(ts.ecr, ctx);
+                match seq_rtt {
+                    Some(rtt) => {
+                        self.rtt.on_sample(rtt);
+                        self.latest_rtt = OptU64::from_duration(rtt);
+                    }
+                    None => self.rtt_sample_from_ts(ts.ecr, ctx),
+                }
             }
             match self.recover {
                 Some(recover) if ack.lt(recover) => {

@@ -134,6 +134,27 @@ impl Rack {
         })
     }
 
+    /// An RTT sample in microseconds for a cumulative ACK reaching `una`, from
+    /// the send times of the segments it newly covers (Linux
+    /// `tcp_clean_rtx_queue`'s `seq_rtt_us`): the time since the oldest of them
+    /// not SACKed before went out; `None` if any of them was retransmitted
+    /// (Karn) or none is timed. Read-only: call before [`Rack::on_ack`].
+    pub(crate) fn ack_rtt(&self, una: SeqNum, now: Instant) -> Option<Duration> {
+        let mut first = None;
+        for s in &self.st.as_deref()?.segs {
+            if !s.end.le(una) {
+                break;
+            }
+            if s.rexmit {
+                return None;
+            }
+            if !s.sacked && first.is_none() {
+                first = Some(s.sent_at);
+            }
+        }
+        first.map(|t| now - t)
+    }
+
     /// The cumulative ACK reached `una`: segments below it are delivered.
     pub(crate) fn on_ack(&mut self, una: SeqNum, now: Instant) {
         if let Some(st) = self.st.as_deref_mut() {
