@@ -752,7 +752,7 @@ impl Tcb {
     /// (acknowledging data that was never retransmitted) and undoes it (the
     /// RFC 4015 response: the window as it was), else recovers conventionally.
     pub(crate) fn frto_on_ack(&mut self, advanced: bool, ctx: &mut Ctx<'_>) {
-        let Some(&mut mut f) = self.frto.as_deref_mut() else {
+        let Some(mut f) = self.frto.as_deref().copied() else {
             return;
         };
         if f.step == 2 {
