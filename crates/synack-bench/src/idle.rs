@@ -121,9 +121,14 @@ fn synack_run(n: usize) -> Result<(f64, i64, f64), RunError> {
         .map(|i| IpAddr::V4(Ipv4Addr::new(10, 2, (i >> 8) as u8, (i & 0xff) as u8 + 1)))
         .collect();
     let server_ip = IpAddr::V4(B_IP);
-    let mut a = SynSide::new(StackConfig::from_seed(1), &ips);
+    // Both stacks must be allowed to hold every connection of the run (the
+    // default `max_connections` is 262,144).
+    let mut client_cfg = StackConfig::from_seed(1);
+    client_cfg.tcp.max_connections = client_cfg.tcp.max_connections.max(n);
+    let mut a = SynSide::new(client_cfg, &ips);
     let mut links = links();
     let mut cfg = StackConfig::from_seed(2);
+    cfg.tcp.max_connections = cfg.tcp.max_connections.max(n);
     cfg.tcp.somaxconn = cfg.tcp.somaxconn.max(BATCH);
     cfg.tcp.max_syn_backlog = cfg.tcp.max_syn_backlog.max(BATCH);
     let mut b = Counted::new(SynSide::new(cfg, &[server_ip]));

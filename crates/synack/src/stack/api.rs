@@ -2,6 +2,7 @@
 //! listen, connect, accept, send, recv, shutdown, close, abort, options, and the
 //! views of sockets (`ss`) and of one connection (`TCP_INFO`).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -574,7 +575,7 @@ impl Stack {
         }
         let now = self.now;
         self.with_conn(idx, |t, _| {
-            t.keepalive = keepalive;
+            t.keepalive = keepalive.map(Box::new);
             t.keepalive_probes = 0;
             t.arm_keepalive(now);
         });

@@ -7,6 +7,7 @@
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
+use core::num::NonZeroU64;
 use core::time::Duration;
 
 use crate::config::{Keepalive, TcpConfig};
@@ -102,14 +103,37 @@ impl ChallengeLimiter {
     }
 }
 
+/// An optional `u64` in 8 bytes instead of 16: the value plus one in a
+/// `NonZeroU64`. `u64::MAX` itself saturates to `u64::MAX - 1` (stream offsets
+/// and microsecond counts never get there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OptU64(Option<NonZeroU64>);
+
+impl OptU64 {
+    pub(crate) const NONE: Self = Self(None);
+
+    pub(crate) fn some(v: u64) -> Self {
+        Self(NonZeroU64::new(v.saturating_add(1)))
+    }
+
+    pub(crate) fn get(self) -> Option<u64> {
+        self.0.map(|n| n.get() - 1)
+    }
+
+    /// A duration kept in whole microseconds (saturating).
+    pub(crate) fn from_duration(d: Duration) -> Self {
+        Self::some(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn duration(self) -> Option<Duration> {
+        self.get().map(Duration::from_micros)
+    }
+}
+
 /// The earlier of two optional deadlines.
 #[inline]
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
+    Instant::earliest(a, b)
 }
 
 /// What a connection needs from the stack while it handles an input.
@@ -203,12 +227,12 @@ pub(crate) struct Tcb {
     /// Stream offset of `rcv_nxt` (0 = the first data byte).
     pub(crate) rcv_off: u64,
     /// Stream offset of a FIN that arrived ahead of missing data.
-    pub(crate) peer_fin_off: Option<u64>,
+    pub(crate) peer_fin_off: OptU64,
     pub(crate) fin_received: bool,
     /// A duplicate to report in the next ACK's first SACK block (RFC 2883).
     pub(crate) dsack: Option<(SeqNum, SeqNum)>,
     /// Stream offset of the latest out-of-order arrival (its block goes first, RFC 2018 §4).
-    pub(crate) last_ooo: Option<u64>,
+    pub(crate) last_ooo: OptU64,
     pub(crate) read_closed: bool,
 
     // Options.
@@ -255,20 +279,21 @@ pub(crate) struct Tcb {
     /// RFC 6675 HighRxt: the highest sequence number retransmitted in this recovery.
     pub(crate) high_rxt: SeqNum,
     /// What undoing the current recovery would restore (cwnd, ssthresh), with the
-    /// episode's retransmissions and D-SACKs so far.
-    pub(crate) undo: Option<Undo>,
+    /// episode's retransmissions and D-SACKs so far. Boxed, like `prr` and `frto`:
+    /// only a connection in or after loss recovery has one (8 bytes, not 32).
+    pub(crate) undo: Option<Box<Undo>>,
     /// Proportional Rate Reduction during SACK recovery (RFC 6937), and what it
     /// currently allows to be sent.
-    pub(crate) prr: Option<Prr>,
+    pub(crate) prr: Option<Box<Prr>>,
     pub(crate) prr_allow: usize,
     /// The latest RTT sample (for delay-based slow-start exit, HyStart++).
-    pub(crate) latest_rtt: Option<Duration>,
+    pub(crate) latest_rtt: OptU64,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
     pub(crate) rtx_one: bool,
     /// Send a zero-window probe on the next poll.
     pub(crate) probe_pending: bool,
     /// F-RTO in progress after a timeout (RFC 5682).
-    pub(crate) frto: Option<Frto>,
+    pub(crate) frto: Option<Box<Frto>>,
     /// RFC 5681 §4.1 restart window after idle (`TcpConfig::slow_start_after_idle`).
     pub(crate) idle_restart: bool,
     /// Pacing (see `tcp::pacing`): on or off, the earliest next departure, the
@@ -291,7 +316,8 @@ pub(crate) struct Tcb {
     pub(crate) linger_zero: bool,
 
     // Keepalive (RFC 1122 §4.2.3.6) and user timeout (RFC 5482).
-    pub(crate) keepalive: Option<Keepalive>,
+    /// Boxed: most connections have none (8 bytes instead of 40).
+    pub(crate) keepalive: Option<Box<Keepalive>>,
     pub(crate) keepalive_deadline: Option<Instant>,
     /// An orphan's FIN-WAIT-2 wait ends here (Linux `tcp_fin_timeout`).
     pub(crate) fin_wait_2_deadline: Option<Instant>,
@@ -313,7 +339,7 @@ pub(crate) struct Tcb {
     /// The most bytes seen arriving in one receiver RTT.
     pub(crate) rcv_space_prev: usize,
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
-    pub(crate) rcv_rtt: Option<Duration>,
+    pub(crate) rcv_rtt: OptU64,
 
     /// The stack is under memory pressure / over its memory maximum (set by the
     /// stack before each call; see `stack/limits.rs`).
@@ -399,7 +425,7 @@ impl Tcb {
         let mut recv_buf = core::mem::take(&mut self.recv_buf);
         recv_buf.clear();
         let mut rack = core::mem::take(&mut self.rack);
-        rack.recycle(POOLED_RING_KEEP);
+        rack.recycle();
         *self = Self::with_cc(handle, local, remote, iss, ts_offset, cfg, cc);
         self.send_buf = send_buf;
         self.recv_buf = recv_buf;
@@ -415,7 +441,7 @@ impl Tcb {
         if self.recv_buf.capacity() > POOLED_RING_KEEP {
             self.recv_buf = VecDeque::new();
         }
-        self.rack.recycle(POOLED_RING_KEEP);
+        self.rack.recycle();
         self.reasm = Reassembly::new();
     }
 
@@ -463,10 +489,10 @@ impl Tcb {
             recv_cap: cfg.recv_buffer,
             reasm: Reassembly::new(),
             rcv_off: 0,
-            peer_fin_off: None,
+            peer_fin_off: OptU64::NONE,
             fin_received: false,
             dsack: None,
-            last_ooo: None,
+            last_ooo: OptU64::NONE,
             read_closed: false,
             mss: if local.is_ipv4() {
                 DEFAULT_MSS_V4
@@ -502,7 +528,7 @@ impl Tcb {
             undo: None,
             prr: None,
             prr_allow: 0,
-            latest_rtt: None,
+            latest_rtt: OptU64::NONE,
             rtx_one: false,
             probe_pending: false,
             frto: None,
@@ -517,7 +543,7 @@ impl Tcb {
             quickack: 16,
             nodelay: cfg.nodelay,
             linger_zero: false,
-            keepalive: cfg.keepalive,
+            keepalive: cfg.keepalive.map(Box::new),
             keepalive_deadline: None,
             fin_wait_2_deadline: None,
             keepalive_probes: 0,
@@ -529,7 +555,7 @@ impl Tcb {
             sndbuf_locked: !cfg.auto_tune,
             rcv_space: None,
             rcv_space_prev: 0,
-            rcv_rtt: None,
+            rcv_rtt: OptU64::NONE,
             mem_pressure: false,
             mem_over: false,
             error: None,
@@ -632,6 +658,7 @@ impl Tcb {
     pub(crate) fn arm_keepalive(&mut self, _now: Instant) {
         self.keepalive_deadline = self
             .keepalive
+            .as_deref()
             .filter(|_| self.state.is_synchronized())
             .map(|k| self.last_rcv + k.idle);
     }
@@ -639,7 +666,9 @@ impl Tcb {
     /// RFC 1122 §4.2.3.6: probe an idle connection; after `count` unanswered probes,
     /// the connection is dead.
     fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(k) = self.keepalive else { return };
+        let Some(&k) = self.keepalive.as_deref() else {
+            return;
+        };
         let now = ctx.now;
         if self.keepalive_probes == 0 && self.last_rcv + k.idle > now {
             // Traffic arrived since the timer was set: wait for the full idle time again.
@@ -682,6 +711,7 @@ impl Tcb {
         }
         let rtt = self
             .rcv_rtt
+            .duration()
             .or(self.rtt.srtt())
             .unwrap_or(Duration::from_millis(100))
             .max(Duration::from_millis(1));
@@ -751,16 +781,16 @@ impl Tcb {
         }
         self.recover = Some(self.snd_max);
         self.high_rxt = self.snd_una;
-        self.undo = Some(Undo {
+        self.undo = Some(Box::new(Undo {
             prior_cwnd: self.cc.cwnd(),
             prior_ssthresh: self.cc.ssthresh(),
             retrans: 0,
             dsacks: 0,
-        });
+        }));
         self.cc.on_congestion_event(ctx.now, self.in_flight());
         self.stats.recoveries += 1;
         if self.sack_ok && self.cc.uses_prr() {
-            self.prr = Some(Prr::start(self.cc.ssthresh(), self.in_flight()));
+            self.prr = Some(Box::new(Prr::start(self.cc.ssthresh(), self.in_flight())));
             // RFC 6937: the first retransmission goes out at once.
             self.prr_allow = usize::from(self.mss);
         }
@@ -782,7 +812,7 @@ impl Tcb {
         self.recover = None;
         self.prr = None;
         self.prr_allow = 0;
-        if self.undo.is_some_and(|u| u.dsacks >= u.retrans) {
+        if self.undo.as_ref().is_some_and(|u| u.dsacks >= u.retrans) {
             self.undo_reduction(ctx);
         } else {
             // Keep the record: D-SACKs for the retransmissions may still come
@@ -815,7 +845,9 @@ impl Tcb {
     /// (acknowledging data that was never retransmitted) and undoes it (the
     /// RFC 4015 response: the window as it was), else recovers conventionally.
     pub(crate) fn frto_on_ack(&mut self, advanced: bool, ctx: &mut Ctx<'_>) {
-        let Some(mut f) = self.frto else { return };
+        let Some(mut f) = self.frto.as_deref().copied() else {
+            return;
+        };
         if f.step == 2 {
             // "(a) If the Cumulative Acknowledgment field covers 'recover', or the
             // ACK is a duplicate ACK": conventional recovery.
@@ -828,7 +860,9 @@ impl Tcb {
             self.snd_nxt = self.snd_max;
             f.step = 3;
             f.new_allowed = 2;
-            self.frto = Some(f);
+            if let Some(slot) = self.frto.as_deref_mut() {
+                *slot = f;
+            }
             return;
         }
         self.frto = None;
@@ -1148,17 +1182,19 @@ impl Tcb {
         // "recover" = the highest sequence number sent. Only for the first
         // timeout of a window (a backed-off timer means the peer is really silent)
         // and with data at hand to send new segments in step 2 (b).
-        let (prior_cwnd, prior_ssthresh) = match (self.undo, self.recover) {
+        let (prior_cwnd, prior_ssthresh) = match (self.undo.as_deref(), self.recover) {
             (Some(u), Some(_)) => (u.prior_cwnd, u.prior_ssthresh),
             _ => (self.cc.cwnd(), self.cc.ssthresh()),
         };
         self.frto =
-            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then_some(Frto {
-                step: 2,
-                recover: self.snd_max,
-                prior_cwnd,
-                prior_ssthresh,
-                new_allowed: 0,
+            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then(|| {
+                Box::new(Frto {
+                    step: 2,
+                    recover: self.snd_max,
+                    prior_cwnd,
+                    prior_ssthresh,
+                    new_allowed: 0,
+                })
             });
         // RFC 5681 §3.1 eq. 4 and the loss window.
         self.cc.on_rto(ctx.now, self.in_flight());
@@ -1176,5 +1212,30 @@ impl Tcb {
         // Go back: everything after snd_una is resent as the window allows.
         self.snd_nxt = self.snd_una;
         self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use core::mem::size_of;
+
+    /// Issue 7: an idle established connection with empty buffers costs at most
+    /// 1 KiB of heap: the boxed `Tcb`, the boxed congestion controller (CUBIC by
+    /// default) and its share of the stack's tables (~70-100 bytes). These pin
+    /// the sizes that add up to it (64-bit targets); a field that grows them has
+    /// to be paid for elsewhere, or the state it needs boxed until it is used.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn idle_connection_sizes_are_pinned() {
+        assert_eq!(size_of::<Option<Instant>>(), 8);
+        assert_eq!(size_of::<Rack>(), 16);
+        assert_eq!(size_of::<Reassembly>(), 8);
+        assert_eq!(size_of::<Scoreboard>(), 8);
+        assert_eq!(size_of::<RttEstimator>(), 48);
+        let tcb = size_of::<Tcb>();
+        assert!(tcb <= 752, "Tcb is {tcb} bytes");
+        let cubic = size_of::<crate::tcp::congestion::Cubic>();
+        assert!(cubic <= 128, "Cubic is {cubic} bytes");
     }
 }

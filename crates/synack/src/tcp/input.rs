@@ -6,7 +6,9 @@
 use core::cmp::min;
 
 use crate::error::ConnectionError;
-use crate::tcp::conn::{CtrlSegment, Ctx, Tcb, DEFAULT_MSS_V4, DEFAULT_MSS_V6, TS_OPTION_LEN};
+use crate::tcp::conn::{
+    CtrlSegment, Ctx, OptU64, Tcb, DEFAULT_MSS_V4, DEFAULT_MSS_V6, TS_OPTION_LEN,
+};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::{Cause, State};
 use crate::wire::{TcpFlags, TcpHeader, TcpOptions};
@@ -331,7 +333,7 @@ impl Tcb {
         if f.fin() && !self.fin_received {
             let fin_off = self.rcv_off_of(hdr.seq + payload.len());
             if let Some(off) = fin_off {
-                self.peer_fin_off = Some(off);
+                self.peer_fin_off = OptU64::some(off);
                 if off != self.rcv_off {
                     // An out-of-order FIN: acknowledge at once (RFC 5681 §4.2), and
                     // SACK it, so the sender learns it arrived.
@@ -398,7 +400,7 @@ impl Tcb {
             if ack.ge(end) {
                 if !self.ts_ok {
                     self.rtt.on_sample(ctx.now - sent);
-                    self.latest_rtt = Some(ctx.now - sent);
+                    self.latest_rtt = OptU64::from_duration(ctx.now - sent);
                 }
                 self.rtt_timing = None;
             }
@@ -415,7 +417,7 @@ impl Tcb {
         if delta < 1 << 30 {
             let rtt = core::time::Duration::from_millis(u64::from(delta).max(1));
             self.rtt.on_sample(rtt);
-            self.latest_rtt = Some(rtt);
+            self.latest_rtt = OptU64::from_duration(rtt);
         }
     }
 
@@ -440,10 +442,26 @@ impl Tcb {
         let advanced = ack.gt(self.snd_una);
         let mut acked = 0;
         if advanced {
+            // With timestamps, RTT samples come on every ACK. Our own send times
+            // give them in microseconds (as Linux prefers its skb timestamps); the
+            // echoed timestamp, whose 1 ms clock floors every sample of a
+            // sub-millisecond path at 1 ms (and with it the pacing rate at
+            // cwnd/1 ms), is the fallback when Karn rules the records out.
+            let seq_rtt = if self.ts_ok {
+                self.rack.ack_rtt(ack, ctx.now)
+            } else {
+                None
+            };
             acked = self.on_ack_advance(ack, ctx);
             self.sb.advance(self.snd_una);
             if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
-                self.rtt_sample_from_ts(ts.ecr, ctx);
+                match seq_rtt {
+                    Some(rtt) => {
+                        self.rtt.on_sample(rtt);
+                        self.latest_rtt = OptU64::from_duration(rtt);
+                    }
+                    None => self.rtt_sample_from_ts(ts.ecr, ctx),
+                }
             }
             match self.recover {
                 Some(recover) if ack.lt(recover) => {
@@ -462,7 +480,7 @@ impl Tcb {
                 // tcp_is_cwnd_limited).
                 None if in_flight_before.saturating_mul(2) >= self.cc.cwnd() => {
                     self.cc
-                        .on_ack(ctx.now, acked, self.latest_rtt, in_flight_before);
+                        .on_ack(ctx.now, acked, self.latest_rtt.duration(), in_flight_before);
                 }
                 None => self.stats.cwnd_unvalidated_acks += 1,
             }
@@ -612,7 +630,7 @@ impl Tcb {
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
             self.reasm.insert(off, data);
-            self.last_ooo = Some(off);
+            self.last_ooo = OptU64::some(off);
             // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when
             // an out-of-order segment arrives" — and an immediate ACK when it fills a gap.
             self.ack_now = true;
@@ -637,7 +655,8 @@ impl Tcb {
         let ms = self.ts_val(now).wrapping_sub(ecr);
         if ms < 1 << 30 {
             let sample = core::time::Duration::from_millis(u64::from(ms).max(1));
-            self.rcv_rtt = Some(self.rcv_rtt.map_or(sample, |r| r.min(sample)));
+            let best = self.rcv_rtt.duration().map_or(sample, |r| r.min(sample));
+            self.rcv_rtt = OptU64::from_duration(best);
         }
     }
 
@@ -670,12 +689,14 @@ impl Tcb {
 
     /// RFC 9293 §3.10.7.4 "eighth": take the FIN once all data before it has arrived.
     fn maybe_take_fin(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(off) = self.peer_fin_off else { return };
+        let Some(off) = self.peer_fin_off.get() else {
+            return;
+        };
         if off != self.rcv_off || self.fin_received {
             return;
         }
         self.fin_received = true;
-        self.peer_fin_off = None;
+        self.peer_fin_off = OptU64::NONE;
         // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN"
         self.rcv_nxt += 1u32;
         self.ack_now = true;

@@ -259,7 +259,7 @@ impl Tcb {
         };
         let mut cc_room =
             budget.unwrap_or_else(|| self.cc.cwnd().saturating_add(limited).saturating_sub(used));
-        if !retransmission && self.frto.is_some_and(|f| f.new_allowed > 0) {
+        if !retransmission && self.frto.as_ref().is_some_and(|f| f.new_allowed > 0) {
             // RFC 5682 §3.1 step 2 (b): "transmit up to two new (previously unsent)
             // segments", whatever the window after the timeout says.
             cc_room = cc_room.max(mss);
@@ -466,14 +466,14 @@ impl Tcb {
         if let Some((l, r)) = self.dsack.take() {
             opts.push_sack(SackBlock { left: l, right: r });
         }
-        if self.reasm.is_empty() && self.peer_fin_off.is_none() {
+        if self.reasm.is_empty() && self.peer_fin_off.get().is_none() {
             // Nothing held out of order (the common case): no list to build.
             return;
         }
         // What we hold beyond RCV.NXT, in stream offsets: the reassembly queue, and an
         // out-of-order FIN as one more byte of sequence space.
         let mut ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();
-        if let Some(fin) = self.peer_fin_off.filter(|&f| f > self.rcv_off) {
+        if let Some(fin) = self.peer_fin_off.get().filter(|&f| f > self.rcv_off) {
             match ranges.last_mut() {
                 Some(last) if last.1 == fin => last.1 = fin + 1,
                 _ => ranges.push((fin, fin + 1)),
@@ -487,6 +487,7 @@ impl Tcb {
         };
         let latest = self
             .last_ooo
+            .get()
             .and_then(|o| ranges.iter().copied().find(|&(s, e)| s <= o && o < e));
         if let Some((s, e)) = latest {
             opts.push_sack(SackBlock {

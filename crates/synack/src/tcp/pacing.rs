@@ -87,14 +87,23 @@ pub fn burst_bytes(rate: u64, segment: usize) -> u64 {
 /// assert_eq!(default_rate(100_000, None, false), None);
 /// ```
 pub fn default_rate(cwnd: usize, srtt: Option<Duration>, slow_start: bool) -> Option<u64> {
-    let srtt_us = u128::from(u64::try_from(srtt?.as_micros()).unwrap_or(u64::MAX).max(1));
+    let srtt_us = u64::try_from(srtt?.as_micros()).unwrap_or(u64::MAX).max(1);
     let percent = if slow_start {
         SLOW_START_PERCENT
     } else {
         AVOIDANCE_PERCENT
     };
-    let rate = (cwnd as u128) * u128::from(percent) * 10_000 / srtt_us;
-    Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+    // It runs per segment sent: a 64-bit division whenever the product fits (any
+    // window below 9 TB), the 128-bit one beyond; the quotient is the same.
+    let cwnd = cwnd as u64; // usize is at most 64 bits wide
+    let rate = match cwnd.checked_mul(percent * 10_000) {
+        Some(n) => n / srtt_us,
+        None => {
+            u64::try_from(u128::from(cwnd) * u128::from(percent * 10_000) / u128::from(srtt_us))
+                .unwrap_or(u64::MAX)
+        }
+    };
+    Some(rate.max(1))
 }
 
 /// A connection's departure schedule.
@@ -143,14 +152,20 @@ impl Pacer {
             return;
         }
         let now_ns = nanos(now);
-        let time_of =
-            |b: u128| u64::try_from(b * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX);
+        // A 64-bit division whenever the product fits (any segment or burst),
+        // the 128-bit one beyond; the quotient is the same.
+        let time_of = |b: u64| match b.checked_mul(1_000_000_000) {
+            Some(n) => n / rate,
+            None => {
+                u64::try_from(u128::from(b) * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX)
+            }
+        };
         if self.next_ns <= now_ns {
-            self.burst_end_ns = now_ns.saturating_add(time_of(u128::from(burst)));
+            self.burst_end_ns = now_ns.saturating_add(time_of(burst));
         }
         let lag = u64::try_from(max_lag.as_nanos()).unwrap_or(u64::MAX);
         let start = self.next_ns.max(now_ns.saturating_sub(lag));
-        self.next_ns = start.saturating_add(time_of(bytes as u128));
+        self.next_ns = start.saturating_add(time_of(bytes as u64)); // usize fits in u64
     }
 }
 

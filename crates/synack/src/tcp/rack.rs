@@ -6,6 +6,7 @@
 //! recently sent delivered segment; `detect_loss` then marks every segment sent
 //! before it, and older than RACK.rtt + reo_wnd, as lost.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::time::Duration;
 
@@ -42,8 +43,23 @@ impl SentSeg {
 const MAX_REO_MULT: u32 = 16;
 
 /// RACK state for one connection.
+///
+/// Everything but the app-limited mark lives in a box taken with the first
+/// segment sent: a connection that never sends data (an idle one, with empty
+/// buffers) carries 16 bytes of RACK, not ~200. Once taken, the box stays (as
+/// the record queue's own allocation does) so that a request-response exchange
+/// does not allocate per flight.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Rack {
+    /// §3.4 C.app_limited: the `delivered` count up to which samples are marked
+    /// app-limited (0: none). Inline because an idle sender sets it on every poll.
+    app_limited_until: u64,
+    st: Option<Box<RackState>>,
+}
+
+/// The state behind [`Rack`]'s box.
+#[derive(Clone, Debug, Default)]
+struct RackState {
     segs: VecDeque<SentSeg>,
     /// RACK.xmit_ts / RACK.end_seq: the most recently sent segment known delivered.
     xmit_ts: Option<Instant>,
@@ -58,11 +74,10 @@ pub(crate) struct Rack {
     sacked_bytes: usize,
     reorder_events: u64,
     /// Delivery-rate estimation state (C.delivered, C.delivered_time,
-    /// C.first_sent_time, C.app_limited) and the sample being built for this ACK.
+    /// C.first_sent_time) and the sample being built for this ACK.
     delivered: u64,
     delivered_at: Instant,
     first_sent_at: Instant,
-    app_limited_until: u64,
     rs: Option<RsBuild>,
 }
 
@@ -77,18 +92,11 @@ struct RsBuild {
 }
 
 impl Rack {
-    /// The state of a new connection, keeping the record queue's allocation only
-    /// if it takes at most `keep` bytes.
-    pub(crate) fn recycle(&mut self, keep: usize) {
-        let mut segs = core::mem::take(&mut self.segs);
-        segs.clear();
-        if segs.capacity() * core::mem::size_of::<SentSeg>() > keep {
-            segs = VecDeque::new();
-        }
-        *self = Self {
-            segs,
-            ..Self::default()
-        };
+    /// The state of a new connection. The boxed state (record queue included)
+    /// is dropped: a fresh connection has none until it sends (an idle
+    /// connection stays small), so a renewed TCB is exactly a new one.
+    pub(crate) fn recycle(&mut self) {
+        *self = Self::default();
     }
 
     /// Records a transmission of `[start, end)`. A retransmission updates the
@@ -97,6 +105,161 @@ impl Rack {
         if !start.lt(end) {
             return;
         }
+        let app_limited = self.app_limited_until != 0;
+        self.st
+            .get_or_insert_with(Box::default)
+            .on_send(start, end, now, app_limited);
+    }
+
+    /// §3.4: the sender has run out of data (or is otherwise not using its
+    /// window): samples taken until the data now in flight is delivered are
+    /// marked app-limited.
+    pub(crate) fn on_app_limited(&mut self, in_flight: usize) {
+        let delivered = self.st.as_ref().map_or(0, |s| s.delivered);
+        self.app_limited_until = (delivered + in_flight as u64).max(1);
+    }
+
+    /// §3.3: the rate sample of the ACK just processed, if it delivered anything;
+    /// `measured` says whether its interval is long enough to mean something.
+    pub(crate) fn take_rate_sample(&mut self) -> Option<RateSample> {
+        let st = self.st.as_deref_mut()?;
+        let b = st.rs.take()?;
+        if self.app_limited_until != 0 && st.delivered > self.app_limited_until {
+            self.app_limited_until = 0;
+        }
+        let interval = b.send_elapsed.max(b.ack_elapsed);
+        Some(RateSample {
+            // "we discard rate samples shorter than min_rtt": their interval is too
+            // short to be a measurement of the path.
+            measured: !interval.is_zero() && st.min_rtt.is_none_or(|m| interval >= m),
+            delivered: st.delivered - b.prior_delivered,
+            interval,
+            app_limited: b.app_limited,
+            rtt: b.rtt,
+            prior_delivered: b.prior_delivered,
+            total_delivered: st.delivered,
+        })
+    }
+
+    /// An RTT sample in microseconds for a cumulative ACK reaching `una`, from
+    /// the send times of the segments it newly covers (Linux
+    /// `tcp_clean_rtx_queue`'s `seq_rtt_us`): the time since the oldest of them
+    /// not SACKed before went out; `None` if any of them was retransmitted
+    /// (Karn) or none is timed. Read-only: call before [`Rack::on_ack`].
+    pub(crate) fn ack_rtt(&self, una: SeqNum, now: Instant) -> Option<Duration> {
+        let mut first = None;
+        for s in &self.st.as_deref()?.segs {
+            if !s.end.le(una) {
+                break;
+            }
+            if s.rexmit {
+                return None;
+            }
+            if !s.sacked && first.is_none() {
+                first = Some(s.sent_at);
+            }
+        }
+        first.map(|t| now - t)
+    }
+
+    /// The cumulative ACK reached `una`: segments below it are delivered.
+    pub(crate) fn on_ack(&mut self, una: SeqNum, now: Instant) {
+        if let Some(st) = self.st.as_deref_mut() {
+            st.on_ack(una, now);
+        }
+    }
+
+    /// A SACK block `[left, right)`: the segments wholly inside it are delivered.
+    pub(crate) fn on_sack(&mut self, left: SeqNum, right: SeqNum, now: Instant) {
+        if let Some(st) = self.st.as_deref_mut() {
+            st.on_sack(left, right, now);
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: a D-SACK means the reordering window was too small.
+    pub(crate) fn on_dsack(&mut self) {
+        self.st.get_or_insert_with(Box::default).reordering_seen();
+    }
+
+    /// Times reordering was observed.
+    pub(crate) fn reorder_events(&self) -> u64 {
+        self.st.as_ref().map_or(0, |s| s.reorder_events)
+    }
+
+    /// RFC 8985 §6.2 step 5 (see [`RackState::detect_loss`]).
+    pub(crate) fn detect_loss(
+        &mut self,
+        now: Instant,
+        srtt: Option<Duration>,
+    ) -> (bool, Option<Instant>) {
+        self.st
+            .as_deref_mut()
+            .map_or((false, None), |s| s.detect_loss(now, srtt))
+    }
+
+    /// The lowest segment marked lost (and not retransmitted since).
+    pub(crate) fn first_lost(&self) -> Option<(SeqNum, SeqNum)> {
+        self.st
+            .as_ref()?
+            .segs
+            .iter()
+            .find(|s| s.lost)
+            .map(|s| (s.start, s.end))
+    }
+
+    /// The last segment sent (for a tail loss probe with no new data).
+    pub(crate) fn last(&self) -> Option<(SeqNum, SeqNum)> {
+        self.st.as_ref()?.segs.back().map(|s| (s.start, s.end))
+    }
+
+    /// Bytes marked lost and not retransmitted.
+    pub(crate) fn lost_bytes(&self) -> usize {
+        self.st.as_ref().map_or(0, |s| s.lost_bytes)
+    }
+
+    /// Bytes SACKed.
+    pub(crate) fn sacked_bytes(&self) -> usize {
+        self.st.as_ref().map_or(0, |s| s.sacked_bytes)
+    }
+
+    /// A timeout proved spurious (F-RTO): nothing is lost after all.
+    pub(crate) fn clear_lost(&mut self) {
+        if let Some(st) = self.st.as_deref_mut() {
+            for s in st.segs.iter_mut() {
+                s.lost = false;
+            }
+            st.lost_bytes = 0;
+        }
+    }
+
+    /// After a retransmission timeout every outstanding, un-SACKed segment is lost
+    /// (RFC 8985 §6.3 — go-back will resend them).
+    pub(crate) fn mark_all_lost(&mut self) {
+        if let Some(st) = self.st.as_deref_mut() {
+            for s in st.segs.iter_mut() {
+                if !s.sacked && !s.lost {
+                    s.lost = true;
+                    st.lost_bytes += s.len();
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
+        self.st
+            .as_ref()
+            .map_or_else(|| RackState::default().reo_wnd(srtt), |s| s.reo_wnd(srtt))
+    }
+
+    #[cfg(test)]
+    fn rtt(&self) -> Duration {
+        self.st.as_ref().map_or(Duration::ZERO, |s| s.rtt)
+    }
+}
+
+impl RackState {
+    fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) {
         // §3.2: "If there are no packets in flight yet, then we start the delivery
         // rate interval at the current time."
         if self.segs.iter().all(|s| s.sacked) {
@@ -107,7 +270,7 @@ impl Rack {
             self.delivered,
             self.delivered_at,
             self.first_sent_at,
-            self.app_limited_until != 0,
+            app_limited,
         );
         if self.segs.back().is_none_or(|b| b.end.le(start)) {
             self.segs.push_back(SentSeg {
@@ -140,34 +303,6 @@ impl Rack {
             s.first_sent_at = first_sent_at;
             s.app_limited = app_limited;
         }
-    }
-
-    /// §3.4: the sender has run out of data (or is otherwise not using its
-    /// window): samples taken until the data now in flight is delivered are
-    /// marked app-limited.
-    pub(crate) fn on_app_limited(&mut self, in_flight: usize) {
-        self.app_limited_until = (self.delivered + in_flight as u64).max(1);
-    }
-
-    /// §3.3: the rate sample of the ACK just processed, if it delivered anything;
-    /// `measured` says whether its interval is long enough to mean something.
-    pub(crate) fn take_rate_sample(&mut self) -> Option<RateSample> {
-        let b = self.rs.take()?;
-        if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
-            self.app_limited_until = 0;
-        }
-        let interval = b.send_elapsed.max(b.ack_elapsed);
-        Some(RateSample {
-            // "we discard rate samples shorter than min_rtt": their interval is too
-            // short to be a measurement of the path.
-            measured: !interval.is_zero() && self.min_rtt.is_none_or(|m| interval >= m),
-            delivered: self.delivered - b.prior_delivered,
-            interval,
-            app_limited: b.app_limited,
-            rtt: b.rtt,
-            prior_delivered: b.prior_delivered,
-            total_delivered: self.delivered,
-        })
     }
 
     /// §3.3 per delivered segment: count it, and take the newest segment's
@@ -212,7 +347,7 @@ impl Rack {
     }
 
     /// The cumulative ACK reached `una`: segments below it are delivered.
-    pub(crate) fn on_ack(&mut self, una: SeqNum, now: Instant) {
+    fn on_ack(&mut self, una: SeqNum, now: Instant) {
         while let Some(&s) = self.segs.front() {
             if !s.end.le(una) {
                 break;
@@ -234,7 +369,7 @@ impl Rack {
     /// A SACK block `[left, right)`: the segments wholly inside it are delivered.
     /// Segments are sorted by sequence number, so this is a binary search and a walk
     /// over the block, not over the whole window.
-    pub(crate) fn on_sack(&mut self, left: SeqNum, right: SeqNum, now: Instant) {
+    fn on_sack(&mut self, left: SeqNum, right: SeqNum, now: Instant) {
         let first = self.segs.partition_point(|s| s.start.lt(left));
         let mut newly = alloc::vec::Vec::new();
         let mut reordered = false;
@@ -263,11 +398,6 @@ impl Rack {
         }
     }
 
-    /// RFC 8985 §6.2 step 4: a D-SACK means the reordering window was too small.
-    pub(crate) fn on_dsack(&mut self) {
-        self.reordering_seen();
-    }
-
     /// Reordering was observed (a D-SACK, or a segment marked lost that arrived
     /// without being resent): widen the reordering window by one step.
     fn reordering_seen(&mut self) {
@@ -275,13 +405,8 @@ impl Rack {
         self.reorder_events += 1;
     }
 
-    /// Times reordering was observed.
-    pub(crate) fn reorder_events(&self) -> u64 {
-        self.reorder_events
-    }
-
     /// RFC 8985 §6.2: the reordering window, min_RTT/4 per step, capped at SRTT.
-    pub(crate) fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
+    fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
         let base = self.min_rtt.unwrap_or_default() / 4;
         let w = base * self.reo_wnd_mult.max(1);
         srtt.map_or(w, |s| w.min(s))
@@ -290,11 +415,7 @@ impl Rack {
     /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
     /// delivered one that has waited longer than RACK.rtt + reo_wnd. Returns whether
     /// anything new was marked, and when to check again for the rest.
-    pub(crate) fn detect_loss(
-        &mut self,
-        now: Instant,
-        srtt: Option<Duration>,
-    ) -> (bool, Option<Instant>) {
+    fn detect_loss(&mut self, now: Instant, srtt: Option<Duration>) -> (bool, Option<Instant>) {
         let Some(xmit_ts) = self.xmit_ts else {
             return (false, None);
         };
@@ -323,45 +444,6 @@ impl Rack {
             }
         }
         (marked, timeout)
-    }
-
-    /// The lowest segment marked lost (and not retransmitted since).
-    pub(crate) fn first_lost(&self) -> Option<(SeqNum, SeqNum)> {
-        self.segs.iter().find(|s| s.lost).map(|s| (s.start, s.end))
-    }
-
-    /// The last segment sent (for a tail loss probe with no new data).
-    pub(crate) fn last(&self) -> Option<(SeqNum, SeqNum)> {
-        self.segs.back().map(|s| (s.start, s.end))
-    }
-
-    /// Bytes marked lost and not retransmitted.
-    pub(crate) fn lost_bytes(&self) -> usize {
-        self.lost_bytes
-    }
-
-    /// Bytes SACKed.
-    pub(crate) fn sacked_bytes(&self) -> usize {
-        self.sacked_bytes
-    }
-
-    /// A timeout proved spurious (F-RTO): nothing is lost after all.
-    pub(crate) fn clear_lost(&mut self) {
-        for s in self.segs.iter_mut() {
-            s.lost = false;
-        }
-        self.lost_bytes = 0;
-    }
-
-    /// After a retransmission timeout every outstanding, un-SACKed segment is lost
-    /// (RFC 8985 §6.3 — go-back will resend them).
-    pub(crate) fn mark_all_lost(&mut self) {
-        for s in self.segs.iter_mut() {
-            if !s.sacked && !s.lost {
-                s.lost = true;
-                self.lost_bytes += s.len();
-            }
-        }
     }
 }
 
@@ -432,7 +514,7 @@ mod tests {
         r.on_send(SeqNum(100), SeqNum(200), t(30));
         // Delivered 2 ms after the retransmission: it was the original arriving late.
         r.on_ack(SeqNum(200), t(32));
-        assert_eq!(r.rtt, Duration::from_millis(10));
+        assert_eq!(r.rtt(), Duration::from_millis(10));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! [`buffered`](Reassembly::buffered) (its receive window) and, if it wants, by
 //! [`range_count`](Reassembly::range_count).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
@@ -38,8 +39,18 @@ use core::ops::Bound::{Excluded, Included};
 /// assert_eq!(q.pop_ready(0).as_deref(), Some(&b"abcdefgh"[..]));
 /// assert!(q.is_empty());
 /// ```
+///
+/// The queue is boxed and exists only while something is held: a connection
+/// whose data arrives in order carries 8 bytes of it, not 32.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Reassembly {
+    /// `None` when nothing is held (never `Some` of an empty queue).
+    q: Option<Box<Queue>>,
+}
+
+/// The ranges behind [`Reassembly`].
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Queue {
     /// Start offset → bytes. Invariants: no range is empty; for consecutive ranges
     /// `a` and `b`, `a.start + a.len < b.start` (disjoint and non-adjacent); every
     /// `start + len` fits in a `u64`.
@@ -87,6 +98,73 @@ impl Reassembly {
     /// Data below the caller's `rcv.nxt` is accepted like any other; the next
     /// [`pop_ready`](Self::pop_ready) discards it. Callers normally trim it first.
     pub fn insert(&mut self, offset: u64, data: &[u8]) -> usize {
+        let q = self.q.get_or_insert_with(Box::default);
+        let added = q.insert(offset, data);
+        if q.ranges.is_empty() {
+            self.q = None;
+        }
+        added
+    }
+
+    /// Discards every held byte below `next`, then, if a held range covers `next`,
+    /// removes and returns its bytes from `next` on.
+    ///
+    /// `next` is the caller's `rcv.nxt` as a stream offset. The returned bytes are
+    /// exactly the in-order data now available; the caller advances `rcv.nxt` by
+    /// their length. Returns `None` when the byte at `next` is not held.
+    pub fn pop_ready(&mut self, next: u64) -> Option<Vec<u8>> {
+        let q = self.q.as_deref_mut()?;
+        let ready = q.pop_ready(next);
+        if q.ranges.is_empty() {
+            self.q = None;
+        }
+        ready
+    }
+
+    /// How many bytes are held.
+    pub fn buffered(&self) -> usize {
+        self.q.as_ref().map_or(0, |q| q.buffered)
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.q.is_none()
+    }
+
+    /// How many disjoint ranges are held (one more than the number of holes
+    /// between them).
+    pub fn range_count(&self) -> usize {
+        self.q.as_ref().map_or(0, |q| q.ranges.len())
+    }
+
+    /// The held ranges as `[start, end)` offsets, ascending, disjoint and
+    /// non-adjacent (RFC 2018 SACK blocks come from these).
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.q.iter().flat_map(|q| {
+            q.ranges
+                .iter()
+                .map(|(&start, held)| (start, range_end(start, held)))
+        })
+    }
+
+    /// One past the highest held offset, `None` when empty.
+    pub fn highest_end(&self) -> Option<u64> {
+        self.q
+            .as_ref()?
+            .ranges
+            .last_key_value()
+            .map(|(&start, held)| range_end(start, held))
+    }
+
+    /// Drops everything held.
+    pub fn clear(&mut self) {
+        self.q = None;
+    }
+}
+
+impl Queue {
+    /// [`Reassembly::insert`] on a queue.
+    fn insert(&mut self, offset: u64, data: &[u8]) -> usize {
         // Keep every end offset representable: at most u64::MAX - offset bytes.
         let room = u64::MAX - offset;
         let data = match usize::try_from(room) {
@@ -149,13 +227,8 @@ impl Reassembly {
         added
     }
 
-    /// Discards every held byte below `next`, then, if a held range covers `next`,
-    /// removes and returns its bytes from `next` on.
-    ///
-    /// `next` is the caller's `rcv.nxt` as a stream offset. The returned bytes are
-    /// exactly the in-order data now available; the caller advances `rcv.nxt` by
-    /// their length. Returns `None` when the byte at `next` is not held.
-    pub fn pop_ready(&mut self, next: u64) -> Option<Vec<u8>> {
+    /// [`Reassembly::pop_ready`] on a queue.
+    fn pop_ready(&mut self, next: u64) -> Option<Vec<u8>> {
         loop {
             let entry = self.ranges.first_entry()?;
             let start = *entry.key();
@@ -176,43 +249,6 @@ impl Reassembly {
             bytes.drain(..skip.min(bytes.len()));
             return Some(Vec::from(bytes));
         }
-    }
-
-    /// How many bytes are held.
-    pub fn buffered(&self) -> usize {
-        self.buffered
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    /// How many disjoint ranges are held (one more than the number of holes
-    /// between them).
-    pub fn range_count(&self) -> usize {
-        self.ranges.len()
-    }
-
-    /// The held ranges as `[start, end)` offsets, ascending, disjoint and
-    /// non-adjacent (RFC 2018 SACK blocks come from these).
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges
-            .iter()
-            .map(|(&start, held)| (start, range_end(start, held)))
-    }
-
-    /// One past the highest held offset, `None` when empty.
-    pub fn highest_end(&self) -> Option<u64> {
-        self.ranges
-            .last_key_value()
-            .map(|(&start, held)| range_end(start, held))
-    }
-
-    /// Drops everything held.
-    pub fn clear(&mut self) {
-        self.ranges.clear();
-        self.buffered = 0;
     }
 
     /// Checks the invariants between the range at `start` and its neighbours.
@@ -248,7 +284,7 @@ impl fmt::Debug for Reassembly {
             }
         }
         f.debug_struct("Reassembly")
-            .field("buffered", &self.buffered)
+            .field("buffered", &self.buffered())
             .field("ranges", &Ranges(self))
             .finish()
     }
@@ -327,8 +363,8 @@ mod tests {
 
     /// What the queue holds, range by range.
     fn held(q: &Reassembly) -> Vec<(u64, Vec<u8>)> {
-        q.ranges
-            .iter()
+        q.q.iter()
+            .flat_map(|q| q.ranges.iter())
             .map(|(&s, v)| (s, v.iter().copied().collect()))
             .collect()
     }

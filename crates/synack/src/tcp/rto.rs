@@ -73,9 +73,10 @@ const K: u64 = 4;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RttEstimator {
-    /// SRTT in µs, `None` until the first sample.
-    srtt_us: Option<u64>,
-    /// RTTVAR in µs (meaningless while `srtt_us` is `None`).
+    /// SRTT in µs, meaningful once `has_srtt` (a flag beside `backoff`, not an
+    /// `Option<u64>`: 8 bytes less in every connection).
+    srtt_us: u64,
+    /// RTTVAR in µs (meaningless until `has_srtt`).
     rttvar_us: u64,
     /// The RTO before back-off, in µs, already clamped to `[min, max]`.
     base_rto_us: u64,
@@ -85,9 +86,22 @@ pub struct RttEstimator {
     max_rto_us: u64,
     /// How many times the timer has been backed off since the last sample.
     backoff: u32,
+    /// A sample was taken: `srtt_us` and `rttvar_us` hold values.
+    has_srtt: bool,
 }
 
 impl RttEstimator {
+    /// SRTT in µs, `None` before the first sample.
+    #[inline]
+    fn srtt_opt(&self) -> Option<u64> {
+        self.has_srtt.then_some(self.srtt_us)
+    }
+
+    fn set_srtt(&mut self, us: u64) {
+        self.srtt_us = us;
+        self.has_srtt = true;
+    }
+
     /// An estimator with no samples yet, whose RTO is `initial_rto` (clamped to
     /// `[min_rto, max_rto]`).
     ///
@@ -97,12 +111,13 @@ impl RttEstimator {
         let max_rto_us = micros(max_rto);
         let min_rto_us = micros(min_rto).min(max_rto_us);
         Self {
-            srtt_us: None,
+            srtt_us: 0,
             rttvar_us: 0,
             base_rto_us: clamp(micros(initial_rto), min_rto_us, max_rto_us),
             min_rto_us,
             max_rto_us,
             backoff: 0,
+            has_srtt: false,
         }
     }
 
@@ -112,11 +127,11 @@ impl RttEstimator {
     /// The caller applies Karn's algorithm; see the type's documentation.
     pub fn on_sample(&mut self, rtt: Duration) {
         let r = micros(rtt);
-        match self.srtt_us {
+        match self.srtt_opt() {
             None => {
                 // RFC 6298 §2.2: "When the first RTT measurement R is made, the host
                 // MUST set SRTT <- R, RTTVAR <- R/2".
-                self.srtt_us = Some(r);
+                self.set_srtt(r);
                 self.rttvar_us = r / 2;
             }
             Some(srtt) => {
@@ -130,7 +145,7 @@ impl RttEstimator {
                 // nothing overflows.
                 let delta = srtt.abs_diff(r);
                 self.rttvar_us = (self.rttvar_us - self.rttvar_us / 4).saturating_add(delta / 4);
-                self.srtt_us = Some((srtt - srtt / 8).saturating_add(r / 8));
+                self.set_srtt((srtt - srtt / 8).saturating_add(r / 8));
             }
         }
         self.recompute();
@@ -142,7 +157,7 @@ impl RttEstimator {
     /// RFC 6298 §2.2/§2.3: "RTO <- SRTT + max (G, K*RTTVAR)", then §2.4/§2.5
     /// clamping.
     fn recompute(&mut self) {
-        let Some(srtt) = self.srtt_us else {
+        let Some(srtt) = self.srtt_opt() else {
             return;
         };
         let g = micros(CLOCK_GRANULARITY);
@@ -182,12 +197,13 @@ impl RttEstimator {
 
     /// The smoothed round-trip time, `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt_us.map(Duration::from_micros)
+        self.srtt_opt().map(Duration::from_micros)
     }
 
     /// The round-trip time variation, `None` before the first sample.
     pub fn rttvar(&self) -> Option<Duration> {
-        self.srtt_us.map(|_| Duration::from_micros(self.rttvar_us))
+        self.srtt_opt()
+            .map(|_| Duration::from_micros(self.rttvar_us))
     }
 
     /// The handshake is over and the SYN (or SYN-ACK) had to be retransmitted:
@@ -204,7 +220,7 @@ impl RttEstimator {
     /// better than a guess. It also clears the back-off accumulated during the
     /// handshake ("re-initialized"). The result is still clamped to the maximum.
     pub fn on_syn_timeout_fallback(&mut self) {
-        if self.srtt_us.is_some() {
+        if self.srtt_opt().is_some() {
             return;
         }
         let fallback = micros(SYN_FALLBACK_RTO);

@@ -27,6 +27,7 @@
 //!   counts towards `t`, so `W_cubic` is further along when sending resumes.
 //! - ECN (§4.6's `reduction_on_ece`).
 
+use alloc::boxed::Box;
 use core::time::Duration;
 
 use super::hystart::{HyStart, HyStartPhase, L_NON_PACED};
@@ -80,16 +81,23 @@ pub struct Cubic {
     cwnd_prior: usize,
     /// The current congestion-avoidance stage; `None` until its first ACK.
     epoch: Option<Epoch>,
-    /// The last RTT the connection passed.
-    rtt: Option<Duration>,
+    /// The last RTT the connection passed, in µs (0 before the first).
+    rtt_us: u64,
     in_recovery: bool,
     /// An RTO fired and no ACK has advanced `snd.una` since.
     rto_outstanding: bool,
-    hystart: HyStart,
+    /// HyStart++ state, boxed on the first slow-start ACK and dropped once it
+    /// sends the connection to congestion avoidance (a connection that has not
+    /// sent carries 8 bytes of it, not 40).
+    hystart: Option<Box<HyStart>>,
+    /// The phase while `hystart` is `None`: `SlowStart` before it began,
+    /// `ExitToAvoidance` after.
+    hystart_done: HyStartPhase,
     hystart_enabled: bool,
     fast_convergence: bool,
-    /// The curve before the last reduction, for [`undo`](CongestionControl::undo).
-    prior: Option<Prior>,
+    /// The curve before the last reduction, for [`undo`](CongestionControl::undo);
+    /// boxed, as only a connection that has seen a loss has one.
+    prior: Option<Box<Prior>>,
 }
 
 /// What a reduction changed besides `cwnd` and `ssthresh` (which the caller
@@ -112,10 +120,11 @@ struct Epoch {
     origin: usize,
     /// `W_est` (§4.3), in bytes.
     w_est: usize,
-    /// Fraction of a byte of `W_est` growth, over `ALPHA_DEN * cwnd`.
-    w_est_frac: u128,
+    /// Fraction of a byte of `W_est` growth, over `ALPHA_DEN * cwnd` (below it,
+    /// so 64 bits hold it for any window under 2^59 bytes; saturates beyond).
+    w_est_frac: u64,
     /// Fraction of a byte of `cwnd` growth, over `cwnd`.
-    cwnd_frac: u128,
+    cwnd_frac: u64,
 }
 
 impl Cubic {
@@ -130,10 +139,11 @@ impl Cubic {
             w_max: None,
             cwnd_prior: 0,
             epoch: None,
-            rtt: None,
+            rtt_us: 0,
             in_recovery: false,
             rto_outstanding: false,
-            hystart: HyStart::new(),
+            hystart: None,
+            hystart_done: HyStartPhase::SlowStart,
             hystart_enabled: true,
             fast_convergence: true,
             prior: None,
@@ -189,16 +199,22 @@ impl Cubic {
 
     /// Where HyStart++ stands; meaningful in the first slow start only.
     pub fn hystart_phase(&self) -> HyStartPhase {
-        self.hystart.phase()
+        self.hystart
+            .as_ref()
+            .map_or(self.hystart_done, |h| h.phase())
     }
 
     /// Remembers the curve before a reduction.
     fn save_prior(&mut self) {
-        self.prior = Some(Prior {
+        let prior = Prior {
             w_max: self.w_max,
             cwnd_prior: self.cwnd_prior,
             epoch: self.epoch,
-        });
+        };
+        match &mut self.prior {
+            Some(p) => **p = prior,
+            None => self.prior = Some(Box::new(prior)),
+        }
     }
 
     /// RFC 9406 uses HyStart++ in the initial slow start only, while ssthresh has
@@ -225,11 +241,20 @@ impl Cubic {
     /// `ssthresh`, for congestion avoidance to count.
     fn slow_start(&mut self, bytes_acked: usize, rtt: Option<Duration>) -> usize {
         let (limit, divisor) = if self.hystart_active() {
-            let phase = match rtt {
-                Some(rtt) => self.hystart.on_ack(bytes_acked, self.cwnd, rtt),
-                None => self.hystart.on_ack_without_rtt(bytes_acked, self.cwnd),
+            let phase = if self.hystart_done == HyStartPhase::ExitToAvoidance {
+                // Exited before (and `undo` brought ssthresh back): it stays exited.
+                HyStartPhase::ExitToAvoidance
+            } else {
+                let cwnd = self.cwnd;
+                let h = self.hystart.get_or_insert_with(|| Box::new(HyStart::new()));
+                match rtt {
+                    Some(rtt) => h.on_ack(bytes_acked, cwnd, rtt),
+                    None => h.on_ack_without_rtt(bytes_acked, cwnd),
+                }
             };
             if phase == HyStartPhase::ExitToAvoidance {
+                self.hystart = None;
+                self.hystart_done = HyStartPhase::ExitToAvoidance;
                 // RFC 9406 §4.2: "If CSS_ROUNDS rounds are complete, enter
                 // congestion avoidance by setting the ssthresh to the current
                 // cwnd." W_max stays undefined: RFC 9438 §4.10 "CUBIC sets
@@ -241,7 +266,10 @@ impl Cubic {
             }
             // RFC 9406 §4.2: "cwnd = cwnd + min(N, L * SMSS)", divided by
             // CSS_GROWTH_DIVISOR in CSS.
-            (L_NON_PACED, self.hystart.growth_divisor())
+            (
+                L_NON_PACED,
+                self.hystart.as_ref().map_or(1, |h| h.growth_divisor()),
+            )
         } else {
             // RFC 5681 §3.1: "cwnd += min (N, SMSS)".
             (1, 1)
@@ -311,13 +339,13 @@ impl Cubic {
             ALPHA_NUM
         };
         let den = ALPHA_DEN.saturating_mul(wide(cwnd));
-        let num = epoch.w_est_frac.saturating_add(
+        let num = u128::from(epoch.w_est_frac).saturating_add(
             alpha
                 .saturating_mul(wide(smss))
                 .saturating_mul(wide(bytes_acked)),
         );
         epoch.w_est = epoch.w_est.saturating_add(narrow(num / den));
-        epoch.w_est_frac = num % den;
+        epoch.w_est_frac = frac(num % den);
 
         let t = micros(now - epoch.start);
         if w_cubic(epoch.origin, epoch.k_micros, t, smss) < epoch.w_est {
@@ -329,17 +357,16 @@ impl Cubic {
             // RFC 9438 §4.4/§4.5: "cwnd MUST be incremented by (target - cwnd) /
             // cwnd for each received new ACK", with §4.2's target: W_cubic(t +
             // RTT) bounded to [cwnd, 1.5 * cwnd].
-            let rtt = self.rtt.map_or(0, micros);
+            let rtt = self.rtt_us;
             let target = w_cubic(epoch.origin, epoch.k_micros, t.saturating_add(rtt), smss)
                 .max(cwnd)
                 .min(cwnd.saturating_add(cwnd / 2));
             // Per SMSS acknowledged, in bytes: (target - cwnd) * bytes_acked / cwnd,
             // keeping the fraction for the next ACK.
-            let num = epoch
-                .cwnd_frac
+            let num = u128::from(epoch.cwnd_frac)
                 .saturating_add(wide(target - cwnd).saturating_mul(wide(bytes_acked)));
             self.cwnd = self.cwnd.saturating_add(narrow(num / wide(cwnd)));
-            epoch.cwnd_frac = num % wide(cwnd);
+            epoch.cwnd_frac = frac(num % wide(cwnd));
         }
         self.epoch = Some(epoch);
     }
@@ -354,7 +381,7 @@ impl CongestionControl for Cubic {
         _in_flight: usize,
     ) {
         if let Some(rtt) = rtt {
-            self.rtt = Some(rtt);
+            self.rtt_us = micros(rtt);
         }
         if bytes_acked == 0 {
             return;
@@ -543,6 +570,11 @@ fn micros(d: Duration) -> u64 {
 /// `usize` to `u128`, lossless on every target Rust supports.
 const fn wide(x: usize) -> u128 {
     x as u128
+}
+
+/// A remainder kept for the next ACK, saturating (it is below a window's size).
+fn frac(x: u128) -> u64 {
+    u64::try_from(x).unwrap_or(u64::MAX)
 }
 
 /// `u128` to `usize`, saturating.

@@ -82,22 +82,37 @@ pub enum HyStartPhase {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HyStart {
-    phase: HyStartPhase,
     /// `cwnd` at the round's first ACK: the round ends once this many bytes are
-    /// acknowledged. `None` between rounds (the next ACK starts one).
-    round_bytes: Option<usize>,
+    /// acknowledged. 0 between rounds (the next ACK starts one; a round's
+    /// target is at least 1).
+    round_bytes: usize,
     /// Bytes acknowledged since the round started.
     round_acked: usize,
-    /// `lastRoundMinRTT`; `None` is the RFC's "infinity".
-    last_round_min_rtt: Option<Duration>,
-    /// `currentRoundMinRTT`; `None` is the RFC's "infinity".
-    current_round_min_rtt: Option<Duration>,
+    /// `lastRoundMinRTT`, `currentRoundMinRTT` and `cssBaselineMinRtt` in whole
+    /// microseconds, [`INFINITY`] being the RFC's "infinity" (4 bytes each: every
+    /// connection carries this state through its first slow start).
+    last_round_min_rtt: u32,
+    current_round_min_rtt: u32,
+    css_baseline_min_rtt: u32,
     /// `rttSampleCount`.
-    rtt_sample_count: usize,
-    /// `cssBaselineMinRtt`; `None` is the RFC's "infinity".
-    css_baseline_min_rtt: Option<Duration>,
+    rtt_sample_count: u32,
     /// Rounds ended in CSS, the partial round CSS began in included.
-    css_rounds: usize,
+    css_rounds: u8,
+    phase: HyStartPhase,
+}
+
+/// The RFC's "infinity" for the minimum-RTT variables; samples saturate one below
+/// it (71 minutes).
+const INFINITY: u32 = u32::MAX;
+
+/// An RTT sample in whole microseconds, below [`INFINITY`].
+fn rtt_micros(rtt: Duration) -> u32 {
+    u32::try_from(rtt.as_micros()).map_or(INFINITY - 1, |us| us.min(INFINITY - 1))
+}
+
+/// A minimum-RTT variable, `None` for infinity.
+fn finite(us: u32) -> Option<Duration> {
+    (us != INFINITY).then(|| Duration::from_micros(u64::from(us)))
 }
 
 impl Default for HyStart {
@@ -110,14 +125,14 @@ impl HyStart {
     /// HyStart++ at the start of a connection: slow start, no RTT seen.
     pub const fn new() -> Self {
         Self {
-            phase: HyStartPhase::SlowStart,
-            round_bytes: None,
+            round_bytes: 0,
             round_acked: 0,
-            last_round_min_rtt: None,
-            current_round_min_rtt: None,
+            last_round_min_rtt: INFINITY,
+            current_round_min_rtt: INFINITY,
+            css_baseline_min_rtt: INFINITY,
             rtt_sample_count: 0,
-            css_baseline_min_rtt: None,
             css_rounds: 0,
+            phase: HyStartPhase::SlowStart,
         }
     }
 
@@ -147,7 +162,7 @@ impl HyStart {
     /// RFC 9406 §4.2: "RttThresh = max(MIN_RTT_THRESH, min(lastRoundMinRTT /
     /// MIN_RTT_DIVISOR, MAX_RTT_THRESH))".
     pub fn rtt_thresh(&self) -> Option<Duration> {
-        self.last_round_min_rtt.map(|last| {
+        finite(self.last_round_min_rtt).map(|last| {
             (last / MIN_RTT_DIVISOR)
                 .min(MAX_RTT_THRESH)
                 .max(MIN_RTT_THRESH)
@@ -170,7 +185,7 @@ impl HyStart {
         if self.phase == HyStartPhase::ExitToAvoidance {
             return self.phase;
         }
-        if self.round_bytes.is_none() {
+        if self.round_bytes == 0 {
             self.start_round(cwnd);
         }
         self.round_acked = self.round_acked.saturating_add(bytes_acked);
@@ -178,8 +193,7 @@ impl HyStart {
             // RFC 9406 §4.2: "Keep track of the minimum observed RTT:
             // currentRoundMinRTT = min(currentRoundMinRTT, currRTT)
             // rttSampleCount += 1"
-            self.current_round_min_rtt =
-                Some(self.current_round_min_rtt.map_or(rtt, |m| m.min(rtt)));
+            self.current_round_min_rtt = self.current_round_min_rtt.min(rtt_micros(rtt));
             self.rtt_sample_count = self.rtt_sample_count.saturating_add(1);
         }
         match self.phase {
@@ -187,7 +201,7 @@ impl HyStart {
             HyStartPhase::Css => self.check_spurious_exit(),
             HyStartPhase::ExitToAvoidance => {}
         }
-        if self.round_acked >= self.round_bytes.unwrap_or(0) {
+        if self.round_acked >= self.round_bytes {
             self.end_round();
         }
         self.phase
@@ -198,22 +212,22 @@ impl HyStart {
     /// round's minimum RTT: lastRoundMinRTT = currentRoundMinRTT;
     /// currentRoundMinRTT = infinity; rttSampleCount = 0".
     fn start_round(&mut self, cwnd: usize) {
-        self.round_bytes = Some(cwnd.max(1));
+        self.round_bytes = cwnd.max(1);
         self.round_acked = 0;
         self.last_round_min_rtt = self.current_round_min_rtt;
-        self.current_round_min_rtt = None;
+        self.current_round_min_rtt = INFINITY;
         self.rtt_sample_count = 0;
     }
 
     fn end_round(&mut self) {
-        self.round_bytes = None;
+        self.round_bytes = 0;
         if self.phase == HyStartPhase::Css {
             // RFC 9406 §4.2: "If the transition into CSS happens in the middle of
             // a round, that partial round counts towards the limit. If CSS_ROUNDS
             // rounds are complete, enter congestion avoidance by setting the
             // ssthresh to the current cwnd."
             self.css_rounds = self.css_rounds.saturating_add(1);
-            if self.css_rounds >= CSS_ROUNDS {
+            if usize::from(self.css_rounds) >= CSS_ROUNDS {
                 self.phase = HyStartPhase::ExitToAvoidance;
             }
         }
@@ -229,18 +243,18 @@ impl HyStart {
     /// pseudocode does; the minimum only falls as samples arrive, so the first check
     /// (over the round's first eight samples) is the one most likely to fire.
     fn check_delay_increase(&mut self) {
-        if self.rtt_sample_count < N_RTT_SAMPLE {
+        if (self.rtt_sample_count as usize) < N_RTT_SAMPLE {
             return;
         }
         let (Some(current), Some(last), Some(thresh)) = (
-            self.current_round_min_rtt,
-            self.last_round_min_rtt,
+            finite(self.current_round_min_rtt),
+            finite(self.last_round_min_rtt),
             self.rtt_thresh(),
         ) else {
             return;
         };
         if current >= last.saturating_add(thresh) {
-            self.css_baseline_min_rtt = Some(current);
+            self.css_baseline_min_rtt = self.current_round_min_rtt;
             self.css_rounds = 0;
             self.phase = HyStartPhase::Css;
         }
@@ -252,14 +266,15 @@ impl HyStart {
     /// if (currentRoundMinRTT < cssBaselineMinRtt) cssBaselineMinRtt = infinity;
     /// resume slow start including HyStart++".
     fn check_spurious_exit(&mut self) {
-        if self.rtt_sample_count < N_RTT_SAMPLE {
+        if (self.rtt_sample_count as usize) < N_RTT_SAMPLE {
             return;
         }
-        if let (Some(current), Some(baseline)) =
-            (self.current_round_min_rtt, self.css_baseline_min_rtt)
-        {
+        if let (Some(current), Some(baseline)) = (
+            finite(self.current_round_min_rtt),
+            finite(self.css_baseline_min_rtt),
+        ) {
             if current < baseline {
-                self.css_baseline_min_rtt = None;
+                self.css_baseline_min_rtt = INFINITY;
                 self.css_rounds = 0;
                 self.phase = HyStartPhase::SlowStart;
             }
@@ -393,10 +408,13 @@ mod tests {
         for i in 0..10 {
             h.on_ack(MSS, CWND + i * MSS, Duration::from_millis(50));
         }
-        assert_eq!(h.round_bytes, None);
+        assert_eq!(h.round_bytes, 0);
         h.on_ack(MSS, 2 * CWND, Duration::from_millis(50));
-        assert_eq!(h.round_bytes, Some(2 * CWND));
-        assert_eq!(h.last_round_min_rtt, Some(Duration::from_millis(50)));
+        assert_eq!(h.round_bytes, 2 * CWND);
+        assert_eq!(
+            finite(h.last_round_min_rtt),
+            Some(Duration::from_millis(50))
+        );
     }
 
     #[test]
@@ -412,7 +430,7 @@ mod tests {
             }
         }
         assert_eq!(h.phase(), HyStartPhase::SlowStart);
-        assert_eq!(h.round_bytes, None, "the round still ended");
+        assert_eq!(h.round_bytes, 0, "the round still ended");
     }
 
     #[test]
