@@ -406,7 +406,8 @@ impl Tcb {
 
     /// Makes a freed connection's TCB (see [`Tcb::park`]) into the new connection
     /// [`Tcb::new`] would make, in the same allocations: the box itself, the
-    /// congestion controller's box, and the small rings [`Tcb::park`] kept.
+    /// congestion controller's box, and the small rings [`Tcb::park`] kept
+    /// (the RACK state is not kept: a new connection has none until it sends).
     pub(crate) fn renew(
         &mut self,
         handle: SocketHandle,
@@ -424,12 +425,9 @@ impl Tcb {
         send_buf.recycle(cfg.send_buffer, POOLED_RING_KEEP);
         let mut recv_buf = core::mem::take(&mut self.recv_buf);
         recv_buf.clear();
-        let mut rack = core::mem::take(&mut self.rack);
-        rack.recycle();
         *self = Self::with_cc(handle, local, remote, iss, ts_offset, cfg, cc);
         self.send_buf = send_buf;
         self.recv_buf = recv_buf;
-        self.rack = rack;
     }
 
     /// A freed connection's TCB goes to the stack's pool: everything but the box,
