@@ -624,10 +624,16 @@ impl Harness {
             );
         }
         if hdr.flags.syn() {
-            // A SYN or SYN-ACK with a new ISS is a new incarnation.
-            let known = self.current.get(&t).map(|&i| self.incs[i].iss);
-            if known != Some(Some(hdr.seq.0)) {
-                let irs = hdr.flags.ack().then(|| hdr.ack.0.wrapping_sub(1));
+            // A SYN or SYN-ACK with a new ISS is a new incarnation; so is a
+            // SYN-ACK with the same ISS acknowledging another IRS (a new
+            // connection on the same 4-tuple at the same instant gets the same
+            // RFC 6528 ISN: the clock part has not moved).
+            let irs = hdr.flags.ack().then(|| hdr.ack.0.wrapping_sub(1));
+            let same = self.current.get(&t).is_some_and(|&i| {
+                self.incs[i].iss == Some(hdr.seq.0)
+                    && (irs.is_none() || self.incs[i].irs.is_none() || self.incs[i].irs == irs)
+            });
+            if !same {
                 let fresh = match self.current.get(&t) {
                     // A handle seen before its SYN (connect) already has one.
                     Some(&i) if self.incs[i].iss.is_none() => i,
