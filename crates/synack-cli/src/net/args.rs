@@ -48,7 +48,7 @@ pub struct ServeArgs {
     /// Device MTU.
     #[arg(long, value_name = "N", default_value_t = 1500)]
     pub mtu: u16,
-    /// Control socket for `synack ss` (default /run/synack/<tun>.sock).
+    /// Control socket for `synack ss` (default /run/synack/TUN.sock, TUN being the device name).
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 }
@@ -138,7 +138,7 @@ pub struct ConnectArgs {
     /// Device MTU.
     #[arg(long, value_name = "N", default_value_t = 1500)]
     pub mtu: u16,
-    /// Control socket for `synack ss` (default /run/synack/<tun>.sock).
+    /// Control socket for `synack ss` (default /run/synack/TUN.sock, TUN being the device name).
     #[arg(long, value_name = "PATH")]
     pub control: Option<PathBuf>,
 }

@@ -1,7 +1,7 @@
 //! The stack: every socket of one host, the tables that find them, and the
 //! calling contract that connects the sans-IO core to a world.
 //!
-//! Submodules: [`demux`] (keyed 4-tuple and listener tables), `listen` (LISTEN and
+//! Submodules: `demux` (keyed 4-tuple and listener tables), `listen` (LISTEN and
 //! the two queues), `time_wait` (compact TIME-WAIT records), `ports` (ephemeral
 //! ports), `icmp` (ICMP errors about our segments), `api` (the application's calls).
 

@@ -2,7 +2,7 @@
 //! between them.
 //!
 //! [`TRANSITIONS`] is the single source of truth for which changes of state the
-//! code makes: [`crate::tcp::conn`] asserts (in debug builds) that every change it
+//! code makes: `tcp::conn` asserts (in debug builds) that every change it
 //! performs is listed, and `synack diagram` draws the state diagram from it.
 
 use core::fmt;
