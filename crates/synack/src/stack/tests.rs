@@ -180,3 +180,67 @@ fn the_pool_shrinks_back_when_the_load_is_gone() {
     assert_eq!(b.pool.len(), POOL_BASE);
     assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
 }
+
+/// Issue 7: buffers grow on demand and shrink when idle. After a transfer each
+/// way, the rings hold what the transfer needed; two quiet seconds later the
+/// connection gives them back (a timer of its own), and the next transfer
+/// grows them again and arrives intact.
+#[test]
+fn an_idle_connection_gives_its_buffers_back() {
+    use crate::tcp::conn::IDLE_TRIM_AFTER;
+    let (mut a, mut b, c, s) = established();
+    let mut now = Instant::from_secs(1);
+    let data: alloc::vec::Vec<u8> = (0..60_000u32).map(|i| (i % 253) as u8).collect();
+    let mut buf = alloc::vec![0u8; 65536];
+    let held = |st: &mut Stack, h| {
+        let t = tcb_mut(st, h);
+        t.recv_buf.capacity() + t.send_buf.allocated() + t.rack.idle_bytes()
+    };
+    for round in 0..2 {
+        let (mut sent, mut got) = (0, alloc::vec::Vec::new());
+        for _ in 0..200 {
+            if sent < data.len() {
+                sent += a.send(c, &data[sent..]).unwrap_or(0);
+            }
+            shuttle(&mut a, &mut b, now);
+            while let Ok(n @ 1..) = b.recv(s, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() == data.len() {
+                break;
+            }
+            now += core::time::Duration::from_millis(10);
+            a.handle_timeout(now);
+            b.handle_timeout(now);
+        }
+        assert!(
+            got == data,
+            "round {round}: {} of {} bytes",
+            got.len(),
+            data.len()
+        );
+        shuttle(&mut a, &mut b, now);
+        assert!(
+            held(&mut a, c) > 0 && held(&mut b, s) > 0,
+            "round {round}: rings in use"
+        );
+        // Quiet: each end asks to be woken and gives its memory back.
+        let quiet_until = now + IDLE_TRIM_AFTER + core::time::Duration::from_millis(1);
+        for st in [&mut a, &mut b] {
+            for _ in 0..100 {
+                let Some(t) = st.poll_timeout().filter(|&t| t <= quiet_until) else {
+                    break;
+                };
+                now = now.max(t);
+                st.handle_timeout(t);
+            }
+        }
+        assert_eq!(
+            (held(&mut a, c), held(&mut b, s)),
+            (0, 0),
+            "round {round}: trimmed"
+        );
+        assert_eq!(a.state(c), Some(State::Established));
+        now = quiet_until;
+    }
+}

@@ -93,7 +93,6 @@ impl SendBuffer {
     }
 
     /// The ring's allocation, in bytes.
-    #[cfg(test)]
     pub(crate) fn allocated(&self) -> usize {
         self.buf.capacity()
     }

@@ -390,6 +390,10 @@ impl CongestionControl for Vacant {
     }
 }
 
+/// How long a connection must be quiet (nothing sent or received, nothing
+/// queued either way) before its buffers are given back.
+pub(crate) const IDLE_TRIM_AFTER: core::time::Duration = core::time::Duration::from_secs(2);
+
 impl Tcb {
     /// A new connection in CLOSED, before the caller moves it to SYN-SENT or SYN-RECEIVED.
     pub(crate) fn new(
@@ -640,7 +644,37 @@ impl Tcb {
         if self.user_timeout.is_some() {
             t = earliest(t, self.user_deadline());
         }
-        t
+        earliest(t, self.idle_trim_deadline())
+    }
+
+    /// When an idle connection's buffers are given back: [`IDLE_TRIM_AFTER`]
+    /// after the last segment either way, if by then nothing waits in either
+    /// direction and memory is held (the rings grow to whatever a transfer
+    /// needed, up to megabytes with auto-tuning; an idle connection keeps none).
+    fn idle_trim_deadline(&self) -> Option<Instant> {
+        let holds = self.recv_buf.capacity() > 0
+            || self.send_buf.allocated() > 0
+            || self.rack.idle_bytes() > 0;
+        let quiet = self.recv_buf.is_empty()
+            && self.send_buf.len() == 0
+            && self.snd_una == self.snd_max
+            && self.reasm.is_empty();
+        if !holds || !quiet {
+            return None;
+        }
+        let last = self
+            .last_data_sent
+            .map_or(self.last_rcv, |s| s.max(self.last_rcv));
+        Some(last + IDLE_TRIM_AFTER)
+    }
+
+    /// Gives back the rings and the RACK record queue of an idle connection
+    /// ([`Tcb::idle_trim_deadline`]); they grow again on demand.
+    fn trim_idle(&mut self) {
+        self.recv_buf = VecDeque::new();
+        let cap = self.send_buf.capacity();
+        self.send_buf.recycle(cap, 0);
+        self.rack.trim();
     }
 
     /// When the user timeout runs out, while data waits for acknowledgment or the
@@ -1084,6 +1118,9 @@ impl Tcb {
     /// Handles whichever timers are due.
     pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        if self.idle_trim_deadline().is_some_and(|t| t <= now) {
+            self.trim_idle();
+        }
         if self.delack_deadline.is_some_and(|t| t <= now) {
             self.delack_deadline = None;
             self.ack_now = true;

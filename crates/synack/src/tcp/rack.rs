@@ -99,6 +99,22 @@ impl Rack {
         *self = Self::default();
     }
 
+    /// Bytes the record queue holds allocated while empty (nothing in flight).
+    pub(crate) fn idle_bytes(&self) -> usize {
+        self.st
+            .as_deref()
+            .filter(|st| st.segs.is_empty())
+            .map_or(0, |st| st.segs.capacity() * core::mem::size_of::<SentSeg>())
+    }
+
+    /// Gives back the record queue's allocation if it is empty; the RACK and
+    /// delivery-rate state (min RTT, reordering window, delivered count) stays.
+    pub(crate) fn trim(&mut self) {
+        if let Some(st) = self.st.as_deref_mut().filter(|st| st.segs.is_empty()) {
+            st.segs = VecDeque::new();
+        }
+    }
+
     /// Records a transmission of `[start, end)`. A retransmission updates the
     /// segments it covers; new data appends a segment.
     pub(crate) fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
