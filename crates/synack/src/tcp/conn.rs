@@ -652,14 +652,17 @@ impl Tcb {
     /// direction and memory is held (the rings grow to whatever a transfer
     /// needed, up to megabytes with auto-tuning; an idle connection keeps none).
     fn idle_trim_deadline(&self) -> Option<Instant> {
-        let holds = self.recv_buf.capacity() > 0
-            || self.send_buf.allocated() > 0
-            || self.rack.idle_bytes() > 0;
-        let quiet = self.recv_buf.is_empty()
+        // Runs on every segment (via `next_deadline`): the checks that fail
+        // during a transfer come first.
+        let quiet = self.snd_una == self.snd_max
             && self.send_buf.len() == 0
-            && self.snd_una == self.snd_max
+            && self.recv_buf.is_empty()
             && self.reasm.is_empty();
-        if !holds || !quiet {
+        let holds = quiet
+            && (self.recv_buf.capacity() > 0
+                || self.send_buf.allocated() > 0
+                || self.rack.idle_bytes() > 0);
+        if !holds {
             return None;
         }
         let last = self

@@ -63,8 +63,12 @@ pub const MAX_BURST_BYTES: u64 = 65_536;
 /// assert_eq!(burst_bytes(150_000, 1500), 1_500); // slow: one segment
 /// ```
 pub fn burst_bytes(rate: u64, segment: usize) -> u64 {
-    let per_time = u128::from(rate) * BURST_TIME.as_nanos() / 1_000_000_000;
-    let per_time = u64::try_from(per_time).unwrap_or(u64::MAX);
+    // Runs per segment sent: 64-bit only, the division by a constant (a
+    // product too large to fit is far beyond the 64 KiB cap anyway).
+    const BURST_NS: u64 = BURST_TIME.as_nanos() as u64;
+    let per_time = rate
+        .checked_mul(BURST_NS)
+        .map_or(u64::MAX, |n| n / 1_000_000_000);
     per_time
         .min(MAX_BURST_BYTES)
         .max(u64::try_from(segment).unwrap_or(u64::MAX))
