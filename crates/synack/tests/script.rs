@@ -1153,3 +1153,64 @@ fn a_half_closed_socket_the_application_still_holds_waits_in_fin_wait_2() {
     s.stack.handle_timeout(s.now);
     assert_eq!(s.stack.state(h), Some(State::FinWait2));
 }
+
+/// In-order data is copied into the receive ring while its checksum is checked
+/// (staged), and becomes readable only if the segment is then accepted: a bad
+/// checksum, or a segment the state machine drops after the copy, leaves
+/// nothing behind, and the good segment that follows reads back intact. Sizes
+/// on both sides of the checksum's vector threshold.
+#[test]
+fn staged_payload_is_readable_only_once_its_segment_is_accepted() {
+    for len in [5usize, 127, 128, 1000, 1460] {
+        let mut s = Script::established();
+        let h = s.handle.unwrap();
+        let good: Vec<u8> = (0..len).map(|i| (i * 7 + 1) as u8).collect();
+        let junk = vec![0xeeu8; len];
+        // Two bytes first, so that the good segment below can overlap them.
+        s.inject(A, P + 1, s.i + 1, b"ab");
+        assert_eq!(s.out(), [(A, s.i + 1, P + 3, 0)]);
+        let mut r = [0u8; 2048];
+        assert_eq!(s.stack.recv(h, &mut r), Ok(2));
+        let _ = s.out(); // a window update, perhaps
+                         // A bad checksum: the payload is damaged in flight.
+        let hdr = TcpHeader {
+            src_port: s.remote.port(),
+            dst_port: s.local.port(),
+            seq: SeqNum(P + 3),
+            ack: SeqNum(s.i + 1),
+            flags: A,
+            window: 65535,
+            ..TcpHeader::default()
+        };
+        let mut buf = [0u8; 2048];
+        let n = wire::emit(s.remote.ip(), s.local.ip(), 64, &hdr, &junk, &mut buf).unwrap();
+        buf[n - 1] ^= 0x10;
+        s.stack.handle_packet(s.now, &buf[..n]);
+        assert_eq!(
+            s.stack.counters().parse_drop(wire::ParseError::BadChecksum),
+            1
+        );
+        assert!(
+            s.out().is_empty(),
+            "len {len}: a damaged segment is dropped silently"
+        );
+        // Accepted by the checksum, then dropped by the state machine.
+        s.inject(A, P + 3, s.i + 5000, &junk); // ACK of unsent data
+        assert_eq!(s.out(), [(A, s.i + 1, P + 3, 0)], "len {len}");
+        s.inject(TcpFlags::PSH, P + 3, 0, &junk); // no ACK bit
+        assert!(s.out().is_empty());
+        assert_eq!(
+            s.stack.recv(h, &mut r),
+            Err(synack::RecvError::WouldBlock),
+            "len {len}"
+        );
+        // The good segment, overlapping the two bytes already read: it is not
+        // staged (it does not start at RCV.NXT) but its data goes straight in.
+        let mut seg = b"ab".to_vec();
+        seg.extend_from_slice(&good);
+        s.inject(A, P + 1, s.i + 1, &seg);
+        assert_eq!(s.out(), [(A, s.i + 1, P + 3 + len as u32, 0)], "len {len}");
+        let got = s.stack.recv(h, &mut r).unwrap();
+        assert_eq!(&r[..got], &good[..], "len {len}");
+    }
+}

@@ -232,7 +232,7 @@ impl Stack {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.advance(now);
         self.counters.packets_in += 1;
-        let seg = match wire::parse(packet) {
+        let unverified = match wire::parse_unverified(packet) {
             Ok(s) => s,
             Err(wire::ParseError::NotTcp) if wire::icmp::is_icmp(packet) => {
                 self.icmp_input(packet);
@@ -243,9 +243,10 @@ impl Stack {
                 return;
             }
         };
+        let peek = unverified.peek();
         let key = FourTuple {
-            local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
-            remote: SocketAddr::new(seg.src, seg.tcp.src_port),
+            local: SocketAddr::new(peek.dst, peek.tcp.dst_port),
+            remote: SocketAddr::new(peek.src, peek.tcp.src_port),
         };
         // A connection (or TIME-WAIT record) owns its 4-tuple whatever the local
         // address: a transparent connection answers as a foreign address and must
@@ -253,10 +254,31 @@ impl Stack {
         // Only segments that would open something or draw a RST need the address
         // to be ours.
         if let Some(idx) = self.conns.lookup(&key) {
+            let seg = match self.verify_for_conn(idx, unverified) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.counters.parse_drops[e.index()] += 1;
+                    return;
+                }
+            };
             self.counters.segments_in += 1;
             self.conn_input(idx, &seg.tcp, seg.payload);
+            if let Some(Socket::Conn(t)) = self
+                .slots
+                .get_mut(idx as usize)
+                .and_then(|s| s.sock.as_mut())
+            {
+                t.recv_buf.unstage();
+            }
             return;
         }
+        let seg = match unverified.verify() {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.parse_drops[e.index()] += 1;
+                return;
+            }
+        };
         let in_time_wait = self.time_wait.get(&key).is_some();
         let ours = self.addresses.contains(&seg.dst) || self.accepts_any_address();
         if !ours && !in_time_wait {
@@ -279,6 +301,32 @@ impl Stack {
         }
         self.counters.drop_no_socket += 1;
         self.reply_rst(key, &seg.tcp, seg.payload.len());
+    }
+
+    /// Verifies the checksum of a segment for connection `idx`. Payload that will
+    /// go straight into the receive ring is copied there in the same pass
+    /// (staged, committed only once the segment is accepted: `Tcb::stage_payload`);
+    /// any other is summed where it lies.
+    fn verify_for_conn<'p>(
+        &mut self,
+        idx: u32,
+        seg: wire::Unverified<'p>,
+    ) -> Result<wire::Segment<'p>, wire::ParseError> {
+        let Some(Socket::Conn(tcb)) = self
+            .slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.sock.as_mut())
+        else {
+            return seg.verify();
+        };
+        let (hdr, len) = (&seg.peek().tcp, seg.peek().payload.len());
+        let seq = hdr.seq;
+        let Some((a, b)) = tcb.stage_payload(hdr, len) else {
+            return seg.verify();
+        };
+        let seg = seg.verify_into(a, b)?;
+        tcb.recv_buf.set_staged(seq.0, len);
+        Ok(seg)
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection. "If the state is CLOSED (i.e.,

@@ -1,4 +1,5 @@
-//! The send buffer: bytes queued by the application and not yet acknowledged.
+//! The send buffer (bytes queued by the application and not yet acknowledged) and
+//! the receive ring (bytes received in order and not yet read).
 //!
 //! A ring (`VecDeque<u8>`): acknowledged bytes leave the front without moving the
 //! rest, so each byte is copied once on the way in (`push`) and once on the way out
@@ -6,7 +7,10 @@
 //! Memory is taken on the first push and given back once everything is
 //! acknowledged and the ring had grown large.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+#[cfg(test)]
+use alloc::vec::Vec;
 
 /// Unacknowledged and unsent bytes, oldest first.
 #[derive(Debug, Default)]
@@ -105,6 +109,175 @@ impl SendBuffer {
     }
 }
 
+/// Bytes received in order and not yet read by the application: a ring over
+/// initialised storage, so that a payload can be written into the free space
+/// past the tail *before* it is known to belong there ([`RecvRing::stage`]).
+///
+/// The stack uses that to verify a segment's checksum while copying its payload
+/// into the ring (one pass over the bytes instead of a checksum pass and a copy
+/// pass): the bytes are staged, the checksum checked, and only once the segment
+/// has been accepted does [`RecvRing::commit_staged`] make them part of the
+/// ring. Staged bytes are invisible until then; anything else that writes to the
+/// ring forgets them.
+#[derive(Debug, Default)]
+pub(crate) struct RecvRing {
+    /// Storage; its length is the ring's capacity, every byte initialised.
+    buf: Box<[u8]>,
+    /// Index of the oldest byte.
+    head: u32,
+    /// Bytes held.
+    len: u32,
+    /// Bytes written past the tail by [`RecvRing::stage`] and found good.
+    staged: u32,
+    /// What the staged bytes were tagged with (the sequence number of the first).
+    staged_tag: u32,
+}
+
+/// Largest ring: the configuration caps receive buffers at 1 GiB.
+const RING_MAX: usize = 1 << 31;
+
+impl RecvRing {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The ring's allocation, in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Empties the ring, keeping its storage.
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+        self.staged = 0;
+    }
+
+    /// Makes room for `extra` more bytes past the tail (at least doubling), laying the held bytes out from index 0.
+    fn reserve(&mut self, extra: usize) {
+        let need = self.len() + extra;
+        if need <= self.buf.len() {
+            return;
+        }
+        assert!(
+            need <= RING_MAX,
+            "receive ring beyond the 1 GiB configuration cap"
+        );
+        let cap = need.max(2 * self.buf.len()).clamp(64, RING_MAX);
+        let mut buf = alloc::vec![0u8; cap].into_boxed_slice();
+        let (a, b) = self.as_slices();
+        buf[..a.len()].copy_from_slice(a);
+        buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        self.buf = buf;
+        self.head = 0;
+        self.staged = 0;
+    }
+
+    /// Index in `buf` of the byte `offset` past the head.
+    fn index(&self, offset: usize) -> usize {
+        let i = self.head as usize + offset;
+        if i >= self.buf.len() {
+            i - self.buf.len()
+        } else {
+            i
+        }
+    }
+
+    /// Appends `data` (copied).
+    pub(crate) fn extend(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let (a, b) = self.free_slices(data.len());
+        let (da, db) = data.split_at(a.len());
+        a.copy_from_slice(da);
+        b.copy_from_slice(db);
+        // `free_slices` reserved the room; lengths stay below RING_MAX.
+        self.len += data.len() as u32;
+        self.staged = 0;
+    }
+
+    /// The `n` bytes of storage past the tail (allocating them if needed), as two
+    /// pieces back to back; forgets staged bytes.
+    fn free_slices(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
+        self.reserve(n);
+        self.staged = 0;
+        let start = self.index(self.len());
+        let first = n.min(self.buf.len() - start);
+        let (wrapped, tail) = self.buf.split_at_mut(start);
+        (&mut tail[..first], &mut wrapped[..n - first])
+    }
+
+    /// Storage for `n` bytes past the tail, to be written and then declared good
+    /// with [`RecvRing::set_staged`]. Nothing in the ring changes until
+    /// [`RecvRing::commit_staged`].
+    pub(crate) fn stage(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
+        self.free_slices(n)
+    }
+
+    /// The `n` bytes written into [`RecvRing::stage`]'s storage are good and are
+    /// the segment data starting at sequence number `tag`.
+    pub(crate) fn set_staged(&mut self, tag: u32, n: usize) {
+        debug_assert!(self.len() + n <= self.buf.len());
+        // At most the storage size, below RING_MAX.
+        self.staged = n as u32;
+        self.staged_tag = tag;
+    }
+
+    /// Forgets staged bytes.
+    pub(crate) fn unstage(&mut self) {
+        self.staged = 0;
+    }
+
+    /// Appends the first `n` staged bytes if they are the data starting at `tag`
+    /// (and there are at least `n`); returns whether it did. Either way nothing
+    /// stays staged.
+    pub(crate) fn commit_staged(&mut self, tag: u32, n: usize) -> bool {
+        let ok = self.staged != 0 && self.staged_tag == tag && n <= self.staged as usize;
+        if ok {
+            // n <= staged, which fits the storage.
+            self.len += n as u32;
+        }
+        self.staged = 0;
+        ok
+    }
+
+    /// The held bytes, oldest first, as two pieces back to back.
+    pub(crate) fn as_slices(&self) -> (&[u8], &[u8]) {
+        let head = self.head as usize;
+        let first = self.len().min(self.buf.len() - head);
+        (
+            &self.buf[head..head + first],
+            &self.buf[..self.len() - first],
+        )
+    }
+
+    /// Drops the `n` oldest bytes (they were read).
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len());
+        if n == self.len() {
+            // Empty: start over at index 0 (one piece for the next reads).
+            self.head = 0;
+            self.len = 0;
+            // Staged bytes sat at the old tail, which just moved.
+            self.staged = 0;
+            return;
+        }
+        self.head = self.index(n) as u32;
+        // n < len fits in u32.
+        self.len -= n as u32;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +344,103 @@ mod tests {
             model.drain(..c);
             assert_eq!(b.len(), model.len());
         }
+    }
+
+    fn ring_bytes(r: &RecvRing) -> Vec<u8> {
+        let (a, b) = r.as_slices();
+        [a, b].concat()
+    }
+
+    #[test]
+    fn the_ring_wraps_and_keeps_order() {
+        let mut r = RecvRing::new();
+        let mut model = VecDeque::new();
+        let mut next = 0u8;
+        // Writes and reads of sizes that walk the head and tail around the
+        // storage many times, growing it now and then.
+        for round in 0..500usize {
+            let w = (round * 37) % 200;
+            let data: Vec<u8> = (0..w)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            r.extend(&data);
+            model.extend(&data);
+            let n = (round * 53) % 180;
+            r.consume(n);
+            model.drain(..n.min(model.len()));
+            assert_eq!(
+                ring_bytes(&r),
+                model.iter().copied().collect::<Vec<_>>(),
+                "round {round}"
+            );
+            assert_eq!(r.len(), model.len());
+        }
+        assert!(r.capacity() >= r.len());
+    }
+
+    #[test]
+    fn staged_bytes_appear_only_when_committed_with_their_tag() {
+        let mut r = RecvRing::new();
+        r.extend(b"abc");
+        let (a, b) = r.stage(4);
+        assert_eq!(a.len() + b.len(), 4);
+        let (a, b) = r.stage(4);
+        let src = b"defg";
+        a.copy_from_slice(&src[..a.len()]);
+        let k = a.len();
+        b.copy_from_slice(&src[k..]);
+        assert_eq!(ring_bytes(&r), b"abc", "staged bytes are invisible");
+        r.set_staged(1000, 4);
+        assert!(!r.commit_staged(999, 4), "another tag");
+        assert_eq!(ring_bytes(&r), b"abc");
+        // A failed commit forgets them.
+        assert!(!r.commit_staged(1000, 4));
+        let (a, b) = r.stage(4);
+        a.copy_from_slice(&src[..a.len()]);
+        let k = a.len();
+        b.copy_from_slice(&src[k..]);
+        r.set_staged(1000, 4);
+        assert!(!r.commit_staged(1000, 5), "more than was staged");
+        let (a, b) = r.stage(4);
+        a.copy_from_slice(&src[..a.len()]);
+        let k = a.len();
+        b.copy_from_slice(&src[k..]);
+        r.set_staged(1000, 4);
+        assert!(r.commit_staged(1000, 3), "a prefix");
+        assert_eq!(ring_bytes(&r), b"abcdef");
+        // Anything else written forgets staged bytes.
+        let (a, _) = r.stage(1);
+        a[0] = b'z';
+        r.set_staged(7, 1);
+        r.extend(b"g");
+        assert!(!r.commit_staged(7, 1));
+        assert_eq!(ring_bytes(&r), b"abcdefg");
+    }
+
+    #[test]
+    fn staging_across_the_wrap_and_a_growth() {
+        let mut r = RecvRing::new();
+        r.extend(&[1u8; 60]);
+        r.consume(50);
+        // 10 bytes held near the end of a 64-byte storage: 20 staged bytes wrap.
+        let cap = r.capacity();
+        let (a, b) = r.stage(20);
+        assert!(!b.is_empty(), "wraps (capacity {cap})");
+        let src: Vec<u8> = (100u8..120).collect();
+        let k = a.len();
+        a.copy_from_slice(&src[..k]);
+        b.copy_from_slice(&src[k..]);
+        r.set_staged(5, 20);
+        assert!(r.commit_staged(5, 20));
+        let mut want = alloc::vec![1u8; 10];
+        want.extend_from_slice(&src);
+        assert_eq!(ring_bytes(&r), want);
+        // Staging more than the storage holds grows it and keeps the bytes.
+        let (a, b) = r.stage(1000);
+        assert_eq!(a.len() + b.len(), 1000);
+        assert_eq!(ring_bytes(&r), want);
     }
 }

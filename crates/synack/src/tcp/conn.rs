@@ -14,7 +14,7 @@ use crate::config::{Keepalive, TcpConfig};
 use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event};
 use crate::stack::SocketHandle;
-use crate::tcp::buffer::SendBuffer;
+use crate::tcp::buffer::{RecvRing, SendBuffer};
 use crate::tcp::congestion::{CongestionControl, Prr};
 use crate::tcp::pacing::{default_rate, Pacer};
 use crate::tcp::rack::Rack;
@@ -221,7 +221,7 @@ pub(crate) struct Tcb {
     pub(crate) rcv_wscale: u8,
     /// Right edge of the window we last advertised; never moves left (RFC 9293 §3.8.6.2.2).
     pub(crate) rcv_adv: SeqNum,
-    pub(crate) recv_buf: VecDeque<u8>,
+    pub(crate) recv_buf: RecvRing,
     pub(crate) recv_cap: usize,
     pub(crate) reasm: Reassembly,
     /// Stream offset of `rcv_nxt` (0 = the first data byte).
@@ -441,7 +441,7 @@ impl Tcb {
         self.send_buf.recycle(0, POOLED_RING_KEEP);
         self.recv_buf.clear();
         if self.recv_buf.capacity() > POOLED_RING_KEEP {
-            self.recv_buf = VecDeque::new();
+            self.recv_buf = RecvRing::new();
         }
         self.rack.recycle();
         self.reasm = Reassembly::new();
@@ -487,7 +487,7 @@ impl Tcb {
             rcv_nxt: SeqNum(0),
             rcv_wscale: cfg.rcv_wscale(),
             rcv_adv: SeqNum(0),
-            recv_buf: VecDeque::new(),
+            recv_buf: RecvRing::new(),
             recv_cap: cfg.recv_buffer,
             reasm: Reassembly::new(),
             rcv_off: 0,
@@ -674,7 +674,7 @@ impl Tcb {
     /// Gives back the rings and the RACK record queue of an idle connection
     /// ([`Tcb::idle_trim_deadline`]); they grow again on demand.
     fn trim_idle(&mut self) {
-        self.recv_buf = VecDeque::new();
+        self.recv_buf = RecvRing::new();
         let cap = self.send_buf.capacity();
         self.send_buf.recycle(cap, 0);
         self.rack.trim();
@@ -1053,7 +1053,7 @@ impl Tcb {
             let na = n.min(a.len());
             buf[..na].copy_from_slice(&a[..na]);
             buf[na..n].copy_from_slice(&b[..n - na]);
-            self.recv_buf.drain(..n);
+            self.recv_buf.consume(n);
             self.maybe_window_update(before);
             return Ok(n);
         }

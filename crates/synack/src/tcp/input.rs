@@ -601,11 +601,7 @@ impl Tcb {
             data = &data[cut..];
             seq += cut;
         }
-        // Accept what the window we advertised allows, even if the application has
-        // since shrunk the buffer: a promised window is honoured (RFC 9293 §3.8.6.2.2).
-        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
-        let wnd = (self.rcv_wnd() as usize).max(advertised);
-        let room = ((self.rcv_nxt + wnd) - seq).max(0) as usize;
+        let room = ((self.rcv_nxt + self.accept_window()) - seq).max(0) as usize;
         if data.len() > room {
             data = &data[..room];
         }
@@ -626,7 +622,13 @@ impl Tcb {
             return;
         }
         if straight_in {
-            self.deliver(data);
+            // The stack may have copied the payload into the ring already, while
+            // verifying its checksum (`Tcb::stage_payload`).
+            if self.read_closed || !self.recv_buf.commit_staged(self.rcv_nxt.0, data.len()) {
+                self.deliver(data);
+            } else {
+                self.delivered(data.len());
+            }
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
             self.reasm.insert(off, data);
@@ -664,9 +666,53 @@ impl Tcb {
         if !self.read_closed {
             self.recv_buf.extend(data);
         }
-        self.rcv_nxt += data.len();
-        self.rcv_off += data.len() as u64;
-        self.stats.bytes_received += data.len() as u64;
+        self.delivered(data.len());
+    }
+
+    /// `n` bytes went into the receive ring, in order.
+    fn delivered(&mut self, n: usize) {
+        self.rcv_nxt += n;
+        self.rcv_off += n as u64;
+        self.stats.bytes_received += n as u64;
+    }
+
+    /// The data a segment may carry past RCV.NXT: the window we advertised, even
+    /// if the application has since shrunk the buffer (a promised window is
+    /// honoured, RFC 9293 §3.8.6.2.2), or more if the buffer has more room.
+    fn accept_window(&self) -> usize {
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        (self.rcv_wnd() as usize).max(advertised)
+    }
+
+    /// Storage in the receive ring for the payload of a segment that will go
+    /// straight into it: data at RCV.NXT, within the window, nothing out of order
+    /// held, in a state that takes data. The stack copies the payload there while
+    /// verifying its checksum ([`crate::wire::Unverified::verify_into`]), then
+    /// declares it good with `recv_buf.set_staged`; [`Tcb::process_text`] commits
+    /// it instead of copying again. Staged bytes that are not committed are
+    /// forgotten; nothing else in the TCB changes here.
+    pub(crate) fn stage_payload(
+        &mut self,
+        hdr: &TcpHeader,
+        len: usize,
+    ) -> Option<(&mut [u8], &mut [u8])> {
+        let takes_data = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if len == 0
+            || !takes_data
+            || hdr.flags.syn()
+            || hdr.flags.rst()
+            || self.read_closed
+            || self.mem_over
+            || hdr.seq != self.rcv_nxt
+            || !self.reasm.is_empty()
+            || len > self.accept_window()
+        {
+            return None;
+        }
+        Some(self.recv_buf.stage(len))
     }
 
     /// RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second full-sized

@@ -328,6 +328,81 @@ pub struct Segment<'a> {
 /// # Errors
 /// A [`ParseError`] naming the first problem found. Never panics.
 pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
+    parse_unverified(packet)?.verify()
+}
+
+/// A parsed TCP segment whose TCP checksum is still to be checked (the IPv4
+/// header checksum has been): the checksum of the pseudo-header and the TCP
+/// header is summed, the payload's is not. [`Unverified::verify`] sums the
+/// payload; [`Unverified::verify_into`] copies it out while summing it, so a
+/// receiver that keeps the payload reads it once.
+///
+/// Nothing may act on the segment before it is verified: [`Unverified::peek`]
+/// is for lookups (which connection would take it, where its payload would go).
+#[derive(Clone, Copy, Debug)]
+pub struct Unverified<'a> {
+    seg: Segment<'a>,
+    /// Partial sum of the pseudo-header and the TCP header (an even number of
+    /// bytes, so the payload's sum continues it).
+    head_sum: u32,
+}
+
+impl<'a> Unverified<'a> {
+    /// The segment as parsed, checksum unchecked.
+    pub fn peek(&self) -> &Segment<'a> {
+        &self.seg
+    }
+
+    /// Checks the checksum over the payload.
+    ///
+    /// # Errors
+    /// [`ParseError::BadChecksum`] if it does not verify.
+    pub fn verify(self) -> Result<Segment<'a>, ParseError> {
+        if checksum::fold(checksum::sum(self.seg.payload, self.head_sum)) == 0 {
+            Ok(self.seg)
+        } else {
+            Err(ParseError::BadChecksum)
+        }
+    }
+
+    /// Copies the payload into `a` then `b` (two pieces of a ring, together
+    /// exactly the payload's length) while checking the checksum. On an error the
+    /// pieces hold the copied bytes all the same: the caller must not use them.
+    ///
+    /// # Errors
+    /// [`ParseError::BadChecksum`] if it does not verify.
+    ///
+    /// # Panics
+    /// If `a.len() + b.len()` is not the payload's length (a caller bug).
+    pub fn verify_into(self, a: &mut [u8], b: &mut [u8]) -> Result<Segment<'a>, ParseError> {
+        let p = self.seg.payload;
+        assert_eq!(a.len() + b.len(), p.len(), "verify_into: pieces do not fit");
+        let (pa, pb) = p.split_at(a.len());
+        let sa = checksum::copy_and_sum(a, pa, self.head_sum);
+        let sb = checksum::copy_and_sum(b, pb, 0);
+        // RFC 1071 §2(B): a piece starting at an odd offset sums byte-swapped.
+        // Partial sums are folded to 16 bits, so the cast is lossless.
+        let sb = if pa.len() % 2 == 1 {
+            u32::from((sb as u16).swap_bytes())
+        } else {
+            sb
+        };
+        if checksum::fold(sa + sb) == 0 {
+            Ok(self.seg)
+        } else {
+            Err(ParseError::BadChecksum)
+        }
+    }
+}
+
+/// Parses an IPv4 or IPv6 packet carrying TCP, verifying the IPv4 header checksum
+/// and leaving the TCP checksum to the caller ([`Unverified`]).
+///
+/// # Errors
+/// A [`ParseError`] naming the first problem found, as [`parse`] (a packet that is
+/// malformed *and* has a bad checksum is reported as [`ParseError::BadChecksum`]).
+/// Never panics.
+pub fn parse_unverified(packet: &[u8]) -> Result<Unverified<'_>, ParseError> {
     let Some(first) = packet.first() else {
         return Err(ParseError::Truncated);
     };
@@ -359,16 +434,28 @@ pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
         return Err(ParseError::BadAddress);
     }
     let tcp = TcpPacket::new_checked(tcp_bytes)?;
-    if !tcp.verify_checksum(&src, &dst) {
+    let header = match tcp.header() {
+        Ok(h) => h,
+        // The checksum is checked first: a damaged packet is a bad checksum.
+        Err(_) if !tcp.verify_checksum(&src, &dst) => return Err(ParseError::BadChecksum),
+        Err(e) => return Err(e),
+    };
+    let Ok(len) = u32::try_from(tcp_bytes.len()) else {
         return Err(ParseError::BadChecksum);
-    }
-    let header = tcp.header()?;
-    Ok(Segment {
-        src,
-        dst,
-        hop_limit,
-        tcp: header,
-        payload: tcp.into_payload(),
+    };
+    let pseudo = checksum::pseudo_header(&src, &dst, IP_PROTO_TCP, len);
+    // new_checked keeps the data offset within the packet.
+    let hlen = tcp.header_len().min(tcp_bytes.len());
+    let head_sum = checksum::sum(&tcp_bytes[..hlen], pseudo);
+    Ok(Unverified {
+        seg: Segment {
+            src,
+            dst,
+            hop_limit,
+            tcp: header,
+            payload: tcp.into_payload(),
+        },
+        head_sum,
     })
 }
 
