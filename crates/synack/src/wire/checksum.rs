@@ -39,15 +39,6 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Folds a 128-bit accumulator of 64-bit words (low half: the sum mod 2^64; high
-/// half: the carries, each worth 1) to a value below 2^17, to be added up and
-/// folded again.
-#[inline]
-fn fold128(a: u128) -> u64 {
-    // Both halves are below 2^64: the casts keep exactly the bits named.
-    u64::from(fold64(a as u64)) + u64::from(fold64((a >> 64) as u64))
-}
-
 /// Folds a 64-bit accumulator to a 16-bit 1's complement partial sum.
 ///
 /// `2^16 ≡ 1 (mod 0xffff)`, so adding the high bits back in ("end-around carry",
@@ -65,47 +56,36 @@ fn fold64(acc: u64) -> u32 {
     a as u32
 }
 
-/// The scalar loop: 64-bit native-endian words added pairwise into a 128-bit
-/// accumulator, whose high half counts the carries (each worth 1, since
-/// 2^64 ≡ 1). Best below [`VECTOR_MIN`] bytes, where the vector loop's reduction
-/// of its lanes would cost more than it saves. Returns the unfolded sum.
-///
-/// One accumulator leaves nothing for the SLP vectorizer to turn into lane
-/// shuffles (two `u64` + carry-count accumulators were vectorized into vector adds
-/// with per-lane carry extraction).
+/// The scalar loop, for short inputs (headers) and the vector loop's tail:
+/// 64-bit native-endian words, each split into its two 32-bit halves added into
+/// one 64-bit accumulator. No carries to track (2^32 halves of at most 2^32 − 1
+/// fit), and one fold at the end. Returns the unfolded sum of native 16-bit
+/// words (at weights 2^16k ≡ 1).
 #[inline]
 fn scalar_native(data: &[u8]) -> u64 {
-    let mut acc = 0u128;
-    let mut chunks = data.chunks_exact(16);
+    let mut acc = 0u64;
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        let (w0, w1) = c.split_at(8);
-        // chunks_exact(16) split at 8: both halves are exactly 8 bytes.
-        let w0 = u128::from(u64::from_ne_bytes(w0.try_into().unwrap_or([0; 8])));
-        let w1 = u128::from(u64::from_ne_bytes(w1.try_into().unwrap_or([0; 8])));
-        // The pair is added first (off the accumulator's chain), then once into it.
-        acc += w0 + w1;
+        // chunks_exact(8): exactly 8 bytes.
+        let w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        acc += (w & 0xffff_ffff) + (w >> 32);
     }
-    // The tail (< 16 bytes) in at most four steps: an 8-, 4- and 2-byte word and
-    // an odd byte. Every piece starts at an even offset, so each native word is
-    // a sum of native 16-bit words at weights 2^16k ≡ 1.
+    // The tail (< 8 bytes): a 4- and a 2-byte word and an odd byte, each
+    // starting at an even offset.
     let mut rest = chunks.remainder();
-    if let Some((w, r)) = rest.split_first_chunk::<8>() {
-        acc += u128::from(u64::from_ne_bytes(*w));
-        rest = r;
-    }
     if let Some((w, r)) = rest.split_first_chunk::<4>() {
-        acc += u128::from(u32::from_ne_bytes(*w));
+        acc += u64::from(u32::from_ne_bytes(*w));
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<2>() {
-        acc += u128::from(u16::from_ne_bytes(*w));
+        acc += u64::from(u16::from_ne_bytes(*w));
         rest = r;
     }
     if let [last] = rest {
         // RFC 9293 §3.1: the odd last octet is padded with a zero on its right.
-        acc += u128::from(u16::from_ne_bytes([*last, 0]));
+        acc += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    fold128(acc)
+    acc
 }
 
 /// 16-bit words per step of the vector loop (64 bytes): one `u32` lane each.
@@ -235,8 +215,9 @@ fn vector_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
 fn sum_native(data: &[u8]) -> u16 {
     let acc = if data.len() >= VECTOR_MIN {
         let (head, done) = vector_native(data);
-        // Both parts are below 2^63 (a 64-byte step adds < 2^22), so no overflow;
-        // `done` is a multiple of 64, so the tail starts at an even offset.
+        // The head is folded first (it may be near 2^64 for huge inputs); the
+        // tail is below 2^36. `done` is a multiple of 64, so the tail starts at
+        // an even offset.
         u64::from(fold64(head)) + scalar_native(&data[done..])
     } else {
         scalar_native(data)
@@ -254,9 +235,10 @@ fn sum_native(data: &[u8]) -> u16 {
 /// its right to form a 16-bit word for checksum purposes"). Therefore, when summing
 /// a message in pieces, every piece but the last must have even length.
 ///
-/// Short inputs (headers) take a scalar loop over 64-bit words; from 128 bytes a
+/// Short inputs (headers) take a scalar loop over 32-bit words; from 128 bytes a
 /// loop the compiler vectorizes (with AVX2 where the CPU has it, chosen at run
 /// time when the `std` feature is on).
+#[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
     fold64(u64::from(sum_native(data)) + u64::from(initial))
 }
@@ -269,6 +251,10 @@ pub fn sum(data: &[u8], initial: u32) -> u32 {
 /// If `dst.len() != src.len()`, like `copy_from_slice` (a caller bug, not input).
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u32) -> u32 {
     assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
+    if src.is_empty() {
+        // Most control segments: nothing to copy or add.
+        return fold64(u64::from(initial));
+    }
     let (head, done) = if src.len() >= VECTOR_MIN {
         vector_copy_native(dst, src)
     } else {
