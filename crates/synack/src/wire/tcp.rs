@@ -260,7 +260,24 @@ fn be32(b: &[u8], off: usize) -> u32 {
 ///
 /// # Errors
 /// [`ParseError::BadOption`] on any violation above.
-pub fn parse_options(mut rest: &[u8]) -> Result<TcpOptions, ParseError> {
+pub fn parse_options(rest: &[u8]) -> Result<TcpOptions, ParseError> {
+    let mut opts = TcpOptions::default();
+    // The options of almost every segment after the handshake, from Linux and
+    // from us (RFC 7323 Appendix A's layout): NOP, NOP, timestamps.
+    if let Ok(&[OPT_NOP, OPT_NOP, OPT_TIMESTAMPS, 10, v0, v1, v2, v3, e0, e1, e2, e3]) =
+        <&[u8; 12]>::try_from(rest)
+    {
+        opts.timestamps = Some(Timestamps {
+            val: u32::from_be_bytes([v0, v1, v2, v3]),
+            ecr: u32::from_be_bytes([e0, e1, e2, e3]),
+        });
+        return Ok(opts);
+    }
+    parse_options_loop(rest)
+}
+
+/// [`parse_options`] without the shortcut: every option in turn.
+pub(super) fn parse_options_loop(mut rest: &[u8]) -> Result<TcpOptions, ParseError> {
     let mut opts = TcpOptions::default();
     while let Some((&kind, after_kind)) = rest.split_first() {
         match kind {

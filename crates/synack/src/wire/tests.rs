@@ -751,6 +751,26 @@ fn poke_tcp(bytes: &[u8]) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
+    /// The shortcut for NOP, NOP, timestamps decodes as the general loop does,
+    /// and twelve bytes that only start like it are left to the loop.
+    #[test]
+    fn the_timestamp_shortcut_matches_the_loop(mut opts in any::<[u8; 12]>(), like in any::<bool>()) {
+        if like {
+            opts[..4].copy_from_slice(&[tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
+        } else {
+            opts[..2].copy_from_slice(&[tcp::OPT_NOP, tcp::OPT_NOP]);
+        }
+        let got = tcp::parse_options(&opts);
+        prop_assert_eq!(got, tcp::parse_options_loop(&opts));
+        if like {
+            let ts = got.unwrap().timestamps.unwrap();
+            prop_assert_eq!((ts.val.to_be_bytes(), ts.ecr.to_be_bytes()), (
+                [opts[4], opts[5], opts[6], opts[7]],
+                [opts[8], opts[9], opts[10], opts[11]],
+            ));
+        }
+    }
+
     #[test]
     fn emit_then_parse_round_trips(p in arb_packet()) {
         let bytes = p.build();
