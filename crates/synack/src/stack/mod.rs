@@ -334,6 +334,7 @@ impl Stack {
             counters: &mut self.counters,
             ctrl: &mut self.ctrl,
             challenge: &mut self.challenge,
+            racks: &mut self.pool.racks,
         };
         let r = f(tcb, &mut ctx);
         let after = (tcb.mem_bytes(), tcb.orphan);

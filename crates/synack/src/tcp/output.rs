@@ -358,7 +358,7 @@ impl Tcb {
         self.arm_rtx(ctx);
         // Every data segment is recorded: RACK (with SACK) and delivery-rate
         // sampling (always) read the records.
-        self.rack.on_send(seq, seg_end, ctx.now);
+        self.rack.on_send_from(seq, seg_end, ctx.now, ctx.racks);
         if new_data {
             // RFC 8985 §7.2: new data went out, (re)arm the probe timer.
             self.arm_tlp(ctx.now);
