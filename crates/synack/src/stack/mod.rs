@@ -511,10 +511,15 @@ impl Stack {
     /// Emits the pending segments of one connection into the control queue so they
     /// go out even though the connection is leaving the tables.
     fn flush_conn(&mut self, idx: u32) {
-        while let Some(Some(seg)) = self.with_conn(idx, |t, ctx| {
-            t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
-        }) {
-            let (seg, local, remote) = seg;
+        let mut more = true;
+        while more {
+            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
+                let seg = t.poll_segment(ctx)?;
+                more = t.poll_more(ctx);
+                Some((seg, t.local, t.remote))
+            }) else {
+                return;
+            };
             debug_assert_eq!(
                 seg.payload_len, 0,
                 "a connection entering TIME-WAIT has no data left to send"
@@ -628,8 +633,11 @@ impl Stack {
             if let Some(slot) = self.slots.get_mut(idx as usize) {
                 slot.queued = false;
             }
-            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
-                t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
+            let Some(Some((seg, local, remote, more))) = self.with_conn(idx, |t, ctx| {
+                let seg = t.poll_segment(ctx)?;
+                // Not queued again if asking again would find nothing.
+                let more = t.poll_more(ctx);
+                Some((seg, t.local, t.remote, more))
             }) else {
                 // Nothing more to send: the TCB is in cache now, so bring its
                 // deadline up to date here (timers may have been armed by the
@@ -640,7 +648,13 @@ impl Stack {
                 }
                 continue;
             };
-            self.touch(idx);
+            let Some(tcb) = self.conn(idx) else { continue };
+            if more {
+                self.touch(idx);
+            } else {
+                let deadline = tcb.next_deadline();
+                self.set_timer(idx, deadline);
+            }
             let Some(tcb) = self.conn(idx) else { continue };
             let (a, b) = tcb.send_buf.slices(seg.payload_off, seg.payload_len);
             let hop = self.config.tcp.hop_limit;

@@ -187,6 +187,12 @@ impl Rack {
         self.app_limited_until = (delivered + in_flight as u64).max(1);
     }
 
+    /// The app-limited mark (see [`Rack::on_app_limited`]).
+    #[cfg(debug_assertions)]
+    pub(crate) fn app_limited_until(&self) -> u64 {
+        self.app_limited_until
+    }
+
     /// §3.3: the rate sample of the ACK just processed, if it delivered anything;
     /// `measured` says whether its interval is long enough to mean something.
     pub(crate) fn take_rate_sample(&mut self) -> Option<RateSample> {
