@@ -232,13 +232,15 @@ impl Stack {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.advance(now);
         self.counters.packets_in += 1;
-        let seg = match wire::parse(packet) {
+        let parsed = wire::parse(packet);
+        // Borrowed, not moved out of the result: the segment is ~150 bytes.
+        let seg = match &parsed {
             Ok(s) => s,
             Err(wire::ParseError::NotTcp) if wire::icmp::is_icmp(packet) => {
                 self.icmp_input(packet);
                 return;
             }
-            Err(e) => {
+            &Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
                 return;
             }
@@ -398,10 +400,12 @@ impl Stack {
 
     /// Schedules transmit and timers for `idx`.
     fn touch(&mut self, idx: u32) {
-        if self.conn(idx).is_none() {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        if !matches!(slot.sock, Some(Socket::Conn(_))) {
             return;
         }
-        let slot = &mut self.slots[idx as usize];
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
@@ -457,9 +461,7 @@ impl Stack {
             remote: tcb.remote,
         };
         let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
-        if self.conns.get(&key) == Some(idx) {
-            self.conns.remove(&key);
-        }
+        self.conns.remove_if(&key, idx);
         if free {
             self.free_slot(idx);
         } else {
