@@ -340,7 +340,10 @@ impl Stack {
         };
         let r = f(tcb, &mut ctx);
         let after = (tcb.mem_bytes(), tcb.orphan);
-        self.account(before, after);
+        if after != before {
+            // Unchanged, the totals are already right (the config is fixed).
+            self.account(before, after);
+        }
         Some(r)
     }
 
@@ -613,10 +616,12 @@ impl Stack {
 
     /// The earliest time [`Stack::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.refresh_timers();
+        if !self.stale_timers.is_empty() {
+            self.refresh_timers();
+        }
         let conn = self.timers.peek().map(|(t, _)| t);
-        let tw = self.time_wait.next_expiry();
-        [conn, tw, self.pool.deadline()].into_iter().flatten().min()
+        let t = Instant::earliest(conn, self.time_wait.next_expiry());
+        Instant::earliest(t, self.pool.deadline())
     }
 
     /// Writes the next outgoing IP packet into `buf` and returns its length, or
