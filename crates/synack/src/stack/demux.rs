@@ -168,6 +168,27 @@ impl<V> TupleMap<V> {
         }
     }
 
+    /// Removes `key` if `f` approves of its value (one probe of the table).
+    pub(crate) fn remove_if(&mut self, key: &FourTuple, f: impl FnOnce(&V) -> bool) {
+        use hashbrown::hash_map::Entry;
+        match V4Key::of(key) {
+            Some(k) => {
+                if let Entry::Occupied(e) = self.v4.entry(k) {
+                    if f(e.get()) {
+                        e.remove();
+                    }
+                }
+            }
+            None => {
+                if let Entry::Occupied(e) = self.other.entry(*key) {
+                    if f(e.get()) {
+                        e.remove();
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.v4.len() + self.other.len()
     }
@@ -229,6 +250,12 @@ impl ConnTable {
     pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
         self.last = None;
         self.map.remove(key)
+    }
+
+    /// Removes `key` if it maps to `idx` (one probe of the table).
+    pub(crate) fn remove_if(&mut self, key: &FourTuple, idx: u32) {
+        self.last = None;
+        self.map.remove_if(key, |&v| v == idx);
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -232,13 +232,15 @@ impl Stack {
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         self.advance(now);
         self.counters.packets_in += 1;
-        let unverified = match wire::parse_unverified(packet) {
+        let parsed = wire::parse_unverified(packet);
+        // Borrowed, not moved out of the result: the segment is ~140 bytes.
+        let unverified = match &parsed {
             Ok(s) => s,
             Err(wire::ParseError::NotTcp) if wire::icmp::is_icmp(packet) => {
                 self.icmp_input(packet);
                 return;
             }
-            Err(e) => {
+            &Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
                 return;
             }
@@ -307,11 +309,11 @@ impl Stack {
     /// go straight into the receive ring is copied there in the same pass
     /// (staged, committed only once the segment is accepted: `Tcb::stage_payload`);
     /// any other is summed where it lies.
-    fn verify_for_conn<'p>(
+    fn verify_for_conn<'u, 'p>(
         &mut self,
         idx: u32,
-        seg: wire::Unverified<'p>,
-    ) -> Result<wire::Segment<'p>, wire::ParseError> {
+        seg: &'u wire::Unverified<'p>,
+    ) -> Result<&'u wire::Segment<'p>, wire::ParseError> {
         let Some(Socket::Conn(tcb)) = self
             .slots
             .get_mut(idx as usize)
@@ -382,10 +384,14 @@ impl Stack {
             counters: &mut self.counters,
             ctrl: &mut self.ctrl,
             challenge: &mut self.challenge,
+            racks: &mut self.pool.racks,
         };
         let r = f(tcb, &mut ctx);
         let after = (tcb.mem_bytes(), tcb.orphan);
-        self.account(before, after);
+        if after != before {
+            // Unchanged, the totals are already right (the config is fixed).
+            self.account(before, after);
+        }
         Some(r)
     }
 
@@ -445,10 +451,12 @@ impl Stack {
 
     /// Schedules transmit and timers for `idx`.
     fn touch(&mut self, idx: u32) {
-        if self.conn(idx).is_none() {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        if !matches!(slot.sock, Some(Socket::Conn(_))) {
             return;
         }
-        let slot = &mut self.slots[idx as usize];
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
@@ -504,9 +512,7 @@ impl Stack {
             remote: tcb.remote,
         };
         let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
-        if self.conns.get(&key) == Some(idx) {
-            self.conns.remove(&key);
-        }
+        self.conns.remove_if(&key, idx);
         if free {
             self.free_slot(idx);
         } else {
@@ -558,10 +564,15 @@ impl Stack {
     /// Emits the pending segments of one connection into the control queue so they
     /// go out even though the connection is leaving the tables.
     fn flush_conn(&mut self, idx: u32) {
-        while let Some(Some(seg)) = self.with_conn(idx, |t, ctx| {
-            t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
-        }) {
-            let (seg, local, remote) = seg;
+        let mut more = true;
+        while more {
+            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
+                let seg = t.poll_segment(ctx)?;
+                more = t.poll_more(ctx);
+                Some((seg, t.local, t.remote))
+            }) else {
+                return;
+            };
             debug_assert_eq!(
                 seg.payload_len, 0,
                 "a connection entering TIME-WAIT has no data left to send"
@@ -653,10 +664,12 @@ impl Stack {
 
     /// The earliest time [`Stack::handle_timeout`] must be called, if any.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.refresh_timers();
+        if !self.stale_timers.is_empty() {
+            self.refresh_timers();
+        }
         let conn = self.timers.peek().map(|(t, _)| t);
-        let tw = self.time_wait.next_expiry();
-        [conn, tw, self.pool.deadline()].into_iter().flatten().min()
+        let t = Instant::earliest(conn, self.time_wait.next_expiry());
+        Instant::earliest(t, self.pool.deadline())
     }
 
     /// Writes the next outgoing IP packet into `buf` and returns its length, or
@@ -675,8 +688,11 @@ impl Stack {
             if let Some(slot) = self.slots.get_mut(idx as usize) {
                 slot.queued = false;
             }
-            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
-                t.poll_segment(ctx).map(|s| (s, t.local, t.remote))
+            let Some(Some((seg, local, remote, more))) = self.with_conn(idx, |t, ctx| {
+                let seg = t.poll_segment(ctx)?;
+                // Not queued again if asking again would find nothing.
+                let more = t.poll_more(ctx);
+                Some((seg, t.local, t.remote, more))
             }) else {
                 // Nothing more to send: the TCB is in cache now, so bring its
                 // deadline up to date here (timers may have been armed by the
@@ -687,7 +703,13 @@ impl Stack {
                 }
                 continue;
             };
-            self.touch(idx);
+            let Some(tcb) = self.conn(idx) else { continue };
+            if more {
+                self.touch(idx);
+            } else {
+                let deadline = tcb.next_deadline();
+                self.set_timer(idx, deadline);
+            }
             let Some(tcb) = self.conn(idx) else { continue };
             let (a, b) = tcb.send_buf.slices(seg.payload_off, seg.payload_len);
             let hop = self.config.tcp.hop_limit;

@@ -13,7 +13,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::tcp::conn::Tcb;
+use crate::tcp::conn::{Tcb, POOLED_RING_KEEP};
+use crate::tcp::rack::RackSpares;
 use crate::time::Instant;
 
 /// Freed TCBs kept for reuse regardless of load: about 1 KiB each, a quarter
@@ -33,6 +34,9 @@ pub(super) struct TcbPool {
     peak: usize,
     prev_peak: usize,
     epoch_start: Instant,
+    /// RACK states of freed connections (their TCBs park without one), under
+    /// the same bound as the TCBs.
+    pub(super) racks: RackSpares,
 }
 
 impl TcbPool {
@@ -43,6 +47,7 @@ impl TcbPool {
             peak: 0,
             prev_peak: 0,
             epoch_start: Instant::ZERO,
+            racks: RackSpares::default(),
         }
     }
 
@@ -57,9 +62,12 @@ impl TcbPool {
     pub(super) fn put(&mut self, mut tcb: Box<Tcb>, now: Instant) {
         self.live = self.live.saturating_sub(1);
         self.roll(now);
-        if self.boxes.len() < self.cap() {
-            tcb.park();
+        let cap = self.cap();
+        if self.boxes.len() < cap {
+            tcb.park(&mut self.racks, cap);
             self.boxes.push(tcb);
+        } else {
+            self.racks.put(&mut tcb.rack, cap, POOLED_RING_KEEP);
         }
     }
 
@@ -75,6 +83,7 @@ impl TcbPool {
         self.peak = self.live;
         self.epoch_start = now;
         self.boxes.truncate(self.cap());
+        self.racks.truncate(self.cap());
     }
 
     /// How many parked TCBs the pool may hold now.
@@ -82,10 +91,11 @@ impl TcbPool {
         POOL_BASE + self.peak.max(self.prev_peak)
     }
 
-    /// When the pool wants [`TcbPool::roll`] called: while it holds more than
-    /// the base plus what is live, the end of the epoch.
+    /// When the pool wants [`TcbPool::roll`] called: while it holds more TCBs
+    /// or RACK states than the base plus what is live, the end of the epoch.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        (self.boxes.len() > POOL_BASE + self.live).then(|| self.epoch_start + EPOCH)
+        (self.boxes.len().max(self.racks.len()) > POOL_BASE + self.live)
+            .then(|| self.epoch_start + EPOCH)
     }
 
     /// Parked TCBs.

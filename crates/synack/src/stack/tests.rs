@@ -79,7 +79,8 @@ fn sends_after_two_gib_acknowledged() {
 
 /// Freed connections park their TCB in the stack's pool with at most
 /// `POOLED_RING_KEEP` bytes per ring, and a renewed TCB is exactly what `Tcb::new`
-/// makes (compared through `Debug`, which shows every field).
+/// makes (compared through `Debug`, which shows every field). The RACK state
+/// is parked beside it, and the next connection's first segment takes it.
 #[test]
 fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     use crate::tcp::conn::POOLED_RING_KEEP;
@@ -113,7 +114,9 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     a.close(c).unwrap();
     shuttle(&mut a, &mut b, now);
     assert_eq!((a.pool.len(), b.pool.len()), (1, 1));
+    assert_eq!((a.pool.racks.len(), b.pool.racks.len()), (1, 1));
     for t in a.pool.iter().chain(b.pool.iter()) {
+        assert_eq!(t.rack.idle_bytes(), 0, "no RACK state in a parked TCB");
         assert!(
             t.parked_bytes() <= 2 * POOLED_RING_KEEP,
             "{}",
@@ -137,9 +140,11 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     shuttle(&mut a, &mut b, now);
     let s2 = b.accept(l).unwrap();
     assert!(b.pool.is_empty(), "the server's TCB came from the pool");
+    assert_eq!(a.pool.racks.len(), 1, "no RACK state before data is sent");
     assert_eq!(a.send(c2, b"again"), Ok(5));
     shuttle(&mut a, &mut b, now);
     assert_eq!(b.recv(s2, &mut buf), Ok(5));
+    assert_eq!(a.pool.racks.len(), 0, "the first segment took the spare");
 }
 
 /// The pool follows the load: after 1,000 connections close at once it holds
@@ -178,6 +183,46 @@ fn the_pool_shrinks_back_when_the_load_is_gone() {
         b.handle_timeout(now);
     }
     assert_eq!(b.pool.len(), POOL_BASE);
+    assert!(b.pool.racks.len() <= POOL_BASE);
+    assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
+}
+
+/// The RACK states parked beside the TCBs follow the same bound: after 1,000
+/// connections that all had data in flight at once are freed, the spares hold
+/// them all (the pool's cap follows the peak), and two quiet epochs later only
+/// the base.
+#[test]
+fn parked_rack_states_follow_the_pool_bound() {
+    use super::pool::{EPOCH, POOL_BASE};
+    const N: usize = 1000;
+    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
+    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+    let l = b.listen(SocketAddr::new(B, 80), N).unwrap();
+    let mut now = Instant::from_secs(1);
+    let clients: alloc::vec::Vec<_> = (0..N)
+        .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
+        .collect();
+    shuttle(&mut a, &mut b, now);
+    let servers: alloc::vec::Vec<_> = (0..N).map(|_| b.accept(l).unwrap()).collect();
+    // Every server end sends at once, then all close: N RACK states in use.
+    for &s in &servers {
+        assert_eq!(b.send(s, b"x"), Ok(1));
+        b.close(s).unwrap();
+    }
+    shuttle(&mut a, &mut b, now);
+    for &c in &clients {
+        a.close(c).unwrap();
+    }
+    shuttle(&mut a, &mut b, now);
+    assert_eq!(b.pool.len(), N);
+    assert_eq!(b.pool.racks.len(), N, "every RACK state parked");
+    for _ in 0..10 {
+        let Some(t) = b.poll_timeout() else { break };
+        assert!(t <= now + EPOCH * 2, "the pool's own deadline");
+        now = t;
+        b.handle_timeout(now);
+    }
+    assert_eq!((b.pool.len(), b.pool.racks.len()), (POOL_BASE, POOL_BASE));
     assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
 }
 

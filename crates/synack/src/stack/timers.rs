@@ -11,6 +11,13 @@
 //! most entries moved later are moved again or disarmed before they surface, and
 //! never sift at all. Ties are ordered by slot index, so the order in which due
 //! timers fire is deterministic.
+//!
+//! When most connections move their deadlines later between two reads (each
+//! acknowledged something), putting the top right one entry at a time sinks
+//! nearly every entry from the root: O(n log n) per read. So when the previous
+//! read had to put right at least a quarter of the entries, and the top is
+//! stale again, the heap is rebuilt instead, every key set to its deadline, in
+//! O(n) (Floyd).
 
 use alloc::vec::Vec;
 
@@ -42,6 +49,14 @@ fn due_of(t: Instant) -> u64 {
     t.micros().min(DISARMED - 1)
 }
 
+/// Whether `e`'s key is below its deadline (moved later, or disarmed).
+fn is_stale(e: &Entry) -> bool {
+    e.due != due_of(e.key)
+}
+
+/// Smallest heap that is ever rebuilt (small heaps settle cheaply either way).
+const REBUILD_MIN_LEN: usize = if cfg!(test) { 4 } else { 64 };
+
 #[derive(Debug, Default)]
 pub(crate) struct TimerHeap {
     /// A min-heap by (key, slot).
@@ -50,6 +65,10 @@ pub(crate) struct TimerHeap {
     pos: Vec<u32>,
     /// Armed slots.
     armed: usize,
+    /// Stale entries the last read put right (one by one, or by a rebuild).
+    settled: usize,
+    #[cfg(test)]
+    rebuilds: usize,
 }
 
 impl TimerHeap {
@@ -60,6 +79,7 @@ impl TimerHeap {
     }
 
     /// The earliest (deadline, slot).
+    #[inline]
     pub(crate) fn peek(&mut self) -> Option<(Instant, u32)> {
         self.settle_top();
         self.heap.first().map(Entry::order)
@@ -135,16 +155,60 @@ impl TimerHeap {
     /// Puts the top entry right: disarmed entries go, keys below their deadline
     /// take it and sink, until the top's key is its deadline (then it is the
     /// earliest deadline: every other key is at most its own).
+    #[inline]
     fn settle_top(&mut self) {
+        if self.heap.first().is_some_and(is_stale) {
+            self.settle_stale_top();
+        }
+    }
+
+    /// [`TimerHeap::settle_top`] when the top is stale.
+    fn settle_stale_top(&mut self) {
+        if self.heap.len() >= REBUILD_MIN_LEN && self.settled * 4 >= self.heap.len() {
+            self.rebuild();
+            return;
+        }
+        let mut settled = 0;
         while let Some(top) = self.heap.first_mut() {
             if top.due == DISARMED {
                 self.remove_top();
-            } else if top.due == top.key.micros().min(DISARMED - 1) {
-                return;
+            } else if !is_stale(top) {
+                break;
             } else {
                 top.key = Instant::from_micros(top.due);
                 self.sift_down(0);
             }
+            settled += 1;
+        }
+        self.settled = settled;
+    }
+
+    /// Drops the disarmed entries, sets every key to its deadline and restores
+    /// the heap order bottom-up: O(n).
+    #[cold]
+    fn rebuild(&mut self) {
+        let mut settled = 0;
+        for e in &self.heap {
+            if e.due == DISARMED {
+                self.pos[e.slot as usize] = NONE;
+            }
+        }
+        let len = self.heap.len();
+        self.heap.retain(|e| e.due != DISARMED);
+        settled += len - self.heap.len();
+        for (i, e) in self.heap.iter_mut().enumerate() {
+            settled += usize::from(is_stale(e));
+            e.key = Instant::from_micros(e.due);
+            // Positions fit in u32 (one entry per slot, slots are u32).
+            self.pos[e.slot as usize] = i as u32;
+        }
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
+        }
+        self.settled = settled;
+        #[cfg(test)]
+        {
+            self.rebuilds += 1;
         }
     }
 
@@ -234,6 +298,38 @@ mod tests {
         }
         let order: Vec<u32> = core::iter::from_fn(|| h.pop_due(at(1)).map(|e| e.1)).collect();
         assert_eq!(order, [0, 2, 4, 7, 9]);
+    }
+
+    /// Every entry moved later (or disarmed) between reads, twice: the first
+    /// read puts them right one by one, the second rebuilds the heap; the
+    /// order out is the same.
+    #[test]
+    fn mostly_stale_heap_is_rebuilt_in_order() {
+        let mut h = TimerHeap::default();
+        for idx in 0..100 {
+            h.set(idx, Some(at(u64::from(idx))));
+        }
+        let mut want = Vec::new();
+        for round in 0..2u64 {
+            for idx in 0..100 {
+                if idx % 10 == 3 && round == 1 {
+                    h.set(idx, None);
+                } else {
+                    h.set(idx, Some(at(1000 * (round + 1) - u64::from(idx))));
+                }
+            }
+            want = (0..100u32)
+                .rev()
+                .filter(|i| round == 0 || i % 10 != 3)
+                .map(|i| (at(1000 * (round + 1) - u64::from(i)), i))
+                .collect();
+            assert_eq!(h.peek(), Some(want[0]));
+            assert_eq!(h.rebuilds, usize::try_from(round).unwrap());
+        }
+        assert_eq!(h.heap.len(), 90, "disarmed entries dropped");
+        let order: Vec<_> = core::iter::from_fn(|| h.pop_due(at(5000))).collect();
+        assert_eq!(order, want);
+        assert_eq!(h.len(), 0);
     }
 
     proptest! {

@@ -17,7 +17,7 @@ use crate::stack::SocketHandle;
 use crate::tcp::buffer::{RecvRing, SendBuffer};
 use crate::tcp::congestion::{CongestionControl, Prr};
 use crate::tcp::pacing::{default_rate, Pacer};
-use crate::tcp::rack::Rack;
+use crate::tcp::rack::{Rack, RackSpares};
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
 use crate::tcp::sack::Scoreboard;
@@ -145,6 +145,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) counters: &'a mut Counters,
     pub(crate) ctrl: &'a mut VecDeque<CtrlSegment>,
     pub(crate) challenge: &'a mut ChallengeLimiter,
+    /// Spare RACK states for a connection's first segment (see `RackSpares`).
+    pub(crate) racks: &'a mut RackSpares,
 }
 
 /// Per-connection statistics surfaced by `info()`.
@@ -437,13 +439,14 @@ impl Tcb {
     /// A freed connection's TCB goes to the stack's pool: everything but the box,
     /// the congestion controller and rings of at most [`POOLED_RING_KEEP`] bytes is
     /// given back now ([`Tcb::renew`] resets the rest).
-    pub(crate) fn park(&mut self) {
+    /// The RACK state goes to `racks` (kept if it holds fewer than `racks_cap`).
+    pub(crate) fn park(&mut self, racks: &mut RackSpares, racks_cap: usize) {
         self.send_buf.recycle(0, POOLED_RING_KEEP);
         self.recv_buf.clear();
         if self.recv_buf.capacity() > POOLED_RING_KEEP {
             self.recv_buf = RecvRing::new();
         }
-        self.rack.recycle();
+        racks.put(&mut self.rack, racks_cap, POOLED_RING_KEEP);
         self.reasm = Reassembly::new();
     }
 

@@ -72,6 +72,65 @@ impl Tcb {
         None
     }
 
+    /// After [`Tcb::poll_segment`] returned a segment: whether the stack should
+    /// ask again. When the answer is no, this does what that call would have
+    /// done (it would have found nothing to send), so the stack can skip it.
+    pub(crate) fn poll_more(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        if self.may_poll_more() {
+            return true;
+        }
+        self.poll_nothing_more(ctx.now);
+        #[cfg(debug_assertions)]
+        {
+            // The empty call, made anyway: nothing to send, and no side effect
+            // beyond the one above.
+            let before = (self.rack.app_limited_until(), self.next_deadline());
+            debug_assert!(self.poll_segment(ctx).is_none(), "may_poll_more said no");
+            debug_assert_eq!(
+                before,
+                (self.rack.app_limited_until(), self.next_deadline())
+            );
+        }
+        false
+    }
+
+    /// Whether [`Tcb::poll_segment`] could return a segment if asked now. An
+    /// upper bound (a false "yes" costs one more call); a false "no" would hold
+    /// back a segment, so it covers every branch of `poll_segment` that can
+    /// produce one.
+    fn may_poll_more(&self) -> bool {
+        if matches!(self.state, State::Closed | State::Listen) {
+            return false;
+        }
+        (!self.syn_acked() && self.snd_nxt == self.iss)
+            || self.may_send_data()
+            || self.keepalive_pending
+            || self.probe_pending
+            || (self.ack_now && self.state != State::SynSent)
+    }
+
+    /// What [`Tcb::poll_segment`] does when [`Tcb::may_poll_more`] is false:
+    /// send nothing, and note that the sender is application-limited (the
+    /// `avail == 0` branch of `next_data_segment`, behind the same gates).
+    fn poll_nothing_more(&mut self, now: crate::time::Instant) {
+        if matches!(self.state, State::Closed | State::Listen)
+            || (self.pacing && !self.pacer.ready(now))
+            || !self.syn_acked()
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        self.note_app_limited();
+    }
+
+    /// Out of data with room in the window: delivery-rate samples until what
+    /// is in flight now is delivered measure the application, not the path.
+    fn note_app_limited(&mut self) {
+        if self.in_flight() < self.cc.cwnd() {
+            self.rack.on_app_limited(self.in_flight());
+        }
+    }
+
     /// Data, if the pacer lets a segment go now: a fast retransmission, a tail loss
     /// probe, a SACK-recovery segment, or new data. A paced-out sender arms the
     /// pacing timer instead.
@@ -237,11 +296,7 @@ impl Tcb {
         let off = (self.snd_nxt - self.snd_buf_seq).max(0) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
         if avail == 0 && !fin_pending {
-            // Out of data with room in the window: delivery-rate samples until what
-            // is in flight now is delivered measure the application, not the path.
-            if self.in_flight() < self.cc.cwnd() {
-                self.rack.on_app_limited(self.in_flight());
-            }
+            self.note_app_limited();
             return None;
         }
         let used = (self.snd_nxt - self.snd_una).max(0) as usize;
@@ -358,7 +413,7 @@ impl Tcb {
         self.arm_rtx(ctx);
         // Every data segment is recorded: RACK (with SACK) and delivery-rate
         // sampling (always) read the records.
-        self.rack.on_send(seq, seg_end, ctx.now);
+        self.rack.on_send_from(seq, seg_end, ctx.now, ctx.racks);
         if new_data {
             // RFC 8985 §7.2: new data went out, (re)arm the probe timer.
             self.arm_tlp(ctx.now);

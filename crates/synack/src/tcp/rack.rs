@@ -91,14 +91,51 @@ struct RsBuild {
     rtt: Option<Duration>,
 }
 
-impl Rack {
-    /// The state of a new connection. The boxed state (record queue included)
-    /// is dropped: a fresh connection has none until it sends (an idle
-    /// connection stays small), so a renewed TCB is exactly a new one.
-    pub(crate) fn recycle(&mut self) {
-        *self = Self::default();
+/// Boxed RACK states of freed connections, reset, for the next connection's
+/// first segment (the stack's TCB pool holds them, with the same bound): a
+/// parked TCB keeps none, so a renewed TCB is exactly a new one and an idle
+/// connection stays small, yet connection churn allocates no RACK state.
+#[derive(Debug, Default)]
+pub(crate) struct RackSpares {
+    #[allow(clippy::vec_box)]
+    boxes: alloc::vec::Vec<Box<RackState>>,
+}
+
+impl RackSpares {
+    /// Takes `rack`'s state (a new connection's [`Rack`] is left), reset, and
+    /// keeps it if fewer than `cap` are held. A record queue larger than
+    /// `keep_bytes` is given back.
+    pub(crate) fn put(&mut self, rack: &mut Rack, cap: usize, keep_bytes: usize) {
+        let Some(mut st) = core::mem::take(rack).st else {
+            return;
+        };
+        if self.boxes.len() >= cap {
+            return;
+        }
+        let mut segs = core::mem::take(&mut st.segs);
+        segs.clear();
+        if segs.capacity() * core::mem::size_of::<SentSeg>() > keep_bytes {
+            segs = VecDeque::new();
+        }
+        *st = RackState {
+            segs,
+            ..RackState::default()
+        };
+        self.boxes.push(st);
     }
 
+    /// Keeps at most `cap`.
+    pub(crate) fn truncate(&mut self, cap: usize) {
+        self.boxes.truncate(cap);
+    }
+
+    /// States held.
+    pub(crate) fn len(&self) -> usize {
+        self.boxes.len()
+    }
+}
+
+impl Rack {
     /// Bytes the record queue holds allocated while empty (nothing in flight).
     pub(crate) fn idle_bytes(&self) -> usize {
         self.st
@@ -127,12 +164,33 @@ impl Rack {
             .on_send(start, end, now, app_limited);
     }
 
+    /// [`Rack::on_send`], the state taken from `spares` if this is the first
+    /// segment recorded.
+    pub(crate) fn on_send_from(
+        &mut self,
+        start: SeqNum,
+        end: SeqNum,
+        now: Instant,
+        spares: &mut RackSpares,
+    ) {
+        if self.st.is_none() && start.lt(end) {
+            self.st = spares.boxes.pop();
+        }
+        self.on_send(start, end, now);
+    }
+
     /// §3.4: the sender has run out of data (or is otherwise not using its
     /// window): samples taken until the data now in flight is delivered are
     /// marked app-limited.
     pub(crate) fn on_app_limited(&mut self, in_flight: usize) {
         let delivered = self.st.as_ref().map_or(0, |s| s.delivered);
         self.app_limited_until = (delivered + in_flight as u64).max(1);
+    }
+
+    /// The app-limited mark (see [`Rack::on_app_limited`]).
+    #[cfg(debug_assertions)]
+    pub(crate) fn app_limited_until(&self) -> u64 {
+        self.app_limited_until
     }
 
     /// §3.3: the rate sample of the ACK just processed, if it delivered anything;

@@ -328,7 +328,7 @@ pub struct Segment<'a> {
 /// # Errors
 /// A [`ParseError`] naming the first problem found. Never panics.
 pub fn parse(packet: &[u8]) -> Result<Segment<'_>, ParseError> {
-    parse_unverified(packet)?.verify()
+    parse_unverified(packet)?.verify().copied()
 }
 
 /// A parsed TCP segment whose TCP checksum is still to be checked (the IPv4
@@ -357,9 +357,9 @@ impl<'a> Unverified<'a> {
     ///
     /// # Errors
     /// [`ParseError::BadChecksum`] if it does not verify.
-    pub fn verify(self) -> Result<Segment<'a>, ParseError> {
+    pub fn verify(&self) -> Result<&Segment<'a>, ParseError> {
         if checksum::fold(checksum::sum(self.seg.payload, self.head_sum)) == 0 {
-            Ok(self.seg)
+            Ok(&self.seg)
         } else {
             Err(ParseError::BadChecksum)
         }
@@ -374,7 +374,7 @@ impl<'a> Unverified<'a> {
     ///
     /// # Panics
     /// If `a.len() + b.len()` is not the payload's length (a caller bug).
-    pub fn verify_into(self, a: &mut [u8], b: &mut [u8]) -> Result<Segment<'a>, ParseError> {
+    pub fn verify_into(&self, a: &mut [u8], b: &mut [u8]) -> Result<&Segment<'a>, ParseError> {
         let p = self.seg.payload;
         assert_eq!(a.len() + b.len(), p.len(), "verify_into: pieces do not fit");
         let (pa, pb) = p.split_at(a.len());
@@ -388,7 +388,7 @@ impl<'a> Unverified<'a> {
             sb
         };
         if checksum::fold(sa + sb) == 0 {
-            Ok(self.seg)
+            Ok(&self.seg)
         } else {
             Err(ParseError::BadChecksum)
         }
