@@ -45,15 +45,14 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// RFC 1071 §2(B)) keeps the value congruent.
 #[inline]
 fn fold64(acc: u64) -> u32 {
-    // Four fixed steps instead of a data-dependent loop: 64 → 33 → 32 bits, then
-    // 32 → 17 → 16 bits; each step keeps the value congruent mod 0xffff and a
-    // nonzero value nonzero.
-    let a = (acc & 0xffff_ffff) + (acc >> 32); // <= 2^33 - 2
-    let a = (a & 0xffff_ffff) + (a >> 32); // <= 2^32 - 1
-    let a = (a & 0xffff) + (a >> 16); // <= 0x1fffe
-    let a = (a & 0xffff) + (a >> 16); // <= 0xffff
-                                      // The steps above leave a <= 0xffff.
-    a as u32
+    // Two end-around-carry additions, 64 → 32 → 16 bits. Each keeps the value
+    // congruent mod 0xffff and a nonzero value nonzero, and cannot overflow: the
+    // largest sum of two halves is 2 × (2^k − 1), whose low half is 2^k − 2.
+    // The casts keep exactly the halves named.
+    let (s, c) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let a = s + u32::from(c);
+    let (s, c) = (a as u16).overflowing_add((a >> 16) as u16);
+    u32::from(s + u16::from(c))
 }
 
 /// The scalar loop, for short inputs (headers) and the vector loop's tail:
@@ -64,26 +63,26 @@ fn fold64(acc: u64) -> u32 {
 #[inline]
 fn scalar_native(data: &[u8]) -> u64 {
     let mut acc = 0u64;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        // chunks_exact(8): exactly 8 bytes.
-        let w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    let mut rest = data;
+    while let Some((w, r)) = rest.split_first_chunk::<8>() {
+        let w = u64::from_ne_bytes(*w);
         acc += (w & 0xffff_ffff) + (w >> 32);
+        rest = r;
     }
     // The tail (< 8 bytes): a 4- and a 2-byte word and an odd byte, each
-    // starting at an even offset.
-    let mut rest = chunks.remainder();
-    if let Some((w, r)) = rest.split_first_chunk::<4>() {
-        acc += u64::from(u32::from_ne_bytes(*w));
-        rest = r;
+    // starting at an even offset. Sizes are tested with `len` bits, not by
+    // splitting slices, so the tail costs a few instructions.
+    let n = rest.len();
+    if n & 4 != 0 {
+        acc += u64::from(u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]));
     }
-    if let Some((w, r)) = rest.split_first_chunk::<2>() {
-        acc += u64::from(u16::from_ne_bytes(*w));
-        rest = r;
+    if n & 2 != 0 {
+        let i = n & 4;
+        acc += u64::from(u16::from_ne_bytes([rest[i], rest[i + 1]]));
     }
-    if let [last] = rest {
+    if n & 1 != 0 {
         // RFC 9293 §3.1: the odd last octet is padded with a zero on its right.
-        acc += u64::from(u16::from_ne_bytes([*last, 0]));
+        acc += u64::from(u16::from_ne_bytes([rest[n - 1], 0]));
     }
     acc
 }
@@ -211,16 +210,21 @@ fn vector_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
 /// byte-swapped sum, so the words can be read in the machine's order and the folded
 /// result swapped once at the end. §2(C), "Parallel Summation": the words can be
 /// summed in wider units and folded at the end, since 2^16 ≡ 1 (mod 2^16 − 1).
+///
+/// `initial` is a partial sum in network order; it is byte-swapped into the
+/// native accumulator (§2(B) again), so the whole sum is folded once.
 #[inline]
-fn sum_native(data: &[u8]) -> u16 {
+fn sum_native(data: &[u8], initial: u32) -> u16 {
+    // A partial sum is at most 0xffff: the cast is lossless.
+    let initial = u64::from(u16::from_be(initial as u16));
     let acc = if data.len() >= VECTOR_MIN {
         let (head, done) = vector_native(data);
         // The head is folded first (it may be near 2^64 for huge inputs); the
         // tail is below 2^36. `done` is a multiple of 64, so the tail starts at
         // an even offset.
-        u64::from(fold64(head)) + scalar_native(&data[done..])
+        u64::from(fold64(head)) + scalar_native(&data[done..]) + initial
     } else {
-        scalar_native(data)
+        scalar_native(data) + initial
     };
     // fold64 returns a value <= 0xffff, so the cast is lossless.
     u16::from_be(fold64(acc) as u16)
@@ -240,7 +244,13 @@ fn sum_native(data: &[u8]) -> u16 {
 /// time when the `std` feature is on).
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
-    fold64(u64::from(sum_native(data)) + u64::from(initial))
+    // An `initial` above 0xffff (several partial sums added) is folded first.
+    let initial = if initial > 0xffff {
+        fold64(u64::from(initial))
+    } else {
+        initial
+    };
+    u32::from(sum_native(data, initial))
 }
 
 /// Copies `src` into `dst` and returns `sum(src, initial)`, reading each byte once:
