@@ -147,22 +147,48 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     assert_eq!(a.pool.racks.len(), 0, "the first segment took the spare");
 }
 
+/// `n` connections from A to B established at t = 1 s: the client and server
+/// handles, in order.
+fn many_established(
+    n: usize,
+) -> (
+    Stack,
+    Stack,
+    alloc::vec::Vec<SocketHandle>,
+    alloc::vec::Vec<SocketHandle>,
+) {
+    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
+    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+    let l = b.listen(SocketAddr::new(B, 80), n).unwrap();
+    let clients: alloc::vec::Vec<_> = (0..n)
+        .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
+        .collect();
+    shuttle(&mut a, &mut b, Instant::from_secs(1));
+    let servers = (0..n).map(|_| b.accept(l).unwrap()).collect();
+    (a, b, clients, servers)
+}
+
+/// Lets `st` sleep from timer to timer with nothing else happening, checking
+/// that each wake-up is within two pool epochs (the pool's own deadline).
+fn run_quiet_epochs(st: &mut Stack, mut now: Instant) {
+    use super::pool::EPOCH;
+    for _ in 0..10 {
+        let Some(t) = st.poll_timeout() else { break };
+        assert!(t <= now + EPOCH * 2, "the pool's own deadline");
+        now = t;
+        st.handle_timeout(now);
+    }
+}
+
 /// The pool follows the load: after 1,000 connections close at once it holds
 /// them for the next burst, and once the load has been gone for two epochs it
 /// is back to the base, with no timer left asking for it.
 #[test]
 fn the_pool_shrinks_back_when_the_load_is_gone() {
-    use super::pool::{EPOCH, POOL_BASE};
+    use super::pool::POOL_BASE;
     const N: usize = 1000;
-    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
-    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
-    let l = b.listen(SocketAddr::new(B, 80), N).unwrap();
-    let mut now = Instant::from_secs(1);
-    let clients: alloc::vec::Vec<_> = (0..N)
-        .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
-        .collect();
-    shuttle(&mut a, &mut b, now);
-    let servers: alloc::vec::Vec<_> = (0..N).map(|_| b.accept(l).unwrap()).collect();
+    let (mut a, mut b, clients, servers) = many_established(N);
+    let now = Instant::from_secs(1);
     // Client first: the server's ends pass through LAST-ACK and are freed.
     for (&c, &s) in clients.iter().zip(&servers) {
         a.close(c).unwrap();
@@ -176,12 +202,7 @@ fn the_pool_shrinks_back_when_the_load_is_gone() {
         "every server TCB parked for the next burst"
     );
     // Quiet: the stack asks to be woken to shrink the pool, and does.
-    for _ in 0..10 {
-        let Some(t) = b.poll_timeout() else { break };
-        assert!(t <= now + EPOCH * 2, "the pool's own deadline");
-        now = t;
-        b.handle_timeout(now);
-    }
+    run_quiet_epochs(&mut b, now);
     assert_eq!(b.pool.len(), POOL_BASE);
     assert!(b.pool.racks.len() <= POOL_BASE);
     assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
@@ -193,17 +214,10 @@ fn the_pool_shrinks_back_when_the_load_is_gone() {
 /// the base.
 #[test]
 fn parked_rack_states_follow_the_pool_bound() {
-    use super::pool::{EPOCH, POOL_BASE};
+    use super::pool::POOL_BASE;
     const N: usize = 1000;
-    let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
-    let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
-    let l = b.listen(SocketAddr::new(B, 80), N).unwrap();
-    let mut now = Instant::from_secs(1);
-    let clients: alloc::vec::Vec<_> = (0..N)
-        .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
-        .collect();
-    shuttle(&mut a, &mut b, now);
-    let servers: alloc::vec::Vec<_> = (0..N).map(|_| b.accept(l).unwrap()).collect();
+    let (mut a, mut b, clients, servers) = many_established(N);
+    let now = Instant::from_secs(1);
     // Every server end sends at once, then all close: N RACK states in use.
     for &s in &servers {
         assert_eq!(b.send(s, b"x"), Ok(1));
@@ -216,12 +230,7 @@ fn parked_rack_states_follow_the_pool_bound() {
     shuttle(&mut a, &mut b, now);
     assert_eq!(b.pool.len(), N);
     assert_eq!(b.pool.racks.len(), N, "every RACK state parked");
-    for _ in 0..10 {
-        let Some(t) = b.poll_timeout() else { break };
-        assert!(t <= now + EPOCH * 2, "the pool's own deadline");
-        now = t;
-        b.handle_timeout(now);
-    }
+    run_quiet_epochs(&mut b, now);
     assert_eq!((b.pool.len(), b.pool.racks.len()), (POOL_BASE, POOL_BASE));
     assert_eq!(b.poll_timeout(), None, "nothing left to wake up for");
 }
