@@ -549,7 +549,12 @@ impl Harness {
             let (Some(h), Some(remote)) = (s.handle, s.remote) else {
                 continue;
             };
-            self.handle_of.insert((s.local, remote), h);
+            // A reset socket the application still holds keeps its 4-tuple in
+            // the list beside the connection that reused the tuple: the live
+            // one is the one whose segments go out.
+            if s.state != State::Closed || !self.handle_of.contains_key(&(s.local, remote)) {
+                self.handle_of.insert((s.local, remote), h);
+            }
             if self.linked.contains_key(&h) {
                 continue;
             }
