@@ -132,17 +132,18 @@ fn lanes_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
         let n = ((src.len() - done) / STEP).min(BLOCK_STEPS) * STEP;
         let mut acc = [0u32; LANES];
         let (s, d) = (&src[done..done + n], &mut dst[done..done + n]);
-        // Copied in pieces that stay in L1 between the copy and the sum: a
-        // load-store-load loop over the same words stalls on stores to the
-        // destination that alias the next loads 4 KiB apart (and the vector
-        // loads are not reused by the compiler anyway).
+        // In pieces that stay in L1 between the sum and the copy: each piece
+        // of the source is summed, then copied. (A load-store-load loop over
+        // the same words stalls on stores that alias the next loads 4 KiB
+        // apart; summing the destination after the copy stalls on loads of
+        // bytes still in the store buffer.)
         for (c, o) in s.chunks(PIECE).zip(d.chunks_mut(PIECE)) {
-            o.copy_from_slice(c);
-            for c in o.chunks_exact(STEP) {
+            for w in c.chunks_exact(STEP) {
                 for (i, a) in acc.iter_mut().enumerate() {
-                    *a = a.wrapping_add(u32::from(u16::from_ne_bytes([c[2 * i], c[2 * i + 1]])));
+                    *a = a.wrapping_add(u32::from(u16::from_ne_bytes([w[2 * i], w[2 * i + 1]])));
                 }
             }
+            o.copy_from_slice(c);
         }
         total += acc.iter().map(|&a| u64::from(a)).sum::<u64>();
         done += n;
