@@ -77,6 +77,12 @@ pub struct TcpConfig {
     /// runtime whose timers fire in 1 ms ticks wants a few ticks here
     /// (synack-tokio raises it to 3 ms), or the late wake-ups cost goodput.
     pub pacing_max_lag: core::time::Duration,
+    /// Header prediction: the next in-order data segment of a connection with
+    /// nothing in flight skips the steps of RFC 9293 §3.10.7.4 that cannot act
+    /// on it (Van Jacobson's fast path, Linux's `tcp_rcv_established`). On by
+    /// default; off runs every segment through the full processing, with exactly
+    /// the same result (`Counters::segments_predicted` counts the fast ones).
+    pub header_prediction: bool,
     /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
     /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
     pub frto: bool,
@@ -194,6 +200,7 @@ impl Default for TcpConfig {
             congestion: crate::tcp::congestion::Algorithm::Cubic,
             pacing: true,
             pacing_max_lag: crate::tcp::pacing::MAX_LAG,
+            header_prediction: true,
             frto: true,
             slow_start_after_idle: true,
             auto_tune: true,

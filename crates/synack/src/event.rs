@@ -91,6 +91,10 @@ counters! {
     packets_out,
     /// Valid segments processed.
     segments_in,
+    /// Of those, in-order data segments taken by header prediction (the fast path
+    /// of `Tcb::input_synchronized`: next expected data, nothing to acknowledge,
+    /// window unchanged).
+    segments_predicted,
     /// Segments emitted.
     segments_out,
     /// Packets whose destination is not one of our addresses.

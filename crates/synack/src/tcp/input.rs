@@ -215,6 +215,52 @@ impl Tcb {
         }
     }
 
+    /// Header prediction (Van Jacobson's; Linux's `tcp_rcv_established` fast
+    /// path): the segment is the next in-order data of an established
+    /// connection that has nothing in flight, acknowledges nothing new, leaves
+    /// the window as it was and carries no SACK blocks, and its timestamp (if
+    /// they are in use) is not old. For such a segment every step of the full
+    /// processing but the text is a no-op or a plain update, so
+    /// [`Tcb::input_predicted`] does just those. The common case of a pure
+    /// receiver: a bulk download, a request arriving at a server.
+    fn predicted(&self, hdr: &TcpHeader, len: usize) -> bool {
+        let f = hdr.flags;
+        self.state == State::Established
+            && (f == TcpFlags::ACK || f == TcpFlags::ACK | TcpFlags::PSH)
+            && len > 0
+            && hdr.seq == self.rcv_nxt
+            && hdr.ack == self.snd_una
+            && self.snd_una == self.snd_max
+            && (u32::from(hdr.window) << self.snd_wscale) == self.snd_wnd
+            && hdr.options.sack().is_empty()
+            && (!self.ts_ok
+                || hdr
+                    .options
+                    .timestamps
+                    .is_some_and(|t| SeqNum(t.val).ge(SeqNum(self.ts_recent))))
+            && self.recover.is_none()
+            && self.frto.is_none()
+            && self.dupacks == 0
+            && self.rack_deadline.is_none()
+    }
+
+    /// The full processing of a [`Tcb::predicted`] segment, without the steps that
+    /// cannot act on it: it is acceptable (at RCV.NXT; PAWS passes), carries no
+    /// RST, SYN or FIN, and its ACK is SND.UNA with nothing in flight (no RTT
+    /// sample, no recovery, no duplicate ACK, no RACK or F-RTO work, nothing freed).
+    fn input_predicted(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
+        ctx.counters.segments_predicted += 1;
+        self.note_peer_alive(ctx.now);
+        self.probes_out = 0;
+        if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(hdr.ack)) {
+            self.update_window(hdr);
+        }
+        self.update_ts_recent(hdr, ctx);
+        self.process_text(hdr, payload, ctx);
+        // An out-of-order FIN this data reaches is taken now.
+        self.maybe_take_fin(ctx);
+    }
+
     /// RFC 9293 §3.10.7.4: a segment arrives in SYN-RECEIVED or a synchronized state.
     pub(crate) fn input_synchronized(
         &mut self,
@@ -233,6 +279,10 @@ impl Tcb {
             // A retransmitted SYN for our half-open connection: our SYN,ACK was lost,
             // so send it again (as Linux's tcp_check_req does).
             self.snd_nxt = self.iss;
+            return;
+        }
+        if ctx.cfg.header_prediction && self.predicted(hdr, payload.len()) {
+            self.input_predicted(hdr, payload, ctx);
             return;
         }
         if !self.check_sequence(hdr, payload.len(), ctx) {
