@@ -445,27 +445,28 @@ impl RackState {
     /// over the block, not over the whole window.
     fn on_sack(&mut self, left: SeqNum, right: SeqNum, now: Instant) {
         let first = self.segs.partition_point(|s| s.start.lt(left));
-        let mut newly = alloc::vec::Vec::new();
         let mut reordered = false;
-        for s in self.segs.range_mut(first..) {
+        // By index, each record marked and then taken as delivered in turn (the
+        // delivery bookkeeping touches no record), with nothing allocated.
+        for i in first..self.segs.len() {
+            let s = &mut self.segs[i];
             if !s.end.le(right) {
                 break;
             }
-            if !s.sacked {
-                s.sacked = true;
-                self.sacked_bytes += s.len();
-                if s.lost {
-                    // Marked lost, never resent, yet delivered: it was reordering.
-                    s.lost = false;
-                    self.lost_bytes -= s.len();
-                    reordered = true;
-                }
-                newly.push(*s);
+            if s.sacked {
+                continue;
             }
-        }
-        for s in newly {
-            self.sample_delivery(&s, now);
-            self.delivered(s, now, false);
+            s.sacked = true;
+            // Marked lost, never resent, yet delivered: it was reordering.
+            let was_lost = core::mem::replace(&mut s.lost, false);
+            let seg = *s;
+            self.sacked_bytes += seg.len();
+            if was_lost {
+                self.lost_bytes -= seg.len();
+                reordered = true;
+            }
+            self.sample_delivery(&seg, now);
+            self.delivered(seg, now, false);
         }
         if reordered {
             self.reordering_seen();
