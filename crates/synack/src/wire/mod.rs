@@ -566,82 +566,53 @@ fn emit_v4_plain(
         return Err(EmitError::BufferTooSmall);
     }
     let out = buf.get_mut(..total).ok_or(EmitError::BufferTooSmall)?;
-    let (ip, rest) = out.split_at_mut(IPV4_HEADER_LEN);
-    let (head, data) = rest.split_at_mut(header_len);
     let (s, d) = (u32::from(src), u32::from(dst));
     let addrs = u64::from(s) + u64::from(d);
+    // Both headers as big-endian 32-bit words, written whole.
+    let mut h = [0u8; IPV4_HEADER_LEN + TCP_HEADER_LEN + TS_LEN];
+    let mut put = |at: usize, v: u32| h[at..at + 4].copy_from_slice(&v.to_be_bytes());
     // total <= 0xffff was checked above.
-    let total16 = total as u16;
-    let ip_sum = addrs
-        + u64::from(u16::from_be_bytes([VER_IHL, 0]))
-        + u64::from(total16)
-        + u64::from(FLAG_DF)
-        + u64::from(u16::from_be_bytes([ttl, IP_PROTO_TCP]));
-    let [t0, t1] = total16.to_be_bytes();
-    let [df0, df1] = FLAG_DF.to_be_bytes();
-    let [c0, c1] = (!fold_u64(ip_sum)).to_be_bytes();
-    let [s0, s1, s2, s3] = s.to_be_bytes();
-    let [d0, d1, d2, d3] = d.to_be_bytes();
-    ip.copy_from_slice(&[
-        VER_IHL,
-        0,
-        t0,
-        t1,
-        0,
-        0,
-        df0,
-        df1,
-        ttl,
-        IP_PROTO_TCP,
-        c0,
-        c1,
-        s0,
-        s1,
-        s2,
-        s3,
-        d0,
-        d1,
-        d2,
-        d3,
-    ]);
+    let w0 = u32::from(VER_IHL) << 24 | total as u32;
+    let w1 = u32::from(FLAG_DF);
+    let w2 = u32::from(ttl) << 24 | u32::from(IP_PROTO_TCP) << 16;
+    let ip_sum = addrs + u64::from(w0) + u64::from(w1) + u64::from(w2);
+    put(0, w0);
+    put(4, w1);
+    put(8, w2 | u32::from(!fold_u64(ip_sum)));
+    put(12, s);
+    put(16, d);
 
     let ports = u32::from(tcp.src_port) << 16 | u32::from(tcp.dst_port);
     // header_len <= 32, so header_len / 4 fits in the 4-bit data offset.
-    let off_flags = u16::from_be_bytes([((header_len / 4) as u8) << 4, tcp.flags.0]);
+    let off_flags = u32::from(u16::from_be_bytes([
+        ((header_len / 4) as u8) << 4,
+        tcp.flags.0,
+    ]));
     let (seq, ack) = (tcp.seq.get(), tcp.ack.get());
+    let w3 = off_flags << 16 | u32::from(tcp.window);
+    let urgent = u32::from(tcp.urgent);
     let mut sum = addrs
         + u64::from(IP_PROTO_TCP)
         + tcp_len as u64 // at most 0xffff
         + u64::from(ports)
         + u64::from(seq)
         + u64::from(ack)
-        + u64::from(off_flags)
-        + u64::from(tcp.window)
-        + u64::from(tcp.urgent);
-    let [p0, p1, p2, p3] = ports.to_be_bytes();
-    let [q0, q1, q2, q3] = seq.to_be_bytes();
-    let [a0, a1, a2, a3] = ack.to_be_bytes();
-    let [o0, o1] = off_flags.to_be_bytes();
-    let [w0, w1] = tcp.window.to_be_bytes();
-    let [u0, u1] = tcp.urgent.to_be_bytes();
-    let fixed = [
-        p0, p1, p2, p3, q0, q1, q2, q3, a0, a1, a2, a3, o0, o1, w0, w1, 0, 0, u0, u1,
-    ];
+        + u64::from(w3)
+        + u64::from(urgent);
+    put(20, ports);
+    put(24, seq);
+    put(28, ack);
+    put(32, w3);
     if let Some(ts) = ts {
         sum += u64::from(TS_KIND) + u64::from(ts.val) + u64::from(ts.ecr);
-        let mut h = [0u8; TCP_HEADER_LEN + TS_LEN];
-        h[..TCP_HEADER_LEN].copy_from_slice(&fixed);
-        h[20..24].copy_from_slice(&TS_KIND.to_be_bytes());
-        h[24..28].copy_from_slice(&ts.val.to_be_bytes());
-        h[28..32].copy_from_slice(&ts.ecr.to_be_bytes());
-        head.copy_from_slice(&h);
-    } else {
-        head.copy_from_slice(&fixed);
+        put(40, TS_KIND);
+        put(44, ts.val);
+        put(48, ts.ecr);
     }
+    let (head, data) = out.split_at_mut(IPV4_HEADER_LEN + header_len);
     let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], fold_u64(sum).into());
-    let [k0, k1] = checksum::fold(sum).to_be_bytes();
-    head[16] = k0;
-    head[17] = k1;
+    put(36, u32::from(checksum::fold(sum)) << 16 | urgent);
+    head.copy_from_slice(&h[..IPV4_HEADER_LEN + header_len]);
     Ok(total)
 }
 
