@@ -684,16 +684,22 @@ impl Stack {
                 return Some(n);
             }
         }
+        let hop = self.config.tcp.hop_limit;
         while let Some(idx) = self.tx_queue.pop_front() {
             if let Some(slot) = self.slots.get_mut(idx as usize) {
                 slot.queued = false;
             }
-            let Some(Some((seg, local, remote, more))) = self.with_conn(idx, |t, ctx| {
+            // The packet is written while the TCB is at hand: the segment (a
+            // header of ~100 bytes) is not copied out of the closure.
+            let out = self.with_conn(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 // Not queued again if asking again would find nothing.
                 let more = t.poll_more(ctx);
-                Some((seg, t.local, t.remote, more))
-            }) else {
+                let (a, b) = t.send_buf.slices(seg.payload_off, seg.payload_len);
+                let r = wire::emit_parts(t.local.ip(), t.remote.ip(), hop, &seg.hdr, [a, b], buf);
+                Some((r, more))
+            });
+            let Some(Some((r, more))) = out else {
                 // Nothing more to send: the TCB is in cache now, so bring its
                 // deadline up to date here (timers may have been armed by the
                 // attempt) rather than in the next `poll_timeout`.
@@ -703,17 +709,12 @@ impl Stack {
                 }
                 continue;
             };
-            let Some(tcb) = self.conn(idx) else { continue };
             if more {
                 self.touch(idx);
-            } else {
+            } else if let Some(tcb) = self.conn(idx) {
                 let deadline = tcb.next_deadline();
                 self.set_timer(idx, deadline);
             }
-            let Some(tcb) = self.conn(idx) else { continue };
-            let (a, b) = tcb.send_buf.slices(seg.payload_off, seg.payload_len);
-            let hop = self.config.tcp.hop_limit;
-            let r = wire::emit_parts(local.ip(), remote.ip(), hop, &seg.hdr, [a, b], buf);
             match r {
                 Ok(n) => {
                     self.counters.packets_out += 1;

@@ -430,10 +430,14 @@ impl Tcb {
     /// retransmission timeout", nothing is in flight and data waits, cwnd drops
     /// to the restart window before this transmission.
     fn restart_after_idle(&mut self, now: crate::time::Instant) {
+        // The cheap tests first: a sender with data in flight is not idle.
+        if !self.idle_restart || self.in_flight() != 0 {
+            return;
+        }
         let idle = self
             .last_data_sent
             .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto());
-        if self.idle_restart && idle && self.in_flight() == 0 && self.may_send_data() {
+        if idle && self.may_send_data() {
             let rw = crate::tcp::congestion::initial_window(usize::from(self.mss));
             // Idempotent: once cwnd is at RW, a second call changes nothing.
             self.cc.on_idle_restart(now, rw);

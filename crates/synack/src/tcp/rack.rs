@@ -336,7 +336,8 @@ impl RackState {
     fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) {
         // §3.2: "If there are no packets in flight yet, then we start the delivery
         // rate interval at the current time."
-        if self.segs.iter().all(|s| s.sacked) {
+        // (The front first: with anything unSACKed in flight it usually is.)
+        if self.segs.front().is_none_or(|s| s.sacked) && self.segs.iter().all(|s| s.sacked) {
             self.first_sent_at = now;
             self.delivered_at = now;
         }
