@@ -94,56 +94,49 @@ const STEP: usize = 2 * LANES;
 /// Steps per block: a `u32` lane holds 65,536 words of at most `0xffff` without
 /// wrapping (65,536 × 65,535 < 2^32), so the lanes are emptied every 4 MiB.
 const BLOCK_STEPS: usize = 65_536;
-/// Bytes copied at a time by [`lanes_copy_native`] before they are summed.
+/// Bytes summed and then copied at a time by [`lanes_native`].
 const PIECE: usize = 2048;
 /// From this many bytes the vector loop is used.
 const VECTOR_MIN: usize = 128;
 
+/// Adds every 16-bit word of `block` (whole 64-byte steps) into its lane.
+#[inline(always)]
+fn add_steps(acc: &mut [u32; LANES], block: &[u8]) {
+    for c in block.chunks_exact(STEP) {
+        for (i, a) in acc.iter_mut().enumerate() {
+            *a = a.wrapping_add(u32::from(u16::from_ne_bytes([c[2 * i], c[2 * i + 1]])));
+        }
+    }
+}
+
 /// The vector loop (RFC 1071 §2(C), "Parallel Summation"): every 16-bit word of a
 /// 64-byte step goes into its own `u32` lane, the lanes are added up at the end.
 /// Plain code that the compiler turns into SIMD (zero-extend and add, 4–16 words
-/// per instruction, no carries to track). Sums the whole 64-byte steps of `data`
-/// and returns the unfolded sum and how many bytes it covered.
+/// per instruction, no carries to track). Sums the whole 64-byte steps of `data`,
+/// copying each 2 KiB piece of them into `dst` after summing it when `dst` is
+/// given (same length as `data`), and returns the unfolded sum and how many
+/// bytes it covered.
+///
+/// The piece is summed, then copied, while it is in L1: a load-store-load loop
+/// over the same words stalls on stores that alias the next loads 4 KiB apart,
+/// and summing the destination right after the copy stalls on loads of bytes
+/// still in the store buffer.
 #[inline(always)]
-fn lanes_native(data: &[u8]) -> (u64, usize) {
-    let mut total = 0u64;
-    let mut rest = data;
-    while rest.len() >= STEP {
-        let (block, r) = rest.split_at((rest.len() / STEP).min(BLOCK_STEPS) * STEP);
-        rest = r;
-        let mut acc = [0u32; LANES];
-        for c in block.chunks_exact(STEP) {
-            for (i, a) in acc.iter_mut().enumerate() {
-                *a = a.wrapping_add(u32::from(u16::from_ne_bytes([c[2 * i], c[2 * i + 1]])));
-            }
-        }
-        total += acc.iter().map(|&a| u64::from(a)).sum::<u64>();
-    }
-    (total, data.len() - rest.len())
-}
-
-/// [`lanes_native`] that also copies the steps it sums from `src` into `dst` (same
-/// length): a load, a store and the lane adds per vector.
-#[inline(always)]
-fn lanes_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
+fn lanes_native(data: &[u8], mut dst: Option<&mut [u8]>) -> (u64, usize) {
     let mut total = 0u64;
     let mut done = 0;
-    while src.len() - done >= STEP {
-        let n = ((src.len() - done) / STEP).min(BLOCK_STEPS) * STEP;
+    while data.len() - done >= STEP {
+        let n = ((data.len() - done) / STEP).min(BLOCK_STEPS) * STEP;
         let mut acc = [0u32; LANES];
-        let (s, d) = (&src[done..done + n], &mut dst[done..done + n]);
-        // In pieces that stay in L1 between the sum and the copy: each piece
-        // of the source is summed, then copied. (A load-store-load loop over
-        // the same words stalls on stores that alias the next loads 4 KiB
-        // apart; summing the destination after the copy stalls on loads of
-        // bytes still in the store buffer.)
-        for (c, o) in s.chunks(PIECE).zip(d.chunks_mut(PIECE)) {
-            for w in c.chunks_exact(STEP) {
-                for (i, a) in acc.iter_mut().enumerate() {
-                    *a = a.wrapping_add(u32::from(u16::from_ne_bytes([w[2 * i], w[2 * i + 1]])));
+        let block = &data[done..done + n];
+        match dst.as_deref_mut() {
+            Some(d) => {
+                for (c, o) in block.chunks(PIECE).zip(d[done..done + n].chunks_mut(PIECE)) {
+                    add_steps(&mut acc, c);
+                    o.copy_from_slice(c);
                 }
             }
-            o.copy_from_slice(c);
+            None => add_steps(&mut acc, block),
         }
         total += acc.iter().map(|&a| u64::from(a)).sum::<u64>();
         done += n;
@@ -151,84 +144,56 @@ fn lanes_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
     (total, done)
 }
 
-/// The vector loops built for AVX2 (32 bytes per instruction instead of SSE2's
-/// 16), chosen at run time when the CPU has it. The only `unsafe` in the crate:
-/// calling a function compiled for a CPU feature, right after checking the CPU.
+/// The vector loop built for AVX2 (32 bytes per instruction instead of SSE2's
+/// 16), for CPUs that have it. The only `unsafe` in the crate: calling a function
+/// compiled for a CPU feature, right after checking the CPU has it.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod avx2 {
     #[target_feature(enable = "avx2")]
-    fn lanes(data: &[u8]) -> (u64, usize) {
-        super::lanes_native(data)
+    fn lanes_avx2(data: &[u8], dst: Option<&mut [u8]>) -> (u64, usize) {
+        super::lanes_native(data, dst)
     }
 
-    #[target_feature(enable = "avx2")]
-    fn lanes_copy(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
-        super::lanes_copy_native(dst, src)
-    }
-
-    pub(super) fn sum(data: &[u8]) -> (u64, usize) {
+    /// [`super::lanes_native`], built for AVX2 if the CPU has it.
+    pub(super) fn lanes(data: &[u8], dst: Option<&mut [u8]>) -> (u64, usize) {
         if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: `lanes` only needs AVX2, which the CPU was just found to have.
-            unsafe { lanes(data) }
+            // SAFETY: `lanes_avx2` only needs AVX2, which the CPU was just found
+            // to have.
+            unsafe { lanes_avx2(data, dst) }
         } else {
-            super::lanes_native(data)
-        }
-    }
-
-    pub(super) fn copy_sum(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: `lanes_copy` only needs AVX2, which the CPU was just found to have.
-            unsafe { lanes_copy(dst, src) }
-        } else {
-            super::lanes_copy_native(dst, src)
+            super::lanes_native(data, dst)
         }
     }
 }
 
 /// The vector loop, in the best build the CPU runs.
 #[inline]
-fn vector_native(data: &[u8]) -> (u64, usize) {
+fn vector_native(data: &[u8], dst: Option<&mut [u8]>) -> (u64, usize) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return avx2::sum(data);
+    return avx2::lanes(data, dst);
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    return lanes_native(data);
+    return lanes_native(data, dst);
 }
 
-/// The vector copy-and-sum loop, in the best build the CPU runs.
-#[inline]
-fn vector_copy_native(dst: &mut [u8], src: &[u8]) -> (u64, usize) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return avx2::copy_sum(dst, src);
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    return lanes_copy_native(dst, src);
-}
-
-/// The 1's complement sum of `data` taken as *native-endian* 16-bit words, folded
-/// to 16 bits.
-///
-/// RFC 1071 §2(B), "Byte Order Independence": the sum of byte-swapped words is the
-/// byte-swapped sum, so the words can be read in the machine's order and the folded
-/// result swapped once at the end. §2(C), "Parallel Summation": the words can be
-/// summed in wider units and folded at the end, since 2^16 ≡ 1 (mod 2^16 − 1).
-///
-/// `initial` is a partial sum in network order; it is byte-swapped into the
-/// native accumulator (§2(B) again), so the whole sum is folded once.
-#[inline]
-fn sum_native(data: &[u8], initial: u32) -> u16 {
-    // A partial sum is at most 0xffff: the cast is lossless.
-    let initial = u64::from(u16::from_be(initial as u16));
-    let acc = if data.len() >= VECTOR_MIN {
-        let (head, done) = vector_native(data);
-        // The head is folded first (it may be near 2^64 for huge inputs); the
-        // tail is below 2^36. `done` is a multiple of 64, so the tail starts at
-        // an even offset.
-        u64::from(fold64(head)) + scalar_native(&data[done..]) + initial
+/// Folds the vector loop's unfolded `head`, the sum of the `tail` that follows it
+/// (at an even offset) and a network-order partial sum `initial` into a
+/// network-order partial sum. `initial` is byte-swapped into the native
+/// accumulator (RFC 1071 §2(B)), so everything is folded once.
+#[inline(always)]
+fn finish(head: u64, tail: &[u8], initial: u32) -> u32 {
+    // An `initial` above 0xffff (several partial sums added) is folded first.
+    let initial = if initial > 0xffff {
+        fold64(u64::from(initial))
     } else {
-        scalar_native(data) + initial
+        initial
     };
+    // The head is folded first (it may be near 2^64 for huge inputs); the tail
+    // is below 2^36; `initial` is now at most 0xffff, so the cast is lossless.
+    let acc =
+        u64::from(fold64(head)) + scalar_native(tail) + u64::from(u16::from_be(initial as u16));
     // fold64 returns a value <= 0xffff, so the cast is lossless.
-    u16::from_be(fold64(acc) as u16)
+    u32::from(u16::from_be(fold64(acc) as u16))
 }
 
 /// The 1's complement sum of `data` taken as big-endian 16-bit words, added to the
@@ -243,15 +208,20 @@ fn sum_native(data: &[u8], initial: u32) -> u16 {
 /// Short inputs (headers) take a scalar loop over 32-bit words; from 128 bytes a
 /// loop the compiler vectorizes (with AVX2 where the CPU has it, chosen at run
 /// time when the `std` feature is on).
+///
+/// RFC 1071 §2(B), "Byte Order Independence": the sum of byte-swapped words is
+/// the byte-swapped sum, so the words are read in the machine's order and the
+/// folded result swapped once at the end. §2(C), "Parallel Summation": the words
+/// can be summed in wider units and folded at the end, since 2^16 ≡ 1
+/// (mod 2^16 − 1).
 #[inline]
 pub fn sum(data: &[u8], initial: u32) -> u32 {
-    // An `initial` above 0xffff (several partial sums added) is folded first.
-    let initial = if initial > 0xffff {
-        fold64(u64::from(initial))
+    if data.len() >= VECTOR_MIN {
+        let (head, done) = vector_native(data, None);
+        finish(head, &data[done..], initial)
     } else {
-        initial
-    };
-    u32::from(sum_native(data, initial))
+        finish(0, data, initial)
+    }
 }
 
 /// Copies `src` into `dst` and returns `sum(src, initial)`, reading each byte once:
@@ -266,17 +236,13 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u32) -> u32 {
         // Most control segments: nothing to copy or add.
         return fold64(u64::from(initial));
     }
-    let (head, done) = if src.len() >= VECTOR_MIN {
-        vector_copy_native(dst, src)
-    } else {
-        (0, 0)
-    };
-    let rest = &src[done..];
-    dst[done..].copy_from_slice(rest);
-    // `done` is a multiple of 64: the tail starts at an even offset.
-    let acc = u64::from(fold64(head)) + scalar_native(rest);
-    let native = fold64(acc) as u16;
-    fold64(u64::from(u16::from_be(native)) + u64::from(initial))
+    if src.len() < VECTOR_MIN {
+        dst.copy_from_slice(src);
+        return finish(0, src, initial);
+    }
+    let (head, done) = vector_native(src, Some(&mut *dst));
+    dst[done..].copy_from_slice(&src[done..]);
+    finish(head, &src[done..], initial)
 }
 
 /// [`copy_and_sum`] of a payload held in two pieces (`a` then `b`, as a ring
@@ -461,17 +427,17 @@ mod tests {
         for n in lens {
             let d = &data[..n];
             let want = fold64(scalar_native(d));
-            let (v, done) = lanes_native(d);
+            let (v, done) = lanes_native(d, None);
             assert_eq!(done, n / STEP * STEP);
             assert_eq!(
                 fold64(u64::from(fold64(v)) + scalar_native(&d[done..])),
                 want,
                 "len {n}"
             );
-            let (v, done2) = vector_native(d);
+            let (v, done2) = vector_native(d, None);
             assert_eq!(
                 (fold64(v), done2),
-                (fold64(lanes_native(d).0), done),
+                (fold64(lanes_native(d, None).0), done),
                 "len {n}"
             );
             assert_eq!(fold(sum(d, 0)), naive(d), "len {n}");
