@@ -44,7 +44,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// `2^16 ≡ 1 (mod 0xffff)`, so adding the high bits back in ("end-around carry",
 /// RFC 1071 §2(B)) keeps the value congruent.
 #[inline]
-fn fold64(acc: u64) -> u32 {
+pub(crate) fn fold64(acc: u64) -> u32 {
     // Two end-around-carry additions, 64 → 32 → 16 bits. Each keeps the value
     // congruent mod 0xffff and a nonzero value nonzero, and cannot overflow: the
     // largest sum of two halves is 2 × (2^k − 1), whose low half is 2^k − 2.

@@ -29,7 +29,7 @@ use super::{checksum, EmitError, ParseError, IPV4_HEADER_LEN, IP_PROTO_TCP};
 /// The "More Fragments" flag in the flags/fragment-offset word.
 const FLAG_MF: u16 = 0x2000;
 /// The "Don't Fragment" flag.
-const FLAG_DF: u16 = 0x4000;
+pub(super) const FLAG_DF: u16 = 0x4000;
 /// The fragment offset bits.
 const FRAG_OFFSET_MASK: u16 = 0x1fff;
 /// Largest value of the 16-bit Total Length field.

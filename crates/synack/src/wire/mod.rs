@@ -557,7 +557,6 @@ fn emit_v4_plain(
     const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     /// Version 4 and IHL 5; Don't Fragment, ID 0 (as `ipv4::emit_header`).
     const VER_IHL: u8 = 0x45;
-    const FLAG_DF: u16 = 0x4000;
     let ts = tcp.options.timestamps;
     let header_len = TCP_HEADER_LEN + if ts.is_some() { TS_LEN } else { 0 };
     let tcp_len = header_len + payload[0].len() + payload[1].len();
@@ -573,12 +572,13 @@ fn emit_v4_plain(
     let mut put = |at: usize, v: u32| h[at..at + 4].copy_from_slice(&v.to_be_bytes());
     // total <= 0xffff was checked above.
     let w0 = u32::from(VER_IHL) << 24 | total as u32;
-    let w1 = u32::from(FLAG_DF);
+    let w1 = u32::from(ipv4::FLAG_DF);
     let w2 = u32::from(ttl) << 24 | u32::from(IP_PROTO_TCP) << 16;
     let ip_sum = addrs + u64::from(w0) + u64::from(w1) + u64::from(w2);
     put(0, w0);
     put(4, w1);
-    put(8, w2 | u32::from(!fold_u64(ip_sum)));
+    // fold64 returns at most 0xffff: the cast is lossless.
+    put(8, w2 | u32::from(!(checksum::fold64(ip_sum) as u16)));
     put(12, s);
     put(16, d);
 
@@ -610,21 +610,10 @@ fn emit_v4_plain(
         put(48, ts.ecr);
     }
     let (head, data) = out.split_at_mut(IPV4_HEADER_LEN + header_len);
-    let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], fold_u64(sum).into());
+    let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], checksum::fold64(sum));
     put(36, u32::from(checksum::fold(sum)) << 16 | urgent);
     head.copy_from_slice(&h[..IPV4_HEADER_LEN + header_len]);
     Ok(total)
-}
-
-/// End-around-carry fold of a sum of 16- and 32-bit words to 16 bits, nonzero
-/// if the sum is (see `checksum::fold64`).
-fn fold_u64(acc: u64) -> u16 {
-    let a = (acc & 0xffff_ffff) + (acc >> 32);
-    let a = (a & 0xffff) + (a >> 16);
-    let a = (a & 0xffff) + (a >> 16);
-    let a = (a & 0xffff) + (a >> 16);
-    // Four folds bring any u64 to at most 0xffff.
-    a as u16
 }
 
 #[cfg(test)]
