@@ -162,7 +162,9 @@ impl RecvRing {
         self.staged = 0;
     }
 
-    /// Makes room for `extra` more bytes past the tail (at least doubling), laying the held bytes out from index 0.
+    /// Makes room for `extra` more bytes past the tail (at least doubling),
+    /// laying the held bytes out from index 0. Bytes past the tail are not kept:
+    /// only `free_slices` calls it, and it forgets staged bytes.
     fn reserve(&mut self, extra: usize) {
         let need = self.len() + extra;
         if need <= self.buf.len() {
@@ -179,7 +181,6 @@ impl RecvRing {
         buf[a.len()..a.len() + b.len()].copy_from_slice(b);
         self.buf = buf;
         self.head = 0;
-        self.staged = 0;
     }
 
     /// Index in `buf` of the byte `offset` past the head.
@@ -201,9 +202,9 @@ impl RecvRing {
         let (da, db) = data.split_at(a.len());
         a.copy_from_slice(da);
         b.copy_from_slice(db);
-        // `free_slices` reserved the room; lengths stay below RING_MAX.
+        // `free_slices` reserved the room (and forgot staged bytes); lengths
+        // stay below RING_MAX.
         self.len += data.len() as u32;
-        self.staged = 0;
     }
 
     /// The `n` bytes of storage past the tail (allocating them if needed), as two
@@ -265,11 +266,9 @@ impl RecvRing {
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
         if n == self.len() {
-            // Empty: start over at index 0 (one piece for the next reads).
-            self.head = 0;
-            self.len = 0;
-            // Staged bytes sat at the old tail, which just moved.
-            self.staged = 0;
+            // Empty: start over at index 0 (one piece for the next reads); staged
+            // bytes sat at the old tail, which moves with it.
+            self.clear();
             return;
         }
         self.head = self.index(n) as u32;
