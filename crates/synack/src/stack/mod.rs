@@ -265,13 +265,6 @@ impl Stack {
             };
             self.counters.segments_in += 1;
             self.conn_input(idx, &seg.tcp, seg.payload);
-            if let Some(Socket::Conn(t)) = self
-                .slots
-                .get_mut(idx as usize)
-                .and_then(|s| s.sock.as_mut())
-            {
-                t.recv_buf.unstage();
-            }
             return;
         }
         let seg = match unverified.verify() {
@@ -430,6 +423,9 @@ impl Stack {
             } else {
                 t.input_synchronized(hdr, payload, ctx);
             }
+            // Payload staged by `verify_for_conn` and not taken is forgotten with
+            // its packet.
+            t.recv_buf.unstage();
         });
         self.after_change(idx, prev);
     }
