@@ -483,6 +483,13 @@ impl Stack {
         self.timers.set(idx, deadline);
     }
 
+    /// Recomputes `idx`'s deadline now (it is a connection).
+    fn update_timer_now(&mut self, idx: u32) {
+        if let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) {
+            self.set_timer(idx, deadline);
+        }
+    }
+
     /// Recomputes every deadline marked stale.
     fn refresh_timers(&mut self) {
         while let Some(idx) = self.stale_timers.pop() {
@@ -695,21 +702,17 @@ impl Stack {
                 let r = wire::emit_parts(t.local.ip(), t.remote.ip(), hop, &seg.hdr, [a, b], buf);
                 Some((r, more))
             });
+            // Nothing more to send: the TCB is in cache now, so its deadline is
+            // brought up to date here (timers may have been armed by the attempt)
+            // rather than in the next `poll_timeout`.
             let Some(Some((r, more))) = out else {
-                // Nothing more to send: the TCB is in cache now, so bring its
-                // deadline up to date here (timers may have been armed by the
-                // attempt) rather than in the next `poll_timeout`.
-                let deadline = self.conn(idx).and_then(Tcb::next_deadline);
-                if self.conn(idx).is_some() {
-                    self.set_timer(idx, deadline);
-                }
+                self.update_timer_now(idx);
                 continue;
             };
             if more {
                 self.touch(idx);
-            } else if let Some(tcb) = self.conn(idx) {
-                let deadline = tcb.next_deadline();
-                self.set_timer(idx, deadline);
+            } else {
+                self.update_timer_now(idx);
             }
             match r {
                 Ok(n) => {
