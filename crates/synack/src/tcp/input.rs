@@ -95,6 +95,15 @@ impl Tcb {
         }
     }
 
+    /// RFC 9293 §3.10.7.4 "fifth": "If SND.UNA =< SEG.ACK =< SND.NXT, the send
+    /// window should be updated" — by a segment newer than the one that last
+    /// set it (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+    fn update_window_if_newer(&mut self, hdr: &TcpHeader) {
+        if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(hdr.ack)) {
+            self.update_window(hdr);
+        }
+    }
+
     /// RFC 9293 §3.10.7.3: a segment arrives in SYN-SENT.
     pub(crate) fn input_syn_sent(&mut self, hdr: &TcpHeader, ctx: &mut Ctx<'_>) {
         let f = hdr.flags;
@@ -252,9 +261,7 @@ impl Tcb {
         ctx.counters.segments_predicted += 1;
         self.note_peer_alive(ctx.now);
         self.probes_out = 0;
-        if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(hdr.ack)) {
-            self.update_window(hdr);
-        }
+        self.update_window_if_newer(hdr);
         self.update_ts_recent(hdr, ctx);
         self.process_text(hdr, payload, ctx);
         // An out-of-order FIN this data reaches is taken now.
@@ -579,10 +586,7 @@ impl Tcb {
         if !self.sack_ok && self.dupacks >= 3 {
             self.enter_recovery(ctx);
         }
-        // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
-        if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(ack)) {
-            self.update_window(hdr);
-        }
+        self.update_window_if_newer(hdr);
         match self.state {
             // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state"
             State::Closing if self.fin_acked() => {
