@@ -187,15 +187,15 @@ impl TimerHeap {
     /// the heap order bottom-up: O(n).
     #[cold]
     fn rebuild(&mut self) {
-        let mut settled = 0;
-        for e in &self.heap {
-            if e.due == DISARMED {
-                self.pos[e.slot as usize] = NONE;
-            }
-        }
         let len = self.heap.len();
-        self.heap.retain(|e| e.due != DISARMED);
-        settled += len - self.heap.len();
+        let pos = &mut self.pos;
+        self.heap.retain(|e| {
+            if e.due == DISARMED {
+                pos[e.slot as usize] = NONE;
+            }
+            e.due != DISARMED
+        });
+        let mut settled = len - self.heap.len();
         for (i, e) in self.heap.iter_mut().enumerate() {
             settled += usize::from(is_stale(e));
             e.key = Instant::from_micros(e.due);
