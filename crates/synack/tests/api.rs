@@ -290,3 +290,77 @@ fn control_segments_beyond_the_queue_bound_are_counted_not_kept() {
     assert!(queued > 0 && queued < sent, "queued {queued}");
     assert_eq!(queued + c.drop_ctrl_queue_full, sent);
 }
+
+/// `recv_with` hands out the ring's bytes in place: partial consumption leaves
+/// the rest, a wrapped ring comes in two calls, end of stream is an empty slice,
+/// and the errors are `recv`'s (with the closure not called).
+#[test]
+fn recv_with_reads_in_place_in_order_and_reports_end_of_stream() {
+    let (mut p, l, c, s) = pair_established(11);
+    let mut called = false;
+    assert_eq!(
+        p.b.recv_with(s, |_| {
+            called = true;
+            (0, ())
+        }),
+        Err(RecvError::WouldBlock)
+    );
+    assert_eq!(p.b.recv_with(l, |_| (0, ())), Err(RecvError::InvalidHandle));
+    assert!(!called, "the closure runs only when there is data or EOF");
+
+    // Many times the receive buffer, read in odd-sized pieces so that the
+    // ring's head moves around it and its contents wrap.
+    p.b.set_recv_buffer(s, 6000).unwrap();
+    let data = pattern(300_000 + 777, 11);
+    let mut got = Vec::new();
+    let mut off = 0;
+    let mut piece = 1usize;
+    let mut wrapped = false;
+    for _ in 0..100_000 {
+        if got.len() == data.len() {
+            break;
+        }
+        if off < data.len() {
+            if let Ok(n) = p.a.send(c, &data[off..]) {
+                off += n;
+            }
+        }
+        p.pump();
+        // A few pieces per round: the ring stays partly full and its head moves
+        // around it instead of starting over at an empty ring.
+        for _ in 0..2 {
+            let queued = p.b.recv_queue(s);
+            let r = p.b.recv_with(s, |d| {
+                assert!(
+                    !d.is_empty() && d.len() <= queued,
+                    "{} of {queued}",
+                    d.len()
+                );
+                wrapped |= d.len() < queued;
+                let n = piece.min(d.len());
+                // Ask for more than there is: clamped.
+                (n + usize::from(n == d.len()) * 1000, d[..n].to_vec())
+            });
+            match r {
+                Ok(bytes) => got.extend_from_slice(&bytes),
+                Err(RecvError::WouldBlock) => break,
+                Err(e) => panic!("recv_with: {e}"),
+            }
+            piece = piece % 1999 + 397;
+        }
+        p.step();
+    }
+    assert!(got == data, "bytes differ from what was sent");
+    assert!(wrapped, "the ring never wrapped: the test lost its point");
+
+    // Consuming nothing leaves everything.
+    p.a.send(c, b"xyz").unwrap();
+    p.a.shutdown(c, Shutdown::Write).unwrap();
+    p.settle(5 * SEC);
+    assert_eq!(p.b.recv_with(s, |d| (0, d.to_vec())), Ok(b"xyz".to_vec()));
+    assert_eq!(p.b.recv_with(s, |d| (d.len(), d.len())), Ok(3));
+    // End of stream: an empty slice, every time it is asked.
+    for _ in 0..2 {
+        assert_eq!(p.b.recv_with(s, |d| (0, d.is_empty())), Ok(true));
+    }
+}

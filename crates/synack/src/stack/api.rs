@@ -304,8 +304,52 @@ impl Stack {
     /// [`RecvError::WouldBlock`] when nothing is ready yet; see [`RecvError`].
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
         let idx = self.conn_index(h).map_err(|_| RecvError::InvalidHandle)?;
+        self.recv_at(idx, |t| t.recv(buf))
+    }
+
+    /// Reads received data in place, without copying it out: `f` is given the
+    /// oldest unread bytes that lie contiguous in the receive ring (all of them
+    /// unless the ring wraps: call again for the rest) and returns how many of
+    /// them it consumed, with a value passed back. At end of stream `f` is called
+    /// with an empty slice (the `Ok(0)` of [`Stack::recv`]). A proxy can hand the
+    /// slice straight to another socket's [`Stack::send`]: one copy instead of two.
+    ///
+    /// # Errors
+    /// As [`Stack::recv`]; `f` is not called then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synack::{Stack, StackConfig, SocketHandle, RecvError};
+    /// fn drain(stack: &mut Stack, h: SocketHandle) -> Result<u64, RecvError> {
+    ///     let mut total = 0u64;
+    ///     loop {
+    ///         let n = stack.recv_with(h, |data| (data.len(), data.len()))?;
+    ///         if n == 0 {
+    ///             return Ok(total); // end of stream
+    ///         }
+    ///         total += n as u64;
+    ///     }
+    /// }
+    /// ```
+    pub fn recv_with<R>(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnOnce(&[u8]) -> (usize, R),
+    ) -> Result<R, RecvError> {
+        let idx = self.conn_index(h).map_err(|_| RecvError::InvalidHandle)?;
+        self.recv_at(idx, |t| t.recv_with(f))
+    }
+
+    /// Runs a read on connection `idx`; a read that opened the window enough to
+    /// need an update wakes the connection.
+    fn recv_at<R>(
+        &mut self,
+        idx: u32,
+        read: impl FnOnce(&mut Tcb) -> Result<R, RecvError>,
+    ) -> Result<R, RecvError> {
         let r = self
-            .with_conn(idx, |t, _| t.recv(buf))
+            .with_conn(idx, |t, _| read(t))
             .ok_or(RecvError::InvalidHandle)?;
         if self.conn(idx).is_some_and(|t| t.ack_now) {
             self.touch(idx);

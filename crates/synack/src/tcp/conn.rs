@@ -1046,22 +1046,45 @@ impl Tcb {
 
     /// RFC 9293 §3.10.3 RECEIVE. `Ok(0)` means end of stream.
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        if !self.recv_buf.is_empty() {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let before = self.rcv_wnd();
-            let n = buf.len().min(self.recv_buf.len());
-            let (a, b) = self.recv_buf.as_slices();
-            let na = n.min(a.len());
-            buf[..na].copy_from_slice(&a[..na]);
-            buf[na..n].copy_from_slice(&b[..n - na]);
-            self.recv_buf.consume(n);
-            self.maybe_window_update(before);
-            return Ok(n);
+        if self.recv_buf.is_empty() {
+            return self.nothing_to_read().map(|()| 0);
         }
-        if self.fin_received || self.read_closed {
+        if buf.is_empty() {
             return Ok(0);
+        }
+        let (a, b) = self.recv_buf.as_slices();
+        let n = buf.len().min(a.len() + b.len());
+        let na = n.min(a.len());
+        buf[..na].copy_from_slice(&a[..na]);
+        buf[na..n].copy_from_slice(&b[..n - na]);
+        self.consume_read(n);
+        Ok(n)
+    }
+
+    /// RECEIVE in place: `f` gets the oldest unread bytes that lie contiguous in
+    /// the ring (all of them unless the ring wraps; call again for the rest) and
+    /// returns how many it consumed; at end of stream it gets an empty slice.
+    pub(crate) fn recv_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8]) -> (usize, R),
+    ) -> Result<R, RecvError> {
+        if self.recv_buf.is_empty() {
+            self.nothing_to_read()?;
+            return Ok(f(&[]).1);
+        }
+        let (a, _) = self.recv_buf.as_slices();
+        let (n, r) = f(a);
+        let n = n.min(a.len());
+        if n > 0 {
+            self.consume_read(n);
+        }
+        Ok(r)
+    }
+
+    /// Why there is nothing to read: `Ok` at end of stream, else the error.
+    fn nothing_to_read(&self) -> Result<(), RecvError> {
+        if self.fin_received || self.read_closed {
+            return Ok(());
         }
         if self.error.is_some() {
             return Err(RecvError::Connection);
@@ -1072,6 +1095,14 @@ impl Tcb {
             }
             _ => Err(RecvError::WouldBlock),
         }
+    }
+
+    /// The application read `n` held bytes: drop them and see whether the window
+    /// grew enough to tell the peer.
+    fn consume_read(&mut self, n: usize) {
+        let before = self.rcv_wnd();
+        self.recv_buf.consume(n);
+        self.maybe_window_update(before);
     }
 
     /// RFC 1122 §4.2.3.3: after the application reads, send a window update when the
