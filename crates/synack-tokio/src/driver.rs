@@ -43,6 +43,12 @@ impl Waiters {
             Dir::Write => &mut self.write,
         }
     }
+
+    /// Moves every waker, both directions, to `wake`.
+    fn take_all(&mut self, wake: &mut Vec<Waker>) {
+        wake.append(&mut self.read);
+        wake.append(&mut self.write);
+    }
 }
 
 /// Everything behind the lock.
@@ -51,6 +57,9 @@ pub(crate) struct Inner {
     out: Out,
     inbound: Option<ImpairDir>,
     waiters: HashMap<SocketHandle, Waiters>,
+    /// The stack's `events_dropped` when events were last drained: when it moves,
+    /// some wake-up may be lost with its event, so every waiter is woken.
+    events_dropped: u64,
     /// The deadline the driver sleeps until (None: no timer).
     driver_deadline: Option<synack::Instant>,
     /// The interface was dropped: the driver should stop.
@@ -79,6 +88,7 @@ impl Inner {
             out,
             inbound,
             waiters: HashMap::new(),
+            events_dropped: 0,
             driver_deadline: None,
             shutdown_requested: false,
             closed: false,
@@ -201,6 +211,14 @@ impl Inner {
                 }
             }
         }
+        let dropped = self.stack.counters().events_dropped;
+        if dropped != self.events_dropped {
+            self.events_dropped = dropped;
+            // Whatever the lost events would have woken: everyone re-checks.
+            for w in self.waiters.values_mut() {
+                w.take_all(wake);
+            }
+        }
     }
 
     /// Collects the wakers of sockets whose data or buffer space changed (the core
@@ -220,8 +238,7 @@ impl Inner {
     /// Every waiter, for shutdown.
     fn drain_all_waiters(&mut self, wake: &mut Vec<Waker>) {
         for (_, mut w) in self.waiters.drain() {
-            wake.append(&mut w.read);
-            wake.append(&mut w.write);
+            w.take_all(wake);
         }
     }
 }

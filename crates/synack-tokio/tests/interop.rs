@@ -217,6 +217,42 @@ fn two_hundred_concurrent_linux_clients_against_synack_echo() {
     });
 }
 
+/// With room for one event, nearly every wake-up's event is dropped: the driver
+/// must notice the overflow and wake every waiter, or accepts and reads hang.
+#[test]
+fn an_overflowing_event_queue_loses_no_wake_ups() {
+    if !can_run(&["python3"]) {
+        return;
+    }
+    let netns = Netns::new();
+    netns.run(*LIMIT, |ns| async move {
+        let tcp = synack_tokio::TcpConfig {
+            max_events: 1,
+            ..Default::default()
+        };
+        let iface = synack_tokio::Interface::builder()
+            .name("syn0")
+            .ipv4(SYNACK_V4.parse().unwrap(), 24)
+            .ipv6(SYNACK_V6.parse().unwrap(), 64)
+            .tcp_config(tcp)
+            .build()
+            .await
+            .expect("create TUN interface");
+        serve(&iface, 7, App::Echo);
+        let o = ns
+            .python(PY_MANY, &[SYNACK_V4, "7", "50"], *CMD_LIMIT)
+            .await;
+        assert_eq!(stdout_ok(&o).trim(), "ok");
+        let c = iface.counters();
+        assert_eq!(c.passive_opens, 50);
+        assert!(
+            c.events_dropped > 100,
+            "{} events dropped",
+            c.events_dropped
+        );
+    });
+}
+
 #[test]
 fn ping_v4_and_v6_get_echo_replies() {
     if !can_run(&["ping"]) {

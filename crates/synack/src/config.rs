@@ -114,6 +114,12 @@ pub struct TcpConfig {
     /// closing. Closing one more resets it at once (Linux `tcp_max_orphans`, which
     /// scales with memory: 65,536 at 4 GiB; counted `orphans_reset`).
     pub max_orphans: usize,
+    /// Most events waiting for [`crate::Stack::poll_event`]. One more is dropped and
+    /// counted (`events_dropped`), like an inotify queue overflow: an application
+    /// that never drains events costs bounded memory, and one that finds the
+    /// counter moved must re-check its sockets. 0 turns events off. Default 16,384
+    /// (about 1.5 MiB).
+    pub max_events: usize,
     /// Bytes queued in all connections' buffers (send, receive, out of order) above
     /// which the stack is under memory pressure: receive windows open by at most
     /// 4·MSS and auto-tuning stops growing buffers (Linux `tcp_mem[1]` and
@@ -214,6 +220,7 @@ impl Default for TcpConfig {
             max_connections: 262_144,
             max_half_open: 4096,
             max_orphans: 65_536,
+            max_events: 16_384,
             mem_pressure: 768 << 20,
             mem_max: 1 << 30,
         }

@@ -1,6 +1,7 @@
 //! What the stack tells its user: events (state changes, ready connections,
 //! errors) and counters (every drop reason and every kind of segment).
 
+use alloc::collections::VecDeque;
 use core::fmt;
 use core::net::SocketAddr;
 
@@ -46,6 +47,35 @@ pub enum Event {
         /// What happened.
         error: ConnectionError,
     },
+}
+
+/// The events waiting for the application, at most `TcpConfig::max_events`.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue {
+    q: VecDeque<Event>,
+    cap: usize,
+}
+
+impl EventQueue {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            q: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Queues `ev`, or counts it dropped when the queue is full.
+    pub(crate) fn push(&mut self, ev: Event, counters: &mut Counters) {
+        if self.q.len() < self.cap {
+            self.q.push_back(ev);
+        } else {
+            counters.events_dropped += 1;
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Event> {
+        self.q.pop_front()
+    }
 }
 
 /// Formats a connection as `LOCAL-REMOTE` (`10.0.0.1:80-10.0.0.2:40000`).
@@ -209,6 +239,8 @@ counters! {
     time_wait_restarted,
     /// TIME-WAIT 4-tuples reused by a new connection.
     time_wait_reused,
+    /// Events dropped because `max_events` were waiting to be polled.
+    events_dropped,
     /// Duplicate ACKs received.
     dup_acks,
     /// Bytes the application queued for sending.
@@ -238,13 +270,14 @@ counters! {
 
 /// Counters, besides the parse drops and every `drop_*`, that record a limit
 /// reached or input refused: what `drops_and_limits` reports.
-const LIMIT_COUNTERS: [&str; 17] = [
+const LIMIT_COUNTERS: [&str; 18] = [
     "syncookies_failed",
     "syncookies_half_open_limit",
     "rst_ignored",
     "challenge_acks_suppressed",
     "bad_sack_blocks",
     "time_wait_overflow",
+    "events_dropped",
     "connect_conn_limit",
     "connect_no_ports",
     "orphans_reset",

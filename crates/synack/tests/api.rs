@@ -364,3 +364,55 @@ fn recv_with_reads_in_place_in_order_and_reports_end_of_stream() {
         assert_eq!(p.b.recv_with(s, |d| (0, d.is_empty())), Ok(true));
     }
 }
+
+/// Events are bounded by `max_events`: an application that never drains them
+/// gets the oldest ones and a count of the rest, not unbounded memory.
+#[test]
+fn undrained_events_stop_at_max_events_and_the_rest_are_counted() {
+    fn run(max_events: usize) -> (Vec<synack::Event>, u64) {
+        let mut cb = StackConfig::from_seed(7);
+        cb.tcp.max_events = max_events;
+        let mut b = Stack::new(cb, &[B_IP]).unwrap();
+        let mut a = Stack::new(StackConfig::from_seed(8), &[A_IP]).unwrap();
+        let l = b.listen(sa(B_IP, 80), 8).unwrap();
+        let mut clients = Vec::new();
+        let mut now = synack::Instant::ZERO;
+        let mut buf = vec![0u8; 2048];
+        for round in 0..40 {
+            if round < 5 {
+                clients.push(a.connect(sa(B_IP, 80), None).unwrap());
+            }
+            if round == 20 {
+                for &c in &clients {
+                    a.close(c).unwrap();
+                }
+            }
+            while let Ok(s) = b.accept(l) {
+                b.close(s).unwrap();
+            }
+            now += Duration::from_millis(1);
+            while let Some(n) = a.poll_transmit(now, &mut buf) {
+                b.handle_packet(now, &buf[..n]);
+            }
+            while let Some(n) = b.poll_transmit(now, &mut buf) {
+                a.handle_packet(now, &buf[..n]);
+            }
+        }
+        (
+            std::iter::from_fn(|| b.poll_event()).collect(),
+            b.counters().events_dropped,
+        )
+    }
+    let (all, dropped) = run(usize::MAX);
+    assert_eq!(dropped, 0);
+    assert!(all.len() > 20, "only {} events", all.len());
+    for cap in [0, 1, 7] {
+        let (kept, dropped) = run(cap);
+        assert_eq!(
+            kept[..],
+            all[..cap],
+            "max_events {cap}: the oldest are kept"
+        );
+        assert_eq!(dropped as usize, all.len() - cap, "max_events {cap}");
+    }
+}

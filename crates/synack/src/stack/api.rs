@@ -516,15 +516,18 @@ impl Stack {
             self.abort_conn(c, Cause::ListenerClosed);
         }
         self.listeners.remove(&local);
-        self.events.push_back(Event::StateChanged {
-            at: self.now,
-            handle: Some(handle),
-            local,
-            remote: None,
-            from: State::Listen,
-            to: State::Closed,
-            cause: Cause::AppClose,
-        });
+        self.events.push(
+            Event::StateChanged {
+                at: self.now,
+                handle: Some(handle),
+                local,
+                remote: None,
+                from: State::Listen,
+                to: State::Closed,
+                cause: Cause::AppClose,
+            },
+            &mut self.counters,
+        );
         self.free_slot(idx);
     }
 

@@ -109,15 +109,18 @@ impl Stack {
             }))
         });
         self.listeners.insert(local, h.index);
-        self.events.push_back(Event::StateChanged {
-            at: self.now,
-            handle: Some(h),
-            local,
-            remote: None,
-            from: State::Closed,
-            to: State::Listen,
-            cause: Cause::AppListen,
-        });
+        self.events.push(
+            Event::StateChanged {
+                at: self.now,
+                handle: Some(h),
+                local,
+                remote: None,
+                from: State::Closed,
+                to: State::Listen,
+                cause: Cause::AppListen,
+            },
+            &mut self.counters,
+        );
         h
     }
 
@@ -366,10 +369,13 @@ impl Stack {
         if let Some(l) = self.listener_mut(lidx) {
             l.accept_queue.push_back(h);
         }
-        self.events.push_back(Event::Incoming {
-            at: now,
-            listener: parent,
-        });
+        self.events.push(
+            Event::Incoming {
+                at: now,
+                listener: parent,
+            },
+            &mut self.counters,
+        );
         self.touch(cidx);
     }
 
@@ -390,10 +396,13 @@ impl Stack {
         l.syn_queue = l.syn_queue.saturating_sub(1);
         if completed {
             l.accept_queue.push_back(handle);
-            self.events.push_back(Event::Incoming {
-                at: now,
-                listener: parent,
-            });
+            self.events.push(
+                Event::Incoming {
+                    at: now,
+                    listener: parent,
+                },
+                &mut self.counters,
+            );
         }
     }
 }

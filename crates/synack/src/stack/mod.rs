@@ -28,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::config::{ConfigError, StackConfig};
-use crate::event::{Counters, Event};
+use crate::event::{Counters, Event, EventQueue};
 use crate::tcp::conn::{ChallengeLimiter, CtrlSegment, Ctx, Tcb};
 use crate::tcp::cookie::CookieJar;
 use crate::tcp::input::rst_segment;
@@ -144,7 +144,7 @@ pub struct Stack {
     timers: TimerHeap,
     stale_timers: Vec<u32>,
     ctrl: VecDeque<CtrlSegment>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     counters: Counters,
     challenge: ChallengeLimiter,
     isn: IsnGenerator,
@@ -178,7 +178,7 @@ impl Stack {
             timers: TimerHeap::default(),
             stale_timers: Vec::new(),
             ctrl: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::new(config.tcp.max_events),
             counters: Counters::default(),
             challenge: ChallengeLimiter::new(config.seed ^ 0x6368_616c_6c65_6e67),
             isn: IsnGenerator::new(config.secret),
@@ -627,15 +627,18 @@ impl Stack {
 
     /// A TIME-WAIT entry is gone: the event, and the application's husk goes CLOSED.
     fn time_wait_closed(&mut self, key: &FourTuple, e: &TwEntry, cause: Cause) {
-        self.events.push_back(Event::StateChanged {
-            at: self.now,
-            handle: e.handle,
-            local: key.local,
-            remote: Some(key.remote),
-            from: State::TimeWait,
-            to: State::Closed,
-            cause,
-        });
+        self.events.push(
+            Event::StateChanged {
+                at: self.now,
+                handle: e.handle,
+                local: key.local,
+                remote: Some(key.remote),
+                from: State::TimeWait,
+                to: State::Closed,
+                cause,
+            },
+            &mut self.counters,
+        );
         if let Some(h) = e.handle {
             if let Some(idx) = self.index_of(h) {
                 if let Some(Socket::Conn(t)) = self.slots[idx as usize].sock.as_mut() {
@@ -756,7 +759,7 @@ impl Stack {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     // ---- slots ----

@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use crate::config::{Keepalive, TcpConfig};
 use crate::error::{ConnectionError, RecvError, SendError};
-use crate::event::{Counters, Event};
+use crate::event::{Counters, Event, EventQueue};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::{RecvRing, SendBuffer};
 use crate::tcp::congestion::{CongestionControl, Prr};
@@ -141,7 +141,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
     pub(crate) cfg: &'a TcpConfig,
-    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) events: &'a mut EventQueue,
     pub(crate) counters: &'a mut Counters,
     pub(crate) ctrl: &'a mut VecDeque<CtrlSegment>,
     pub(crate) challenge: &'a mut ChallengeLimiter,
@@ -589,15 +589,18 @@ impl Tcb {
             self.last_rcv = ctx.now;
             self.arm_keepalive(ctx.now);
         }
-        ctx.events.push_back(Event::StateChanged {
-            at: ctx.now,
-            handle: Some(self.handle),
-            local: self.local,
-            remote: Some(self.remote),
-            from,
-            to,
-            cause,
-        });
+        ctx.events.push(
+            Event::StateChanged {
+                at: ctx.now,
+                handle: Some(self.handle),
+                local: self.local,
+                remote: Some(self.remote),
+                from,
+                to,
+                cause,
+            },
+            ctx.counters,
+        );
     }
 
     /// An orphan (closed by the application) in FIN-WAIT-2 waits only so long.
@@ -614,11 +617,14 @@ impl Tcb {
         self.stop_timers();
         self.send_buf.consume(self.send_buf.len());
         if error != ConnectionError::Aborted {
-            ctx.events.push_back(Event::Error {
-                at: ctx.now,
-                handle: self.handle,
-                error,
-            });
+            ctx.events.push(
+                Event::Error {
+                    at: ctx.now,
+                    handle: self.handle,
+                    error,
+                },
+                ctx.counters,
+            );
         }
     }
 
