@@ -95,12 +95,28 @@ impl TimeWaitTable {
         self.map.iter()
     }
 
-    /// Puts `key` at the back of its expiry queue.
+    /// Puts `key` at the back of its expiry queue. Entries that ended or were
+    /// re-armed leave stale records behind, dropped lazily as they reach the
+    /// front, which is 2·MSL away: a peer retransmitting its FIN (each re-arms the
+    /// timer) or a stream of reused tuples would grow the queue without bound
+    /// meanwhile, so once stale records outnumber live entries the queue is
+    /// compacted (O(queue), paid for by as many earlier changes).
     fn enqueue(&mut self, key: &FourTuple, expires: Instant) {
         match V4Key::of(key) {
             Some(k) => self.v4_queue.q.push_back((expires, k)),
             None => self.other_queue.q.push_back((expires, *key)),
         }
+        if self.v4_queue.q.len() + self.other_queue.q.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            compact(&mut self.v4_queue, |k| map.get_v4(k));
+            compact(&mut self.other_queue, |k| map.get(k));
+        }
+    }
+
+    /// Records in the expiry queues, live and stale.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.v4_queue.q.len() + self.other_queue.q.len()
     }
 
     /// An entry ended or moved: the queue fronts must be checked again.
@@ -114,8 +130,11 @@ impl TimeWaitTable {
         if self.map.len() >= self.cap && !self.map.contains_key(&key) {
             return false;
         }
+        // The entry goes in first: a compaction while enqueueing keeps only the
+        // records of entries in the table.
+        let replaced = self.map.insert(key, entry).is_some();
         self.enqueue(&key, entry.expires);
-        if self.map.insert(key, entry).is_some() {
+        if replaced {
             self.fronts_changed();
         }
         true
@@ -244,6 +263,17 @@ impl TimeWaitTable {
     }
 }
 
+/// Drops `queue`'s stale records (entries gone or re-armed later), keeping order.
+fn compact<'m, K: Copy>(queue: &mut Queue<K>, entry: impl Fn(&K) -> Option<&'m TwEntry>) {
+    queue.q.retain(|&(t, key)| is_live(&entry, t, &key));
+    queue.front_ok = false;
+}
+
+/// Whether the record `(t, key)` is the one that expires `key`'s entry.
+fn is_live<'m, K>(entry: &impl Fn(&K) -> Option<&'m TwEntry>, t: Instant, key: &K) -> bool {
+    entry(key).is_some_and(|e| e.expires == t)
+}
+
 /// The earliest live expiry of `queue`, dropping stale fronts (entries gone or
 /// re-armed later); `entry` finds a key's entry.
 fn front<'m, K: Copy>(
@@ -251,7 +281,7 @@ fn front<'m, K: Copy>(
     entry: impl Fn(&K) -> Option<&'m TwEntry>,
 ) -> Option<Instant> {
     while let Some(&(t, key)) = queue.q.front() {
-        if queue.front_ok || entry(&key).is_some_and(|e| e.expires == t) {
+        if queue.front_ok || is_live(&entry, t, &key) {
             queue.front_ok = true;
             return Some(t);
         }

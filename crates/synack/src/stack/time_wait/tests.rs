@@ -146,3 +146,45 @@ fn expiry_order_across_families_restarts_and_removals() {
     assert_eq!(keys, [(v4(3), at(30)), (v6(4), at(40)), (v4(1), at(50))]);
     assert_eq!((t.len(), t.next_expiry()), (0, None));
 }
+
+/// Re-arming (a retransmitted FIN) and ending entries leave stale records in the
+/// expiry queue; the queue stays within a constant factor of the table, and
+/// every live entry still expires on time.
+#[test]
+fn expiry_queue_stays_bounded_under_rearming_and_reuse() {
+    let mut t = table(false);
+    let fin = TcpHeader {
+        src_port: 40000,
+        dst_port: 80,
+        seq: SeqNum(RCV_NXT - 1),
+        flags: TcpFlags::FIN | TcpFlags::ACK,
+        ..TcpHeader::default()
+    };
+    let two_msl = Duration::from_secs(60);
+    for i in 0..10_000u64 {
+        let now = Instant::from_micros(i);
+        let d = t.on_segment(&key(), &fin, 0, now, two_msl);
+        assert!(matches!(d, TwDisposition::AckRestart(_)), "{d:?}");
+        // Other tuples come and go (reused or reset) meanwhile.
+        let other = FourTuple {
+            local: key().local,
+            remote: SocketAddr::new(key().remote.ip(), 1 + (i % 50_000) as u16),
+        };
+        let e = *t.get(&key()).unwrap();
+        assert!(t.insert(other, e));
+        assert!(t.remove(&other).is_some());
+        assert!(
+            t.queued() <= 2 * t.len() + 65,
+            "{} records for {}",
+            t.queued(),
+            t.len()
+        );
+    }
+    // The entry re-armed last (at 9,999 µs) expires 2·MSL later, not before.
+    let last = Instant::from_micros(9_999) + two_msl;
+    assert_eq!(t.next_expiry(), Some(last));
+    let just_before = Instant::from_micros(last.micros() - 1);
+    assert_eq!(t.pop_expired(just_before), None);
+    assert_eq!(t.pop_expired(last).map(|(k, _)| k), Some(key()));
+    assert_eq!(t.len(), 0);
+}
