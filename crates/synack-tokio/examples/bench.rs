@@ -1,8 +1,12 @@
 //! Bulk goodput over the TUN device, next to Linux → Linux over a veth pair:
 //!
 //! ```text
-//! cargo run --release -p synack-tokio --example bench -- [--mib N] [--runs R]
+//! cargo run --release -p synack-tokio --example bench -- [--mib N] [--runs R] [--idle K]
 //! ```
+//!
+//! `--idle K` first opens K idle connections from Linux to synack's discard
+//! server (K tasks waiting to read) and keeps them open during the transfers: the
+//! driver's cost per batch must not grow with the number of waiting sockets.
 //!
 //! Needs root. Makes its own network namespaces (deleted at the end, also on
 //! failure) and runs everything inside them (DESIGN.md §6). The Linux side of every
@@ -21,13 +25,23 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
+/// `idle HOST PORT K`: opens K connections, prints `ready`, holds them until its
+/// stdin closes.
 /// `send HOST PORT N`: connects, sends N bytes, half-closes, waits for EOF.
 /// `sink HOST PORT`: accepts one connection, reads to EOF, closes.
 /// Both print `bytes seconds` measured from connect/accept to EOF.
 const PY: &str = r#"
 import socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == "send":
+if mode == "idle":
+    import resource
+    k = int(sys.argv[4])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, k + 64)), hard))
+    held = [socket.create_connection((host, port), timeout=120) for _ in range(k)]
+    print("ready", flush=True)
+    sys.stdin.read()
+elif mode == "send":
     n = int(sys.argv[4])
     buf = bytes(1 << 20)
     s = socket.create_connection((host, port), timeout=120)
@@ -150,13 +164,15 @@ fn row(name: &str, rates: &[f64], base: f64) {
     );
 }
 
-const USAGE: &str = "usage: bench [--mib N] [--runs R] [--no-pacing]   (N, R: positive integers)";
+const USAGE: &str =
+    "usage: bench [--mib N] [--runs R] [--idle K] [--no-pacing]   (N, R: positive integers)";
 
 /// What to run.
 struct Args {
     mib: u64,
     runs: usize,
     pacing: bool,
+    idle: usize,
 }
 
 /// `--mib N --runs R [--no-pacing]`, or the usage line.
@@ -164,6 +180,7 @@ fn parse_args() -> Result<Args, String> {
     let mut mib = 100u64;
     let mut runs = 3usize;
     let mut pacing = true;
+    let mut idle = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--help" || a == "-h" {
@@ -179,17 +196,28 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--mib" => mib = v.parse().map_err(bad)?,
             "--runs" => runs = v.parse().map_err(bad)?,
+            "--idle" => idle = v.parse().map_err(|_| format!("{a} {v}: not a count"))?,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
     if mib == 0 || runs == 0 {
         return Err("--mib and --runs must be at least 1".into());
     }
-    Ok(Args { mib, runs, pacing })
+    Ok(Args {
+        mib,
+        runs,
+        pacing,
+        idle,
+    })
 }
 
 fn main() {
-    let Args { mib, runs, pacing } = match parse_args() {
+    let Args {
+        mib,
+        runs,
+        pacing,
+        idle,
+    } = match parse_args() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("bench: {e}\n{USAGE}");
@@ -212,7 +240,8 @@ fn main() {
     b.ip(&["link", "set", "veth1", "up"]);
     let peer: Ns = (*b).clone();
     println!(
-        "bulk goodput, {mib} MiB per run, best of {runs}; MTU 1500; synack pacing {}",
+        "bulk goodput, {mib} MiB per run, best of {runs}; MTU 1500; synack pacing {}; \
+         {idle} idle connections to synack",
         if pacing { "on" } else { "off" }
     );
     a.run(LIMIT, move |ns| async move {
@@ -238,6 +267,7 @@ fn main() {
             let mode = if iface.offload() { "offload" } else { "plain" };
             let l = TcpListener::bind(&iface, addr(SYNACK_V4, 9), 16).unwrap();
             tokio::spawn(apps::serve(l, App::Discard));
+            let held = hold_idle(&ns, idle).await;
             let mut up = Vec::new();
             let mut down = Vec::new();
             // Packets each way during the Linux -> synack runs: data in, ACKs out.
@@ -266,7 +296,25 @@ fn main() {
                 "  synack {mode}: {} retransmits, {} tx drops, {} rx errors, {} packets in, {} out",
                 c.retransmits, s.tx_dropped, s.rx_errors, s.rx_packets, s.tx_packets
             );
+            drop(held);
             iface.shutdown().await;
         }
     });
+}
+
+/// `k` idle connections from Linux to synack's discard server, held until the
+/// returned child is dropped (its stdin closes; `kill_on_drop` backs that up).
+async fn hold_idle(ns: &Ns, k: usize) -> Option<tokio::process::Child> {
+    if k == 0 {
+        return None;
+    }
+    let mut c = ns.command("python3");
+    c.args(["-c", PY, "idle", SYNACK_V4, "9", &k.to_string()]);
+    c.stdin(std::process::Stdio::piped());
+    c.stdout(std::process::Stdio::piped());
+    c.kill_on_drop(true);
+    let mut child = c.spawn().expect("python");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("ready"));
+    Some(child)
 }

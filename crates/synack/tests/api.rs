@@ -416,3 +416,51 @@ fn undrained_events_stop_at_max_events_and_the_rest_are_counted() {
         assert_eq!(dropped as usize, all.len() - cap, "max_events {cap}");
     }
 }
+
+/// `poll_ready` lists each connection something happened to, once, until polled
+/// again: arriving data, an ACK that freed send space, the application's own calls;
+/// idle connections and closed (orphaned) ones are not listed.
+#[test]
+fn poll_ready_lists_each_touched_connection_once() {
+    let (mut p, _l, c, s) = pair_established(12);
+    let ready = |st: &mut Stack| {
+        let mut v: Vec<_> = std::iter::from_fn(|| st.poll_ready()).collect();
+        v.sort_by_key(|h| format!("{h:?}"));
+        v
+    };
+    // Everything so far (the handshake) is reported, then nothing.
+    ready(&mut p.a);
+    ready(&mut p.b);
+    p.settle(SEC);
+    ready(&mut p.a);
+    ready(&mut p.b);
+    p.settle(SEC);
+    assert_eq!(ready(&mut p.a), vec![], "idle");
+    assert_eq!(ready(&mut p.b), vec![], "idle");
+
+    // A second, idle connection must stay unlisted while the first one talks.
+    let c2 = p.a.connect(sa(B_IP, 80), None).unwrap();
+    p.settle(SEC);
+    ready(&mut p.a);
+    ready(&mut p.b);
+
+    p.a.send(c, &[1u8; 3000]).unwrap();
+    assert_eq!(ready(&mut p.a), vec![c], "the application's send");
+    p.pump();
+    p.settle(SEC);
+    assert_eq!(ready(&mut p.b), vec![s], "data arrived");
+    assert_eq!(ready(&mut p.a), vec![c], "its ACK freed send space");
+    assert_eq!(ready(&mut p.a), vec![], "listed once until polled again");
+    let mut buf = [0u8; 4096];
+    assert_eq!(p.b.recv(s, &mut buf), Ok(3000));
+    p.settle(SEC);
+    ready(&mut p.a);
+    ready(&mut p.b);
+
+    // Closed by the application: no longer listed, though it goes on closing.
+    p.a.close(c).unwrap();
+    p.settle(SEC);
+    assert!(!ready(&mut p.a).contains(&c));
+    assert!(ready(&mut p.b).contains(&s), "the FIN arrived");
+    assert_eq!(p.a.state(c2), Some(State::Established));
+}

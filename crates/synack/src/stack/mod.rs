@@ -82,6 +82,9 @@ struct Slot {
     queued: bool,
     /// In `Stack::stale_timers`: the deadline in the timer heap may be out of date.
     timer_stale: bool,
+    /// In `Stack::ready`: something happened to the connection since
+    /// [`Stack::poll_ready`] last returned it.
+    ready: bool,
 }
 
 /// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
@@ -143,6 +146,9 @@ pub struct Stack {
     /// one `next_deadline` instead of one per step.
     timers: TimerHeap,
     stale_timers: Vec<u32>,
+    /// Connections something happened to, for [`Stack::poll_ready`] (each at most
+    /// once: `Slot::ready`).
+    ready: Vec<u32>,
     ctrl: VecDeque<CtrlSegment>,
     events: EventQueue,
     counters: Counters,
@@ -177,6 +183,7 @@ impl Stack {
             tx_queue: VecDeque::new(),
             timers: TimerHeap::default(),
             stale_timers: Vec::new(),
+            ready: Vec::new(),
             ctrl: VecDeque::new(),
             events: EventQueue::new(config.tcp.max_events),
             counters: Counters::default(),
@@ -456,6 +463,10 @@ impl Stack {
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
+        }
+        if !slot.ready {
+            slot.ready = true;
+            self.ready.push(idx);
         }
         self.reschedule_timer(idx);
     }
@@ -760,6 +771,31 @@ impl Stack {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
+    }
+
+    /// A connection something happened to since it was last returned here: a
+    /// segment arrived for it (data, end of stream, an acknowledgment that freed
+    /// send space) or the application acted on it. A runtime with tasks waiting
+    /// on sockets re-checks only these, instead of every waiting socket after
+    /// every batch of packets (what makes epoll O(ready) rather than O(watched)).
+    /// Changes of state and errors are also reported by [`Stack::poll_event`], which
+    /// a runtime needs besides this (a connection that closes or enters TIME-WAIT
+    /// may not show up here; listeners never do: see [`Event::Incoming`]). Each
+    /// connection is listed at most once between polls; connections the
+    /// application has closed are skipped.
+    pub fn poll_ready(&mut self) -> Option<SocketHandle> {
+        while let Some(idx) = self.ready.pop() {
+            let Some(slot) = self.slots.get_mut(idx as usize) else {
+                continue;
+            };
+            slot.ready = false;
+            if let Some(Socket::Conn(t)) = &slot.sock {
+                if !t.orphan {
+                    return Some(t.handle);
+                }
+            }
+        }
+        None
     }
 
     // ---- slots ----
