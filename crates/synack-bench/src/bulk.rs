@@ -118,12 +118,31 @@ impl Sample {
     }
 }
 
-struct Case<'a> {
-    mtu: usize,
-    total: u64,
-    buffer: usize,
-    pattern: &'a Pattern,
-    expect: u64,
+/// One transfer's parameters, shared by every rep of a case.
+pub(crate) struct Case<'a> {
+    pub(crate) mtu: usize,
+    pub(crate) total: u64,
+    /// Send and receive buffer of both rivals.
+    pub(crate) buffer: usize,
+    pub(crate) pattern: &'a Pattern,
+    /// `pattern.hash(total)`.
+    pub(crate) expect: u64,
+}
+
+impl Case<'_> {
+    /// Checks that the sink got exactly the bytes sent.
+    pub(crate) fn verify(&self, sink: &Sink) -> Result<(), RunError> {
+        if sink.digest() != self.expect || sink.received != self.total {
+            return Err(format!(
+                "data mismatch: {} of {} bytes, hash {:x} != {:x}",
+                sink.received,
+                self.total,
+                sink.digest(),
+                self.expect
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Measures the timed part of a transfer: `run` returns the sink when done.
@@ -135,15 +154,7 @@ fn measure(
     let (t0, c0, a0) = (Instant::now(), cpu_time(), allocations());
     let sink = run()?;
     let (wall, cpu, allocs) = (t0.elapsed(), cpu_time(), allocations() - a0);
-    if sink.digest() != case.expect || sink.received != case.total {
-        return Err(format!(
-            "data mismatch: {} of {} bytes, hash {:x} != {:x}",
-            sink.received,
-            case.total,
-            sink.digest(),
-            case.expect
-        ));
-    }
+    case.verify(&sink)?;
     let sample = Sample {
         wall: wall.saturating_sub(sink.hashing),
         cpu: cpu.saturating_sub(c0).saturating_sub(sink.hashing),
@@ -164,7 +175,7 @@ fn finish(m: (Sample, u64), before: (u64, u64), links: &(Pipe, Pipe)) -> Sample 
 
 // ---- synack ----
 
-fn synack_config(seed: u64, mtu: usize, buffer: usize) -> StackConfig {
+pub(crate) fn synack_config(seed: u64, mtu: usize, buffer: usize) -> StackConfig {
     let mut c = StackConfig::from_seed(seed);
     c.tcp.mss = u16::try_from(mtu - 40).unwrap_or(u16::MAX);
     c.tcp.send_buffer = buffer;
@@ -173,16 +184,18 @@ fn synack_config(seed: u64, mtu: usize, buffer: usize) -> StackConfig {
     c
 }
 
-struct SynBulk<'a> {
+/// The bulk application on two synack hosts: A sends `case.total` bytes of the
+/// pattern and closes, B accepts and hashes what it reads.
+pub(crate) struct SynBulk<'a> {
     case: &'a Case<'a>,
-    client: SocketHandle,
+    pub(crate) client: SocketHandle,
     listener: SocketHandle,
     server: Option<SocketHandle>,
     sent: u64,
     closed: bool,
-    sink: Sink,
+    pub(crate) sink: Sink,
     /// Handshake only: done once both ends are up.
-    handshake: bool,
+    pub(crate) handshake: bool,
 }
 
 impl App<SynSide, SynSide> for SynBulk<'_> {
@@ -239,10 +252,15 @@ impl App<SynSide, SynSide> for SynBulk<'_> {
     }
 }
 
-fn synack_run(case: &Case<'_>) -> Result<Sample, RunError> {
+/// Two synack hosts configured by `config(seed)` (seeds 1 and 2), B listening and
+/// A connecting, and the bulk application in its handshake phase.
+pub(crate) fn synack_pair<'a>(
+    case: &'a Case<'a>,
+    config: impl Fn(u64) -> StackConfig,
+) -> Result<(SynSide, SynSide, SynBulk<'a>), RunError> {
     let (a_ip, b_ip) = (IpAddr::V4(A_IP), IpAddr::V4(B_IP));
-    let mut a = SynSide::new(synack_config(1, case.mtu, case.buffer), &[a_ip]);
-    let mut b = SynSide::new(synack_config(2, case.mtu, case.buffer), &[b_ip]);
+    let mut a = SynSide::new(config(1), &[a_ip]);
+    let mut b = SynSide::new(config(2), &[b_ip]);
     let listener = b
         .stack
         .listen(SocketAddr::new(b_ip, PORT), 16)
@@ -251,9 +269,7 @@ fn synack_run(case: &Case<'_>) -> Result<Sample, RunError> {
         .stack
         .connect(SocketAddr::new(b_ip, PORT), None)
         .map_err(|e| format!("{e:?}"))?;
-    let mut links = (Pipe::new(case.mtu), Pipe::new(case.mtu));
-    let mut clock = Clock::default();
-    let mut app = SynBulk {
+    let app = SynBulk {
         case,
         client,
         listener,
@@ -263,6 +279,15 @@ fn synack_run(case: &Case<'_>) -> Result<Sample, RunError> {
         sink: Sink::new(),
         handshake: true,
     };
+    Ok((a, b, app))
+}
+
+fn synack_run(case: &Case<'_>) -> Result<Sample, RunError> {
+    let (mut a, mut b, mut app) =
+        synack_pair(case, |seed| synack_config(seed, case.mtu, case.buffer))?;
+    let client = app.client;
+    let mut links = (Pipe::new(case.mtu), Pipe::new(case.mtu));
+    let mut clock = Clock::default();
     drive(&mut a, &mut b, &mut links, &mut clock, &mut app)?;
     check_established(&a.stack, client)?;
     app.handshake = false;
@@ -274,7 +299,7 @@ fn synack_run(case: &Case<'_>) -> Result<Sample, RunError> {
     Ok(finish(m, before, &links))
 }
 
-fn check_established(stack: &Stack, h: SocketHandle) -> Result<(), RunError> {
+pub(crate) fn check_established(stack: &Stack, h: SocketHandle) -> Result<(), RunError> {
     match stack.state(h) {
         Some(State::Established) => Ok(()),
         s => Err(format!("handshake ended in {s:?}")),
@@ -292,14 +317,15 @@ pub(crate) fn smol_socket(buffer: usize) -> tcp::Socket<'static> {
     s
 }
 
-struct SmolBulk<'a> {
+/// The bulk application on two smoltcp hosts (as [`SynBulk`]).
+pub(crate) struct SmolBulk<'a> {
     case: &'a Case<'a>,
     client: smoltcp::iface::SocketHandle,
     server: smoltcp::iface::SocketHandle,
     sent: u64,
     closed: bool,
-    sink: Sink,
-    handshake: bool,
+    pub(crate) sink: Sink,
+    pub(crate) handshake: bool,
     up: bool,
 }
 
@@ -354,11 +380,20 @@ impl App<SmolSide, SmolSide> for SmolBulk<'_> {
     }
 }
 
-fn smoltcp_run(case: &Case<'_>) -> Result<Sample, RunError> {
+/// Two smoltcp hosts (seeds 1 and 2) with sockets of `case.buffer` bytes using
+/// `cc`, B listening and A connecting, and the bulk application in its handshake
+/// phase.
+pub(crate) fn smoltcp_pair<'a>(
+    case: &'a Case<'a>,
+    cc: tcp::CongestionControl,
+) -> Result<(SmolSide, SmolSide, SmolBulk<'a>), RunError> {
     let mut a = SmolSide::new(A_IP, case.mtu, 1);
     let mut b = SmolSide::new(B_IP, case.mtu, 2);
-    let client = a.sockets.add(smol_socket(case.buffer));
+    let mut client_sock = smol_socket(case.buffer);
+    client_sock.set_congestion_control(cc);
+    let client = a.sockets.add(client_sock);
     let mut server_sock = smol_socket(case.buffer);
+    server_sock.set_congestion_control(cc);
     server_sock.listen(PORT).map_err(|e| format!("{e:?}"))?;
     let server = b.sockets.add(server_sock);
     let o = B_IP.octets();
@@ -368,9 +403,7 @@ fn smoltcp_run(case: &Case<'_>) -> Result<Sample, RunError> {
         .get_mut::<tcp::Socket>(client)
         .connect(cx, remote, 49152)
         .map_err(|e| format!("{e:?}"))?;
-    let mut links = (Pipe::new(case.mtu), Pipe::new(case.mtu));
-    let mut clock = Clock::default();
-    let mut app = SmolBulk {
+    let app = SmolBulk {
         case,
         client,
         server,
@@ -380,6 +413,13 @@ fn smoltcp_run(case: &Case<'_>) -> Result<Sample, RunError> {
         handshake: true,
         up: false,
     };
+    Ok((a, b, app))
+}
+
+fn smoltcp_run(case: &Case<'_>) -> Result<Sample, RunError> {
+    let (mut a, mut b, mut app) = smoltcp_pair(case, tcp::CongestionControl::Cubic)?;
+    let mut links = (Pipe::new(case.mtu), Pipe::new(case.mtu));
+    let mut clock = Clock::default();
     drive(&mut a, &mut b, &mut links, &mut clock, &mut app)?;
     app.handshake = false;
     let before = (links.0.sent, links.1.sent);

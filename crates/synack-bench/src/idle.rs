@@ -65,6 +65,10 @@ impl<S: Side> Side for Counted<S> {
         self.count(|s| s.ingress(rx, tx, clock))
     }
 
+    fn take_one(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) -> bool {
+        self.count(|s| s.take_one(rx, tx, clock))
+    }
+
     fn egress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) {
         self.count(|s| s.egress(rx, tx, clock));
     }

@@ -8,6 +8,9 @@
 //!   concurrencies; cycles per second.
 //! - `idle`: heap bytes per established idle connection (needs the counting
 //!   allocator, see [`INSTRUMENTED_SYSTEM`]).
+//! - `lossy`: goodput of each congestion control (synack NewReno, CUBIC and BBR;
+//!   smoltcp Reno and CUBIC) at 0.1 %, 1 % and 5 % random loss on a modelled
+//!   1 Gbit/s, 2 ms RTT path, in virtual time, next to the Mathis estimate.
 //! - `linux`: the `linux` column of `bulk` and `connections` from std::net over
 //!   loopback (bounded loops, 127.0.0.1 only).
 //!
@@ -22,18 +25,22 @@
 //!
 //! The in-memory link ([`link`]) hands packets between two stacks through a queue per
 //! direction, with a virtual clock that advances 1 µs per delivered packet and jumps
-//! to the next timer when the link is quiet. Nothing sleeps.
+//! to the next timer when the link is quiet. Nothing sleeps. `lossy` puts a path
+//! model (bottleneck rate, queue, delay, loss) between the stacks instead, and its
+//! clock jumps from one arrival or timer to the next.
 
 mod bulk;
 mod conns;
 mod idle;
 pub mod link;
 mod linux;
+mod lossy;
 pub mod path;
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+pub use lossy::LossyCc;
 pub use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 /// Which benches to run.
@@ -42,13 +49,21 @@ pub enum Bench {
     Bulk,
     Connections,
     Idle,
+    /// Congestion control under random loss, on a modelled path in virtual time.
+    Lossy,
     /// Linux loopback reference values for the bulk and connections rows.
     Linux,
 }
 
 impl Bench {
     /// Every bench, in report order.
-    pub const ALL: [Self; 4] = [Self::Bulk, Self::Connections, Self::Idle, Self::Linux];
+    pub const ALL: [Self; 5] = [
+        Self::Bulk,
+        Self::Connections,
+        Self::Idle,
+        Self::Lossy,
+        Self::Linux,
+    ];
 
     /// Parses a bench name as the CLI spells it.
     pub fn parse(s: &str) -> Option<Self> {
@@ -56,6 +71,7 @@ impl Bench {
             "bulk" => Some(Self::Bulk),
             "connections" | "conns" => Some(Self::Connections),
             "idle" => Some(Self::Idle),
+            "lossy" => Some(Self::Lossy),
             "linux" => Some(Self::Linux),
             _ => None,
         }
@@ -86,6 +102,12 @@ pub struct BenchOptions {
     pub idle_counts: Vec<usize>,
     /// smoltcp is skipped above this many idle connections (same reason).
     pub smoltcp_max_idle: usize,
+    /// Bytes moved by one lossy transfer.
+    pub lossy_bytes: u64,
+    /// Random loss rates of the lossy rows, in percent.
+    pub lossy_loss_pct: Vec<f64>,
+    /// Congestion controls of the lossy rows.
+    pub lossy_cc: Vec<LossyCc>,
     /// Run synack (off only for profiling the other rival).
     pub synack: bool,
     /// Run smoltcp.
@@ -107,6 +129,9 @@ impl Default for BenchOptions {
             smoltcp_max_concurrency: 1024,
             idle_counts: vec![10_000, 100_000, 1_000_000],
             smoltcp_max_idle: 10_000,
+            lossy_bytes: 128 << 20,
+            lossy_loss_pct: vec![0.1, 1.0, 5.0],
+            lossy_cc: LossyCc::ALL.to_vec(),
             synack: true,
             smoltcp: true,
             verbose: false,
@@ -123,6 +148,7 @@ impl BenchOptions {
             concurrency: vec![1, 1024],
             cycles: 20_000,
             idle_counts: vec![10_000],
+            lossy_bytes: 4 << 20,
             ..Self::default()
         }
     }
@@ -230,7 +256,8 @@ fn human(v: Option<f64>, unit: &str) -> String {
         return "–".to_string();
     };
     match unit {
-        "bit/s" => format!("{:.2} G", x / 1e9),
+        "bit/s" if x >= 1e9 => format!("{:.2} G", x / 1e9),
+        "bit/s" => format!("{:.1} M", x / 1e6),
         "cycles/s" => format!("{:.0} k", x / 1e3),
         "bytes/conn" => format!("{x:.0}"),
         _ => format!("{x:.3}"),
@@ -252,6 +279,9 @@ pub fn run(opts: BenchOptions) -> Vec<Row> {
     }
     if want(Bench::Idle) {
         rows.extend(idle::rows(opts));
+    }
+    if want(Bench::Lossy) {
+        rows.extend(lossy::rows(opts));
     }
     rows
 }
@@ -301,8 +331,9 @@ pub(crate) fn progress(opts: &BenchOptions, msg: &str) {
 pub const USAGE: &str = "[BENCH...] [--json] [--quick] [--reps N]
     [--bytes N] [--mtu N]... [--buffer N] [--concurrency N]... [--cycles N]
     [--idle N]... [--smoltcp-max-concurrency N] [--smoltcp-max-idle N]
+    [--lossy-bytes N] [--loss PERCENT]... [--cc reno|cubic|bbr]...
     [--only synack|smoltcp] [-v]
-benches: bulk connections idle linux (default: all)";
+benches: bulk connections idle lossy linux (default: all)";
 
 /// Parses the command line (without the program name): the options and whether
 /// `--json` was given. `Err` holds the message to print (the usage for `--help`).
@@ -318,6 +349,7 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, bool), String> {
     };
     let (mut json, mut benches) = (false, Vec::new());
     let (mut mtus, mut conc, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut losses, mut ccs) = (Vec::new(), Vec::new());
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = || -> Result<u64, String> {
@@ -339,6 +371,18 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, bool), String> {
             "--idle" => idle.push(num()? as usize),
             "--smoltcp-max-concurrency" => o.smoltcp_max_concurrency = num()? as usize,
             "--smoltcp-max-idle" => o.smoltcp_max_idle = num()? as usize,
+            "--lossy-bytes" => o.lossy_bytes = num()?,
+            "--loss" => {
+                let v = it.next().ok_or("--loss needs a value")?;
+                match v.trim_end_matches('%').parse::<f64>() {
+                    Ok(p) if (0.0..100.0).contains(&p) => losses.push(p),
+                    _ => return Err(format!("--loss: a percentage in [0, 100): {v}")),
+                }
+            }
+            "--cc" => {
+                let v = it.next().map_or("", String::as_str);
+                ccs.push(LossyCc::parse(v).ok_or("--cc takes reno, cubic or bbr")?);
+            }
             "--only" => match it.next().map(String::as_str) {
                 Some("synack") => o.smoltcp = false,
                 Some("smoltcp") => o.synack = false,
@@ -346,7 +390,7 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, bool), String> {
             },
             "-h" | "--help" => return Err(format!("usage: {USAGE}")),
             b => benches.push(Bench::parse(b).ok_or(format!(
-                "unknown bench or option {b}; benches: bulk connections idle linux"
+                "unknown bench or option {b}; benches: bulk connections idle lossy linux"
             ))?),
         }
     }
@@ -364,6 +408,15 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, bool), String> {
         if !v.is_empty() {
             *dst = v;
         }
+    }
+    if !losses.is_empty() {
+        o.lossy_loss_pct = losses;
+    }
+    if !ccs.is_empty() {
+        o.lossy_cc = ccs;
+    }
+    if o.lossy_bytes == 0 {
+        return Err("--lossy-bytes must be at least 1".into());
     }
     Ok((o, json))
 }
@@ -440,6 +493,34 @@ mod tests {
                 !r.note.as_deref().unwrap_or("").contains("failed:"),
                 "{r:#?}"
             );
+        }
+    }
+
+    #[test]
+    fn lossy_options_parse() {
+        let args: Vec<String> = [
+            "lossy",
+            "--loss",
+            "0.1",
+            "--loss",
+            "5%",
+            "--cc",
+            "reno",
+            "--lossy-bytes",
+            "1_048_576",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (o, json) = parse_args(&args).expect("valid");
+        assert!(!json);
+        assert_eq!(o.benches, [Bench::Lossy]);
+        assert_eq!(o.lossy_loss_pct, [0.1, 5.0]);
+        assert_eq!(o.lossy_cc, [LossyCc::Reno]);
+        assert_eq!(o.lossy_bytes, 1 << 20);
+        assert!(Bench::ALL.contains(&Bench::Lossy));
+        for bad in [["--loss", "100"], ["--loss", "x"], ["--cc", "vegas"]] {
+            let bad = bad.map(String::from).to_vec();
+            assert!(parse_args(&bad).is_err(), "{bad:?}");
         }
     }
 

@@ -59,17 +59,23 @@ impl Pipe {
         self.free.pop().unwrap_or_else(|| vec![0; self.mtu])
     }
 
-    fn push(&mut self, buf: Vec<u8>, len: usize) {
+    pub(crate) fn push(&mut self, buf: Vec<u8>, len: usize) {
         self.sent += 1;
         self.queue.push_back((buf, len));
     }
 
-    fn pop(&mut self) -> Option<(Vec<u8>, usize)> {
+    pub(crate) fn pop(&mut self) -> Option<(Vec<u8>, usize)> {
         self.queue.pop_front()
     }
 
-    fn recycle(&mut self, buf: Vec<u8>) {
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
         self.free.push(buf);
+    }
+
+    /// Hands this pipe's spare buffers to `to` (a path that moves packets from one
+    /// pipe to another gives the buffers back to the pipe they came from).
+    pub(crate) fn give_buffers(&mut self, to: &mut Self) {
+        to.free.append(&mut self.free);
     }
 }
 
@@ -92,6 +98,9 @@ pub trait Side {
     /// Takes in every packet queued on `rx`, sending what they caused after every
     /// [`BUDGET`] packets; returns how many.
     fn ingress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: &mut Clock) -> usize;
+    /// Takes in the first packet queued on `rx` at `clock` (which it leaves alone);
+    /// false if there was none. Replies wait for the next [`Side::egress`].
+    fn take_one(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) -> bool;
     /// Puts everything there is to send on `tx`.
     fn egress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock);
     /// The earliest timer, in virtual microseconds.
@@ -121,10 +130,9 @@ impl SynSide {
 impl Side for SynSide {
     fn ingress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: &mut Clock) -> usize {
         let mut n = 0;
-        while let Some((buf, len)) = rx.pop() {
+        while !rx.is_empty() {
             clock.0 += TICK_PER_PACKET_US;
-            self.stack.handle_packet(clock.synack(), &buf[..len]);
-            rx.recycle(buf);
+            self.take_one(rx, tx, *clock);
             n += 1;
             if n % BUDGET == 0 && !rx.is_empty() {
                 self.egress(rx, tx, *clock);
@@ -132,6 +140,15 @@ impl Side for SynSide {
         }
         self.drain_events();
         n
+    }
+
+    fn take_one(&mut self, rx: &mut Pipe, _tx: &mut Pipe, clock: Clock) -> bool {
+        let Some((buf, len)) = rx.pop() else {
+            return false;
+        };
+        self.stack.handle_packet(clock.synack(), &buf[..len]);
+        rx.recycle(buf);
+        true
     }
 
     fn egress(&mut self, _rx: &mut Pipe, tx: &mut Pipe, clock: Clock) {
@@ -201,15 +218,7 @@ impl Side for SmolSide {
         let mut n = 0;
         while !rx.is_empty() {
             clock.0 += TICK_PER_PACKET_US;
-            let mut dev = SmolDev {
-                rx: &mut *rx,
-                tx: &mut *tx,
-                mtu: self.mtu,
-            };
-            let r = self
-                .iface
-                .poll_ingress_single(clock.smoltcp(), &mut dev, &mut self.sockets);
-            if r == PollIngressSingleResult::None {
+            if !self.take_one(rx, tx, *clock) {
                 break;
             }
             n += 1;
@@ -218,6 +227,17 @@ impl Side for SmolSide {
             }
         }
         n
+    }
+
+    fn take_one(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) -> bool {
+        let mut dev = SmolDev {
+            rx,
+            tx,
+            mtu: self.mtu,
+        };
+        self.iface
+            .poll_ingress_single(clock.smoltcp(), &mut dev, &mut self.sockets)
+            != PollIngressSingleResult::None
     }
 
     fn egress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) {

@@ -11,10 +11,11 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 #[command(disable_help_flag = true)]
 pub struct BenchArgs {
-    /// Benches (bulk, connections, idle, linux; default all) and options: --json,
-    /// --quick, --reps N, --bytes N, --mtu N..., --buffer N, --concurrency N...,
-    /// --cycles N, --idle N..., --smoltcp-max-concurrency N, --smoltcp-max-idle N,
-    /// --only synack|smoltcp, -v. Build with --release.
+    /// Benches (bulk, connections, idle, lossy, linux; default all) and options:
+    /// --json, --quick, --reps N, --bytes N, --mtu N..., --buffer N,
+    /// --concurrency N..., --cycles N, --idle N..., --smoltcp-max-concurrency N,
+    /// --smoltcp-max-idle N, --lossy-bytes N, --loss PERCENT..., --cc
+    /// reno|cubic|bbr..., --only synack|smoltcp, -v. Build with --release.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

@@ -31,7 +31,8 @@ pub enum Command {
     /// SVG (no Graphviz needed) or Graphviz DOT.
     Diagram(DiagramArgs),
     /// Benchmark synack against smoltcp (same process, same run) and Linux
-    /// loopback: bulk, connections, idle. `synack bench --help` lists the options.
+    /// loopback: bulk, connections, idle, lossy. `synack bench --help` lists the
+    /// options.
     #[cfg(feature = "bench")]
     Bench(crate::bench::BenchArgs),
     /// Create a TUN device and serve an app (echo, discard, chargen, http) on

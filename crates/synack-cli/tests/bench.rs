@@ -31,12 +31,15 @@ fn check_row(row: &Value) {
     want.sort_unstable();
     assert_eq!(keys, want, "exactly the issue's keys: {row}");
     let bench = row["bench"].as_str().expect("bench is a string");
-    assert!(["bulk", "connections", "idle"].contains(&bench), "{row}");
+    assert!(
+        ["bulk", "connections", "idle", "lossy"].contains(&bench),
+        "{row}"
+    );
     let case = row["case"].as_str().expect("case is a string");
     assert!(!case.is_empty(), "{row}");
     let unit = row["unit"].as_str().expect("unit is a string");
     let cost = match (bench, unit) {
-        ("bulk", "bit/s") | ("connections", "cycles/s") => false,
+        ("bulk" | "lossy", "bit/s") | ("connections", "cycles/s") => false,
         ("bulk", "cpu-s") | ("idle", "bytes/conn") => true,
         _ => panic!("unit {unit} does not belong to bench {bench}: {row}"),
     };
@@ -114,6 +117,45 @@ fn json_rows_follow_the_schema() {
     // The table goes to stderr with --json, and stdout holds nothing else.
     assert!(err.contains("| bench | case |"), "stderr: {err}");
     assert_eq!(out.lines().count(), rows.len());
+}
+
+#[test]
+fn lossy_rows_pair_the_congestion_controls() {
+    let (code, out, err) = binary(&[
+        "bench",
+        "lossy",
+        "--json",
+        "--reps",
+        "1",
+        "--lossy-bytes",
+        "262144",
+        "--loss",
+        "1",
+        "--cc",
+        "cubic",
+        "--cc",
+        "bbr",
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 2, "stdout: {out}");
+    for row in &rows {
+        check_row(row);
+        assert_eq!(row["linux"], Value::Null, "{row}");
+        // Goodput on a 1 Gbit/s path: positive, at most the link rate.
+        let s = num(row, "synack").unwrap_or_else(|| panic!("synack measured: {row}"));
+        assert!(s > 0.0 && s <= 1e9, "{row}");
+    }
+    assert_eq!(rows[0]["case"], "cubic-1%");
+    assert!(num(&rows[0], "smoltcp").is_some(), "{}", rows[0]);
+    // smoltcp has no BBR.
+    assert_eq!(rows[1]["case"], "bbr-1%");
+    assert_eq!(rows[1]["smoltcp"], Value::Null);
+    assert!(err.contains("Mathis 71.2 M"), "stderr: {err}");
+    assert!(!err.contains("failed"), "stderr: {err}");
+    let (code, _, err) = binary(&["bench", "lossy", "--cc", "vegas"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--cc takes reno, cubic or bbr"), "{err}");
 }
 
 #[test]
