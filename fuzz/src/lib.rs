@@ -6,7 +6,8 @@
 //! - [`stack_input`]: a stack with a connection driven to a chosen state, then fed
 //!   fuzzed packets, timer firings and application calls, with invariants checked
 //!   from outside after every step.
-//! - [`reassembly`]: the out-of-order queue against a byte-map model.
+//! - [`reassembly`]: the out-of-order range set and its byte store against a
+//!   byte-map model.
 //! - [`seeds`]: the seed corpus (real packets built with `wire::emit`).
 
 pub mod input;

@@ -1,15 +1,18 @@
-//! The `reassembly` target: `synack::tcp::reassembly::Reassembly` against a
-//! byte-map model.
+//! The `reassembly` target: `synack::tcp::reassembly::Reassembly` and the byte
+//! store it fills, against a byte-map model.
 //!
 //! The input picks a base offset (0, random, or just below `u64::MAX` so the
-//! end-of-space rule is hit), then a sequence of operations: insert (offset,
-//! length, a tag that makes each copy's bytes distinct, so "first copy wins" is
-//! checked), pop at the model's next offset or at an arbitrary one, and clear.
-//! After every operation the queue's ranges, byte count, range count, highest end
-//! and emptiness must match the model, and popped bytes must be the ones the
-//! model holds.
+//! end-of-space rule is hit) and a cap on ranges (the default, or 1 to 7 so the
+//! cap bites), then a sequence of operations: insert (offset, length, a tag that
+//! makes each copy's bytes distinct, so "first copy wins" is checked), pop at the
+//! model's next offset or at an arbitrary one, and clear. The queue's bytes go to
+//! a store (as a connection's go to its receive ring), which must only ever be
+//! handed bytes the model does not hold. After every operation the queue's
+//! ranges, byte count, range count, lowest start, highest end and emptiness must
+//! match the model, and a pop must return the end of the run the model holds,
+//! whose bytes the store must have.
 
-use synack::tcp::reassembly::Reassembly;
+use synack::tcp::reassembly::{Full, Reassembly, MAX_RANGES};
 
 use crate::input::Input;
 
@@ -38,17 +41,26 @@ impl Model {
         self.base.checked_add(rel as u64)
     }
 
-    /// Applies an insert; returns how many bytes were new.
+    /// How many bytes of an insert of `len` at `rel` can be held: those at
+    /// offsets below u64::MAX (a range ends at most at u64::MAX, exclusive).
+    fn fitting(&self, rel: usize, len: usize) -> usize {
+        (0..len)
+            .take_while(|&k| self.abs(rel + k).is_some_and(|a| a < u64::MAX))
+            .count()
+    }
+
+    /// Whether `[rel, rel + len)` overlaps or touches a held byte.
+    fn touches(&self, rel: usize, len: usize) -> bool {
+        let from = rel.saturating_sub(1);
+        let to = (rel + len + 1).min(self.held.len());
+        self.held[from..to].iter().any(Option::is_some)
+    }
+
+    /// Applies an insert of bytes that fit; returns how many were new.
     fn insert(&mut self, rel: usize, data: &[u8]) -> usize {
         let mut added = 0;
         for (k, &b) in data.iter().enumerate() {
             let i = rel + k;
-            // Bytes at offsets that do not fit below u64::MAX are dropped: a range
-            // ends at most at u64::MAX (exclusive).
-            match self.abs(i) {
-                Some(a) if a < u64::MAX => {}
-                _ => break,
-            }
             debug_assert!(i < self.held.len(), "the model covers every insert");
             self.lo = self.lo.min(i);
             self.hi = self.hi.max(i + 1);
@@ -109,16 +121,37 @@ impl Model {
     }
 }
 
+/// The caller's byte store, relative to the base: what the queue handed it.
+struct Store(Vec<Option<u8>>);
+
+impl Store {
+    /// Forgets `[from, to)` (clipped).
+    fn forget(&mut self, from: usize, to: usize) {
+        let to = to.min(self.0.len());
+        let from = from.min(to);
+        self.0[from..to].iter_mut().for_each(|b| *b = None);
+    }
+}
+
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let mut r = Input::new(data);
-    let base = match r.u8() % 4 {
+    let mode = r.u8();
+    let base = match mode % 4 {
         0 => 0,
         1 => u64::MAX - WINDOW as u64 / 2 + u64::from(r.u16() % 4096),
         2 => u64::from(r.u32()) << 16 | u64::from(r.u16()),
         _ => (1u64 << 32) - 1000 + u64::from(r.u16()),
     };
-    let mut q = Reassembly::new();
+    let cap = match (mode >> 2) % 8 {
+        0 => MAX_RANGES,
+        c => usize::from(c),
+    };
+    let mut q = if cap == MAX_RANGES {
+        Reassembly::new()
+    } else {
+        Reassembly::with_max_ranges(cap)
+    };
     let mut m = Model {
         base,
         held: vec![None; WINDOW + MAX_INSERT],
@@ -126,6 +159,7 @@ pub fn run(data: &[u8]) {
         lo: usize::MAX,
         hi: 0,
     };
+    let mut store = Store(vec![None; WINDOW + MAX_INSERT]);
     // The consumer's position (relative), as a TCP receiver would keep it.
     let mut next = 0usize;
     let mut tag = 0u8;
@@ -137,51 +171,92 @@ pub fn run(data: &[u8]) {
                 let rel = usize::from(r.u16()) % WINDOW;
                 let len = usize::from(r.u16()) % (MAX_INSERT + 1);
                 tag = tag.wrapping_add(0x5b);
-                let bytes: Vec<u8> = (0..len as u64)
-                    .map(|k| byte(base.wrapping_add(rel as u64 + k), tag))
-                    .collect();
-                let expect = m.insert(rel, &bytes);
-                let offset = base.saturating_add(rel as u64);
-                // Offsets past u64::MAX cannot be expressed: then nothing is held.
-                if base.checked_add(rel as u64).is_none() {
+                // Offsets past u64::MAX cannot be expressed: nothing to insert.
+                let Some(offset) = base.checked_add(rel as u64) else {
                     continue;
+                };
+                let bytes: Vec<u8> = (0..len as u64)
+                    .map(|k| byte(offset.wrapping_add(k), tag))
+                    .collect();
+                let fit = m.fitting(rel, len);
+                let full = fit > 0 && !m.touches(rel, fit) && m.runs().len() >= cap;
+                let got = q.insert(offset, &bytes, |at, piece| {
+                    let i = usize::try_from(at - base).expect("inside the window");
+                    assert!(
+                        at >= offset && i + piece.len() <= rel + fit,
+                        "piece outside the insert"
+                    );
+                    assert_eq!(piece, &bytes[i - rel..i - rel + piece.len()], "piece bytes");
+                    for (k, &b) in piece.iter().enumerate() {
+                        assert!(
+                            m.held[i + k].is_none(),
+                            "held byte {} handed to the store",
+                            i + k
+                        );
+                        store.0[i + k] = Some(b);
+                    }
+                });
+                if full {
+                    assert_eq!(
+                        got,
+                        Err(Full),
+                        "insert({offset}, {len}) past the cap of {cap}"
+                    );
+                } else {
+                    let expect = m.insert(rel, &bytes[..fit]);
+                    assert_eq!(got, Ok(expect), "insert({offset}, {len}) new bytes");
                 }
-                let got = q.insert(offset, &bytes);
-                assert_eq!(got, expect, "insert({offset}, {len}) new bytes");
             }
             4 | 5 => {
-                let want = m.pop(next);
-                let at = base.checked_add(next as u64);
-                let got = match at {
-                    Some(a) => q.pop_ready(a),
-                    None => None,
+                let Some(at) = base.checked_add(next as u64) else {
+                    continue;
                 };
-                if at.is_some() {
-                    assert_eq!(got, want, "pop_ready at {next}");
-                }
-                if let Some(v) = want {
-                    next += v.len();
-                }
+                let want = m.pop(next);
+                let got = q.pop_ready(at);
+                check_pop(got, want.as_deref(), next, &mut store, base);
+                next += want.map_or(0, |v| v.len());
             }
             6 => {
                 // Pop at an arbitrary offset (possibly behind or far ahead).
                 let rel = usize::from(r.u16()) % WINDOW;
-                let Some(a) = base.checked_add(rel as u64) else {
+                let Some(at) = base.checked_add(rel as u64) else {
                     continue;
                 };
                 let want = m.pop(rel);
-                assert_eq!(q.pop_ready(a), want, "pop_ready at arbitrary {rel}");
+                let got = q.pop_ready(at);
+                check_pop(got, want.as_deref(), rel, &mut store, base);
                 next = rel + want.map_or(0, |v| v.len());
             }
             _ => {
                 if r.u8() & 3 == 0 {
                     q.clear();
                     m.clear();
+                    store.forget(0, usize::MAX);
                 }
             }
         }
         check(&q, &m);
     }
+}
+
+/// A pop at `rel` returned `got`; the model's run there is `want`. The run's
+/// bytes must be in the store; afterwards the store forgets everything below
+/// the run's end (as a receive ring's tail moves over it).
+fn check_pop(got: Option<u64>, want: Option<&[u8]>, rel: usize, store: &mut Store, base: u64) {
+    match want {
+        None => assert_eq!(got, None, "pop_ready at {rel}"),
+        Some(v) => {
+            assert_eq!(
+                got,
+                Some(base + (rel + v.len()) as u64),
+                "pop_ready at {rel}"
+            );
+            let have: Vec<Option<u8>> = store.0[rel..rel + v.len()].to_vec();
+            let want: Vec<Option<u8>> = v.iter().copied().map(Some).collect();
+            assert_eq!(have, want, "stored bytes of the run at {rel}");
+        }
+    }
+    store.forget(0, rel + want.map_or(0, <[u8]>::len));
 }
 
 fn check(q: &Reassembly, m: &Model) {
@@ -190,5 +265,6 @@ fn check(q: &Reassembly, m: &Model) {
     assert_eq!(q.ranges().collect::<Vec<_>>(), runs, "ranges");
     assert_eq!(q.range_count(), runs.len(), "range_count");
     assert_eq!(q.is_empty(), runs.is_empty(), "is_empty");
+    assert_eq!(q.first_start(), runs.first().map(|r| r.0), "first_start");
     assert_eq!(q.highest_end(), runs.last().map(|r| r.1), "highest_end");
 }

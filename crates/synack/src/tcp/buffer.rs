@@ -111,19 +111,34 @@ impl SendBuffer {
 
 /// Bytes received in order and not yet read by the application: a ring over
 /// initialised storage, so that a payload can be written into the free space
-/// past the tail *before* it is known to belong there ([`RecvRing::stage`]).
+/// past the tail *before* it is known to belong there.
 ///
-/// The stack uses that to verify a segment's checksum while copying its payload
-/// into the ring (one pass over the bytes instead of a checksum pass and a copy
-/// pass): the bytes are staged, the checksum checked, and only once the segment
-/// has been accepted does [`RecvRing::commit_staged`] make them part of the
-/// ring. Staged bytes are invisible until then; anything else that writes to the
-/// ring forgets them.
+/// Two kinds of bytes live past the tail:
+///
+/// - **Staged** bytes ([`RecvRing::stage`]): the stack verifies a segment's
+///   checksum while copying its payload into the ring (one pass over the bytes
+///   instead of a checksum pass and a copy pass); only once the segment has been
+///   accepted does [`RecvRing::commit_staged`] make them part of the ring.
+///   Staged bytes are invisible until then; anything else that writes to the
+///   ring forgets them.
+/// - **Held** bytes ([`RecvRing::write_ahead`]): out-of-order data, written at
+///   its place past the tail (its stream offset less the tail's), so that when
+///   the gap before it fills, [`RecvRing::advance`] moves the tail over it
+///   without a copy. The ring does not know which bytes past the tail are held
+///   (the connection's [`Reassembly`](crate::tcp::reassembly::Reassembly) does);
+///   it only knows *that* some are, and then keeps all of its storage past the
+///   tail in place: growing copies the whole old storage, not just the held
+///   bytes, and an emptied ring does not move its head back to index 0.
+///
+/// The caller keeps the two apart: a staged payload must end before the first
+/// held byte (see `Tcb::stage_payload`), so a copy of a segment that is then
+/// rejected (bad checksum, unacceptable) can only have written into a hole.
 #[derive(Debug, Default)]
 pub(crate) struct RecvRing {
     /// Storage; its length is the ring's capacity, every byte initialised.
     buf: Box<[u8]>,
-    /// Index of the oldest byte.
+    /// Index of the oldest byte in the low 31 bits (the storage is at most 2^31
+    /// bytes, so an index is below 2^31); the top bit is [`AHEAD`].
     head: u32,
     /// Bytes held.
     len: u32,
@@ -135,6 +150,12 @@ pub(crate) struct RecvRing {
 
 /// Largest ring: the configuration caps receive buffers at 1 GiB.
 const RING_MAX: usize = 1 << 31;
+
+/// The flag in [`RecvRing::head`]: bytes past the tail are held (written by
+/// [`RecvRing::write_ahead`], not yet passed by [`RecvRing::advance`]). It
+/// lives in the index's spare bit to keep the ring at 32 bytes (the TCB's size
+/// is pinned).
+const AHEAD: u32 = 1 << 31;
 
 impl RecvRing {
     pub(crate) fn new() -> Self {
@@ -155,16 +176,35 @@ impl RecvRing {
         self.buf.len()
     }
 
-    /// Empties the ring, keeping its storage.
+    /// Index of the oldest byte.
+    fn head(&self) -> usize {
+        (self.head & !AHEAD) as usize
+    }
+
+    /// Moves the head to index `i` (below the capacity, so below 2^31), keeping
+    /// the [`AHEAD`] flag.
+    fn set_head(&mut self, i: usize) {
+        debug_assert!(i < self.buf.len().max(1));
+        self.head = (self.head & AHEAD) | i as u32;
+    }
+
+    /// Whether bytes past the tail are held ([`RecvRing::write_ahead`]).
+    pub(crate) fn holds_ahead(&self) -> bool {
+        self.head & AHEAD != 0
+    }
+
+    /// Empties the ring, keeping its storage; forgets staged and held bytes.
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
         self.staged = 0;
     }
 
-    /// Makes room for `extra` more bytes past the tail (at least doubling),
-    /// laying the held bytes out from index 0. Bytes past the tail are not kept:
-    /// only `free_slices` calls it, and it forgets staged bytes.
+    /// Makes room for `extra` bytes past the tail (at least doubling). The new
+    /// storage starts at the head: the held bytes at index 0, and, if bytes past
+    /// the tail are held, every byte of the old storage at the same distance
+    /// from the head as before (staged bytes are not kept: only `free_slices`
+    /// and `write_ahead` call it, and both forget them).
     fn reserve(&mut self, extra: usize) {
         let need = self.len() + extra;
         if need <= self.buf.len() {
@@ -176,16 +216,22 @@ impl RecvRing {
         );
         let cap = need.max(2 * self.buf.len()).clamp(64, RING_MAX);
         let mut buf = alloc::vec![0u8; cap].into_boxed_slice();
-        let (a, b) = self.as_slices();
-        buf[..a.len()].copy_from_slice(a);
-        buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        let keep = if self.holds_ahead() {
+            self.buf.len()
+        } else {
+            self.len()
+        };
+        let head = self.head();
+        let first = keep.min(self.buf.len() - head);
+        buf[..first].copy_from_slice(&self.buf[head..head + first]);
+        buf[first..keep].copy_from_slice(&self.buf[..keep - first]);
         self.buf = buf;
-        self.head = 0;
+        self.set_head(0);
     }
 
     /// Index in `buf` of the byte `offset` past the head.
     fn index(&self, offset: usize) -> usize {
-        let i = self.head as usize + offset;
+        let i = self.head() + offset;
         if i >= self.buf.len() {
             i - self.buf.len()
         } else {
@@ -193,7 +239,8 @@ impl RecvRing {
         }
     }
 
-    /// Appends `data` (copied).
+    /// Appends `data` (copied). If bytes past the tail are held, `data` must
+    /// end before the first of them (or be those same bytes).
     pub(crate) fn extend(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
@@ -210,17 +257,57 @@ impl RecvRing {
     /// The `n` bytes of storage past the tail (allocating them if needed), as two
     /// pieces back to back; forgets staged bytes.
     fn free_slices(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
-        self.reserve(n);
+        self.slices_past_tail(0, n)
+    }
+
+    /// The `n` bytes of storage starting `at` bytes past the tail (allocating
+    /// them if needed, keeping held bytes), as two pieces back to back; forgets
+    /// staged bytes.
+    fn slices_past_tail(&mut self, at: usize, n: usize) -> (&mut [u8], &mut [u8]) {
+        self.reserve(at + n);
         self.staged = 0;
-        let start = self.index(self.len());
+        let start = self.index(self.len() + at);
         let first = n.min(self.buf.len() - start);
         let (wrapped, tail) = self.buf.split_at_mut(start);
         (&mut tail[..first], &mut wrapped[..n - first])
     }
 
+    /// Holds `data` at `at` bytes past the tail (out-of-order data at its
+    /// place), growing the storage if needed; forgets staged bytes. The bytes
+    /// stay invisible until [`RecvRing::advance`] passes them, and every later
+    /// write, growth and read keeps them where they are until then (or until
+    /// [`RecvRing::release_ahead`] or [`RecvRing::clear`]).
+    pub(crate) fn write_ahead(&mut self, at: usize, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let (a, b) = self.slices_past_tail(at, data.len());
+        let (da, db) = data.split_at(a.len());
+        a.copy_from_slice(da);
+        b.copy_from_slice(db);
+        self.head |= AHEAD;
+    }
+
+    /// Appends the `n` bytes past the tail, which are in place already (written
+    /// by [`RecvRing::write_ahead`], or filling the hole before them).
+    pub(crate) fn advance(&mut self, n: usize) {
+        debug_assert!(self.holds_ahead(), "advance over bytes never held");
+        debug_assert!(self.len() + n <= self.buf.len());
+        let n = n.min(self.buf.len() - self.len());
+        // At most the storage size, below RING_MAX.
+        self.len += n as u32;
+        self.staged = 0;
+    }
+
+    /// Nothing past the tail is held any more (the out-of-order queue emptied).
+    pub(crate) fn release_ahead(&mut self) {
+        self.head &= !AHEAD;
+    }
+
     /// Storage for `n` bytes past the tail, to be written and then declared good
     /// with [`RecvRing::set_staged`]. Nothing in the ring changes until
-    /// [`RecvRing::commit_staged`].
+    /// [`RecvRing::commit_staged`]. If bytes past the tail are held, the caller
+    /// asks only for storage before the first of them.
     pub(crate) fn stage(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
         self.free_slices(n)
     }
@@ -254,7 +341,7 @@ impl RecvRing {
 
     /// The held bytes, oldest first, as two pieces back to back.
     pub(crate) fn as_slices(&self) -> (&[u8], &[u8]) {
-        let head = self.head as usize;
+        let head = self.head();
         let first = self.len().min(self.buf.len() - head);
         (
             &self.buf[head..head + first],
@@ -265,14 +352,16 @@ impl RecvRing {
     /// Drops the `n` oldest bytes (they were read).
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len());
-        if n == self.len() {
+        if n == self.len() && !self.holds_ahead() {
             // Empty: start over at index 0 (one piece for the next reads); staged
-            // bytes sat at the old tail, which moves with it.
+            // bytes sat at the old tail, which moves with it. (Not while bytes
+            // past the tail are held: they stay at their distance from the head.)
             self.clear();
             return;
         }
-        self.head = self.index(n) as u32;
-        // n < len fits in u32.
+        let head = self.index(n);
+        self.set_head(head);
+        // n <= len fits in u32.
         self.len -= n as u32;
     }
 }

@@ -684,6 +684,7 @@ impl Tcb {
     /// ([`Tcb::idle_trim_deadline`]); they grow again on demand.
     fn trim_idle(&mut self) {
         self.recv_buf = RecvRing::new();
+        self.reasm = Reassembly::new();
         let cap = self.send_buf.capacity();
         self.send_buf.recycle(cap, 0);
         self.rack.trim();

@@ -676,23 +676,20 @@ impl Tcb {
             return;
         }
         if straight_in {
-            // The stack may have copied the payload into the ring already, while
-            // verifying its checksum (`Tcb::stage_payload`).
-            if self.read_closed || !self.recv_buf.commit_staged(self.rcv_nxt.0, data.len()) {
-                self.deliver(data);
-            } else {
-                self.delivered(data.len());
-            }
+            self.take_in_order(data);
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
-            self.reasm.insert(off, data);
+            if !self.hold(off, data) {
+                // The cap on held ranges: dropped like data over the memory
+                // maximum (Linux counts both as TCPOFODrop); the peer retransmits.
+                ctx.counters.drop_memory += 1;
+                self.ack_now = true;
+                return;
+            }
             self.last_ooo = OptU64::some(off);
             // RFC 5681 §4.2: "A TCP receiver SHOULD send an immediate duplicate ACK when
             // an out-of-order segment arrives" — and an immediate ACK when it fills a gap.
             self.ack_now = true;
-            while let Some(chunk) = self.reasm.pop_ready(self.rcv_off) {
-                self.deliver(&chunk);
-            }
         }
         ctx.counters.bytes_received += data.len() as u64;
         if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
@@ -714,6 +711,70 @@ impl Tcb {
             let best = self.rcv_rtt.duration().map_or(sample, |r| r.min(sample));
             self.rcv_rtt = OptU64::from_duration(best);
         }
+    }
+
+    /// In-order data at RCV.NXT goes into the ring: committed if the stack
+    /// staged it there while verifying its checksum (`Tcb::stage_payload`),
+    /// copied if not. If out-of-order bytes are held, `data` ends before them.
+    fn take_in_order(&mut self, data: &[u8]) {
+        if !self.read_closed && self.recv_buf.commit_staged(self.rcv_nxt.0, data.len()) {
+            self.delivered(data.len());
+        } else {
+            self.deliver(data);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: data beyond a hole is "held for later processing".
+    /// `data` starts at stream offset `off` (at or past RCV.NXT, within the
+    /// window) and something is held already or `off` is past RCV.NXT.
+    ///
+    /// Held bytes go straight into the receive ring at their place past the tail
+    /// (`off` less RCV.NXT's offset: inside the window, so inside what the ring
+    /// may grow to); `reasm` records which ranges are there. Data at RCV.NXT
+    /// goes in up to the first held byte, and then the tail moves over every
+    /// byte now in order, held ones included, without copying them again.
+    /// Only bytes not held yet are written (the first copy wins, as with a
+    /// queue of copies).
+    ///
+    /// Returns false, holding nothing, if the data touches no held range and
+    /// the cap on ranges is reached.
+    fn hold(&mut self, off: u64, data: &[u8]) -> bool {
+        let (mut off, mut data) = (off, data);
+        if off == self.rcv_off {
+            // Up to the first held byte (always past RCV.NXT): straight in.
+            let gap = self
+                .reasm
+                .first_start()
+                .map_or(u64::MAX, |s| s.saturating_sub(off));
+            let lead = usize::try_from(gap).map_or(data.len(), |g| g.min(data.len()));
+            self.take_in_order(&data[..lead]);
+            off += lead as u64;
+            data = &data[lead..];
+        }
+        let base = self.rcv_off;
+        let mut ring = (!self.read_closed).then_some(&mut self.recv_buf);
+        let held = self.reasm.insert(off, data, |at, bytes| {
+            if let Some(ring) = ring.as_deref_mut() {
+                // `at` is inside the window past RCV.NXT (below 2^31): it fits.
+                debug_assert!(at >= base && at - base < 1 << 31);
+                ring.write_ahead((at - base) as usize, bytes);
+            }
+        });
+        if held.is_err() {
+            return false;
+        }
+        if let Some(end) = self.reasm.pop_ready(self.rcv_off) {
+            // The hole at RCV.NXT is filled: [rcv_off, end) is in the ring.
+            let n = (end - self.rcv_off) as usize;
+            if !self.read_closed {
+                self.recv_buf.advance(n);
+            }
+            self.delivered(n);
+        }
+        if self.reasm.is_empty() {
+            self.recv_buf.release_ahead();
+        }
+        true
     }
 
     fn deliver(&mut self, data: &[u8]) {
@@ -739,12 +800,22 @@ impl Tcb {
     }
 
     /// Storage in the receive ring for the payload of a segment that will go
-    /// straight into it: data at RCV.NXT, within the window, nothing out of order
-    /// held, in a state that takes data. The stack copies the payload there while
-    /// verifying its checksum ([`crate::wire::Unverified::verify_into`]), then
-    /// declares it good with `recv_buf.set_staged`; [`Tcb::process_text`] commits
-    /// it instead of copying again. Staged bytes that are not committed are
-    /// forgotten; nothing else in the TCB changes here.
+    /// straight into it: data at RCV.NXT, within the window, ending before the
+    /// first byte held out of order, in a state that takes data. The stack copies
+    /// the payload there while verifying its checksum
+    /// ([`crate::wire::Unverified::verify_into`]), then declares it good with
+    /// `recv_buf.set_staged`; [`Tcb::process_text`] commits it instead of copying
+    /// again. Staged bytes that are not committed are forgotten; nothing else in
+    /// the TCB changes here.
+    ///
+    /// Held out-of-order bytes sit in the ring past the tail, where a staged
+    /// payload would land. The copy happens before the checksum is known good and
+    /// before the segment is accepted, so a payload overlapping held bytes is
+    /// not staged (it is verified where it lies, and [`Tcb::process_text`] writes
+    /// only its bytes that are not held): a corrupt or rejected segment's copy can
+    /// only land in the hole before the held bytes, which nothing reads. The
+    /// usual gap filler, a retransmission of exactly the missing segment, fits
+    /// the hole and is staged.
     pub(crate) fn stage_payload(
         &mut self,
         hdr: &TcpHeader,
@@ -761,7 +832,10 @@ impl Tcb {
             || self.read_closed
             || self.mem_over
             || hdr.seq != self.rcv_nxt
-            || !self.reasm.is_empty()
+            || self
+                .reasm
+                .first_start()
+                .is_some_and(|s| s.saturating_sub(self.rcv_off) < len as u64)
             || len > self.accept_window()
         {
             return None;

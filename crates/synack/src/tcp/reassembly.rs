@@ -1,134 +1,191 @@
-//! The out-of-order receive queue.
+//! The out-of-order receive queue's bookkeeping: which byte ranges are held.
 //!
 //! RFC 9293 §3.10.7.4: "Segments with higher beginning sequence numbers SHOULD be
-//! held for later processing." [`Reassembly`] holds them. It works on 64-bit
-//! stream offsets, not sequence numbers: the connection maps `SEG.SEQ` to an offset
-//! (relative to IRS + 1, extended past each 2^32 wrap) before calling in, so this
-//! module never sees wraparound.
+//! held for later processing." [`Reassembly`] records *where* held bytes are; the
+//! bytes themselves go to a store the caller provides (a connection writes them
+//! straight into its receive ring at their place past the tail, so when the gap
+//! before them fills the ring's tail just moves over them: no copy on the way
+//! out, no allocation per segment). It works on 64-bit stream offsets, not
+//! sequence numbers: the connection maps `SEG.SEQ` to an offset (relative to
+//! IRS + 1, extended past each 2^32 wrap) before calling in, so this module never
+//! sees wraparound.
 //!
-//! Held bytes form disjoint, non-adjacent ranges, each stored contiguously. The
+//! Held bytes form disjoint, non-adjacent ranges, kept sorted in one vector. The
 //! ranges are also what a receiver reports in SACK blocks (RFC 2018), through
 //! [`Reassembly::ranges`].
 //!
 //! # Cost
 //!
-//! Inserting copies only the bytes not already held. When an insert joins ranges,
-//! the smaller side is copied onto the larger one (a `VecDeque` grows at either
-//! end), so each byte is copied `O(log n)` times at most, whatever the arrival
-//! order. There is no cap on the number of ranges: the caller bounds the queue by
-//! [`buffered`](Reassembly::buffered) (its receive window) and, if it wants, by
-//! [`range_count`](Reassembly::range_count).
+//! An insert hands the store only the bytes not already held (first copy wins)
+//! and costs a binary search plus a move of the ranges after the insertion point
+//! (a few, in practice: one per hole in the window). Memory is one boxed vector
+//! taken at the first insert and kept, with its capacity, until the queue is
+//! dropped: [`clear`](Reassembly::clear) and [`pop_ready`](Reassembly::pop_ready)
+//! never give it back, so a connection's steady state allocates nothing. The
+//! number of ranges is capped ([`MAX_RANGES`] or
+//! [`with_max_ranges`](Reassembly::with_max_ranges)): an insert that would need
+//! one more is refused whole ([`Full`]), and the caller drops the segment (its
+//! sender retransmits it).
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
-use core::ops::Bound::{Excluded, Included};
 
-/// Out-of-order bytes waiting for the gap before them to fill.
+/// The default cap on held ranges (one more than the holes between them).
+///
+/// Holes come from losses within one window, so it takes about 10% loss of a
+/// window of 7,000 segments (10 MB at 1448 bytes) to reach it. The ranges cost
+/// 16 bytes each: at most 16 KiB per connection, however small the segments a
+/// peer sends.
+pub const MAX_RANGES: usize = 1024;
+
+/// [`Reassembly::insert`] would have needed a range beyond the cap; nothing was
+/// held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+impl fmt::Display for Full {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("out-of-order range cap reached")
+    }
+}
+
+/// Which out-of-order bytes are held, waiting for the gap before them to fill.
 ///
 /// # Examples
+///
+/// The bytes live in a store of the caller's (here a plain array indexed by
+/// offset); the queue says which of them are held and hands each insert's new
+/// bytes to `store`:
 ///
 /// ```
 /// use synack::tcp::reassembly::Reassembly;
 ///
+/// let mut stream = [0u8; 16];
+/// let mut store = |at: u64, bytes: &[u8]| {
+///     stream[at as usize..at as usize + bytes.len()].copy_from_slice(bytes)
+/// };
 /// let mut q = Reassembly::new();
-/// assert_eq!(q.insert(5, b"fgh"), 3); // out of order: held
+/// assert_eq!(q.insert(5, b"fgh", &mut store), Ok(3)); // out of order: held
 /// assert_eq!(q.pop_ready(0), None); // the gap [0, 5) is still open
-/// assert_eq!(q.insert(0, b"abcdefg"), 5); // "fg" was already held
-/// assert_eq!(q.pop_ready(0).as_deref(), Some(&b"abcdefgh"[..]));
+/// assert_eq!(q.insert(0, b"abcdeXY", &mut store), Ok(5)); // "fg" was already held
+/// assert_eq!(q.pop_ready(0), Some(8)); // [0, 8) is ready, and no longer held
 /// assert!(q.is_empty());
+/// assert_eq!(&stream[..8], b"abcdefgh");
 /// ```
 ///
-/// The queue is boxed and exists only while something is held: a connection
-/// whose data arrives in order carries 8 bytes of it, not 32.
+/// The queue is boxed and exists once something was held: a connection whose
+/// data always arrives in order carries 8 bytes of it.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Reassembly {
-    /// `None` when nothing is held (never `Some` of an empty queue).
+    /// `None` until the first insert (or [`Reassembly::with_max_ranges`]).
     q: Option<Box<Queue>>,
 }
 
 /// The ranges behind [`Reassembly`].
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Queue {
-    /// Start offset → bytes. Invariants: no range is empty; for consecutive ranges
-    /// `a` and `b`, `a.start + a.len < b.start` (disjoint and non-adjacent); every
-    /// `start + len` fits in a `u64`.
-    ranges: BTreeMap<u64, VecDeque<u8>>,
+    /// `[start, end)` offsets, ascending. Invariants: no range is empty; for
+    /// consecutive ranges `a` and `b`, `a.1 < b.0` (disjoint and non-adjacent);
+    /// at most `max` of them.
+    ranges: Vec<(u64, u64)>,
     /// Sum of all range lengths.
-    buffered: usize,
+    buffered: u64,
+    /// The cap on `ranges.len()`, at least 1.
+    max: usize,
 }
 
-/// One piece of a range being built by [`Reassembly::insert`]: bytes already held,
-/// or new bytes filling a gap.
-enum Piece<'a> {
-    Held(VecDeque<u8>),
-    New(&'a [u8]),
-}
-
-impl Piece<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Self::Held(v) => v.len(),
-            Self::New(s) => s.len(),
-        }
-    }
-
-    fn append_to(self, dst: &mut VecDeque<u8>) {
-        match self {
-            Self::Held(mut v) => dst.append(&mut v),
-            Self::New(s) => dst.extend(s),
+impl Queue {
+    fn new(max: usize) -> Self {
+        Self {
+            // Room for a few holes before the first growth.
+            ranges: Vec::with_capacity(max.min(8)),
+            buffered: 0,
+            max: max.max(1),
         }
     }
 }
 
 impl Reassembly {
-    /// An empty queue.
+    /// An empty queue holding at most [`MAX_RANGES`] ranges. Allocates nothing
+    /// until the first insert.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Holds `data`, which starts at stream offset `offset`, and returns how many of
-    /// its bytes were not held before.
+    /// An empty queue holding at most `max` ranges (at least 1), allocated now.
+    pub fn with_max_ranges(max: usize) -> Self {
+        Self {
+            q: Some(Box::new(Queue::new(max))),
+        }
+    }
+
+    /// Holds `data`, which starts at stream offset `offset`, and returns how many
+    /// of its bytes were not held before.
     ///
-    /// Bytes already held are kept as they are (first copy wins); only the gaps are
-    /// filled from `data`. The result is merged with the ranges it overlaps or
-    /// touches. Bytes whose offset would not fit in a `u64` are dropped.
+    /// Bytes already held are kept as they are (first copy wins): `store` is
+    /// called, in ascending order, with each piece of `data` that fills a gap
+    /// (its offset and bytes) and never with a byte already held. The result is
+    /// merged with the ranges it overlaps or touches. Bytes whose offset would
+    /// not fit in a `u64` are dropped.
     ///
     /// Data below the caller's `rcv.nxt` is accepted like any other; the next
     /// [`pop_ready`](Self::pop_ready) discards it. Callers normally trim it first.
-    pub fn insert(&mut self, offset: u64, data: &[u8]) -> usize {
-        let q = self.q.get_or_insert_with(Box::default);
-        let added = q.insert(offset, data);
-        if q.ranges.is_empty() {
-            self.q = None;
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] when `data` touches no held range and the cap on ranges is
+    /// reached: then nothing is held and `store` is not called.
+    pub fn insert(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        store: impl FnMut(u64, &[u8]),
+    ) -> Result<usize, Full> {
+        // Keep every end offset representable: at most u64::MAX - offset bytes.
+        let room = u64::MAX - offset;
+        let data = match usize::try_from(room) {
+            Ok(room) if room < data.len() => data.get(..room).unwrap_or_default(),
+            _ => data,
+        };
+        if data.is_empty() {
+            return Ok(0);
         }
-        added
+        self.q
+            .get_or_insert_with(|| Box::new(Queue::new(MAX_RANGES)))
+            .insert(offset, data, store)
     }
 
-    /// Discards every held byte below `next`, then, if a held range covers `next`,
-    /// removes and returns its bytes from `next` on.
+    /// Discards every held range that ends at or below `next`, then, if a held
+    /// range covers `next`, removes it and returns its end.
     ///
-    /// `next` is the caller's `rcv.nxt` as a stream offset. The returned bytes are
-    /// exactly the in-order data now available; the caller advances `rcv.nxt` by
-    /// their length. Returns `None` when the byte at `next` is not held.
-    pub fn pop_ready(&mut self, next: u64) -> Option<Vec<u8>> {
+    /// `next` is the caller's `rcv.nxt` as a stream offset. The bytes
+    /// `[next, end)` are exactly the in-order data now available (in the store,
+    /// where the inserts put them); the caller advances `rcv.nxt` to `end`.
+    /// Returns `None` when the byte at `next` is not held.
+    pub fn pop_ready(&mut self, next: u64) -> Option<u64> {
         let q = self.q.as_deref_mut()?;
-        let ready = q.pop_ready(next);
-        if q.ranges.is_empty() {
-            self.q = None;
-        }
-        ready
+        // Ranges are sorted and disjoint: those ending at or below `next` come first.
+        let below = q.ranges.partition_point(|&(_, e)| e <= next);
+        let covers = q.ranges.get(below).is_some_and(|&(s, _)| s <= next);
+        let gone = below + usize::from(covers);
+        let end = covers.then(|| q.ranges[below].1);
+        let freed: u64 = q.ranges[..gone].iter().map(|&(s, e)| e - s).sum();
+        q.buffered -= freed;
+        q.ranges.drain(..gone);
+        end
     }
 
     /// How many bytes are held.
     pub fn buffered(&self) -> usize {
-        self.q.as_ref().map_or(0, |q| q.buffered)
+        self.q
+            .as_ref()
+            .map_or(0, |q| usize::try_from(q.buffered).unwrap_or(usize::MAX))
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.q.is_none()
+        self.q.as_ref().is_none_or(|q| q.ranges.is_empty())
     }
 
     /// How many disjoint ranges are held (one more than the number of holes
@@ -139,136 +196,98 @@ impl Reassembly {
 
     /// The held ranges as `[start, end)` offsets, ascending, disjoint and
     /// non-adjacent (RFC 2018 SACK blocks come from these).
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.q.iter().flat_map(|q| {
-            q.ranges
-                .iter()
-                .map(|(&start, held)| (start, range_end(start, held)))
-        })
+    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> + ExactSizeIterator + '_ {
+        self.q
+            .as_ref()
+            .map_or(&[][..], |q| &q.ranges[..])
+            .iter()
+            .copied()
+    }
+
+    /// The lowest held offset, `None` when empty.
+    pub fn first_start(&self) -> Option<u64> {
+        self.q.as_ref()?.ranges.first().map(|&(s, _)| s)
     }
 
     /// One past the highest held offset, `None` when empty.
     pub fn highest_end(&self) -> Option<u64> {
-        self.q
-            .as_ref()?
-            .ranges
-            .last_key_value()
-            .map(|(&start, held)| range_end(start, held))
+        self.q.as_ref()?.ranges.last().map(|&(_, e)| e)
     }
 
-    /// Drops everything held.
+    /// Drops everything held, keeping the allocation (drop the queue, or replace
+    /// it with [`Reassembly::new`], to give that back).
     pub fn clear(&mut self) {
-        self.q = None;
+        if let Some(q) = self.q.as_deref_mut() {
+            q.ranges.clear();
+            q.buffered = 0;
+        }
     }
 }
 
 impl Queue {
-    /// [`Reassembly::insert`] on a queue.
-    fn insert(&mut self, offset: u64, data: &[u8]) -> usize {
-        // Keep every end offset representable: at most u64::MAX - offset bytes.
-        let room = u64::MAX - offset;
-        let data = match usize::try_from(room) {
-            Ok(room) if room < data.len() => data.get(..room).unwrap_or_default(),
-            _ => data,
-        };
-        if data.is_empty() {
-            return 0;
-        }
+    /// [`Reassembly::insert`] of non-empty `data` whose end fits in a `u64`.
+    fn insert(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        mut store: impl FnMut(u64, &[u8]),
+    ) -> Result<usize, Full> {
         let end = offset + data.len() as u64;
-
-        // The ranges this one overlaps or touches: possibly the last one starting
-        // at or before `offset`, then all those starting in (offset, end].
-        let mut touched: Vec<u64> = Vec::new();
-        if let Some((&start, held)) = self.ranges.range(..=offset).next_back() {
-            let held_end = range_end(start, held);
-            if held_end >= end {
-                // Entirely a duplicate.
-                return 0;
+        // The ranges this one overlaps or touches: `lo..hi`, those ending at or
+        // after `offset` and starting at or before `end`.
+        let lo = self.ranges.partition_point(|&(_, e)| e < offset);
+        let hi = lo + self.ranges[lo..].partition_point(|&(s, _)| s <= end);
+        if lo == hi {
+            // Touches nothing: a new range between its neighbours.
+            if self.ranges.len() >= self.max {
+                return Err(Full);
             }
-            if held_end >= offset {
-                touched.push(start);
-            }
+            store(offset, data);
+            self.ranges.insert(lo, (offset, end));
+            self.buffered += data.len() as u64;
+            self.debug_check();
+            return Ok(data.len());
         }
-        touched.extend(
-            self.ranges
-                .range((Excluded(offset), Included(end)))
-                .map(|(&s, _)| s),
-        );
-
-        // Lay out the merged range as pieces, held and new, in order.
-        let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(2 * touched.len() + 1);
-        let new_start = touched.first().map_or(offset, |&s| s.min(offset));
-        let mut cur = new_start;
+        // Hand the store the gaps of [offset, end) between the touched ranges.
+        let mut cur = offset;
         let mut added = 0usize;
-        for start in touched {
-            let Some(held) = self.ranges.remove(&start) else {
-                debug_assert!(false, "touched range {start} vanished");
-                continue;
-            };
-            if start > cur {
-                let gap = slice(data, offset, cur, start);
+        for &(s, e) in &self.ranges[lo..hi] {
+            if s > cur {
+                let gap = slice(data, offset, cur, s);
+                store(cur, gap);
                 added += gap.len();
-                pieces.push(Piece::New(gap));
             }
-            cur = range_end(start, &held);
-            pieces.push(Piece::Held(held));
+            cur = cur.max(e);
         }
         if cur < end {
             let gap = slice(data, offset, cur, end);
+            store(cur, gap);
             added += gap.len();
-            pieces.push(Piece::New(gap));
         }
-
-        let merged = concat(pieces);
-        debug_assert_eq!(range_end(new_start, &merged), end.max(cur));
-        self.buffered += added;
-        self.ranges.insert(new_start, merged);
-        self.debug_check_around(new_start);
-        added
+        let merged = (
+            self.ranges[lo].0.min(offset),
+            self.ranges[hi - 1].1.max(end),
+        );
+        self.ranges[lo] = merged;
+        self.ranges.drain(lo + 1..hi);
+        self.buffered += added as u64;
+        self.debug_check();
+        Ok(added)
     }
 
-    /// [`Reassembly::pop_ready`] on a queue.
-    fn pop_ready(&mut self, next: u64) -> Option<Vec<u8>> {
-        loop {
-            let entry = self.ranges.first_entry()?;
-            let start = *entry.key();
-            let end = range_end(start, entry.get());
-            if end <= next {
-                // Wholly below `next`: already delivered by another path.
-                let gone = entry.remove();
-                self.buffered -= gone.len();
-                continue;
-            }
-            if start > next {
-                return None;
-            }
-            let mut bytes = entry.remove();
-            self.buffered -= bytes.len();
-            // start <= next < end, so the skip is shorter than the range.
-            let skip = usize::try_from(next - start).unwrap_or(bytes.len());
-            bytes.drain(..skip.min(bytes.len()));
-            return Some(Vec::from(bytes));
-        }
-    }
-
-    /// Checks the invariants between the range at `start` and its neighbours.
-    fn debug_check_around(&self, start: u64) {
+    /// Checks the invariants over the whole queue (debug builds).
+    fn debug_check(&self) {
         if cfg!(debug_assertions) {
-            let Some(held) = self.ranges.get(&start) else {
-                debug_assert!(false, "no range at {start}");
-                return;
-            };
-            debug_assert!(!held.is_empty(), "empty range at {start}");
-            if let Some((&p, prev)) = self.ranges.range(..start).next_back() {
-                debug_assert!(range_end(p, prev) < start, "range at {p} touches {start}");
+            debug_assert!(self.ranges.len() <= self.max);
+            let mut sum = 0;
+            for (k, &(s, e)) in self.ranges.iter().enumerate() {
+                debug_assert!(s < e, "empty range at {s}");
+                if let Some(&(_, prev_end)) = k.checked_sub(1).and_then(|p| self.ranges.get(p)) {
+                    debug_assert!(prev_end < s, "ranges touch: ..{prev_end} and {s}..");
+                }
+                sum += e - s;
             }
-            if let Some((&n, _)) = self
-                .ranges
-                .range((Excluded(start), Included(u64::MAX)))
-                .next()
-            {
-                debug_assert!(range_end(start, held) < n, "range at {start} touches {n}");
-            }
+            debug_assert_eq!(sum, self.buffered);
         }
     }
 }
@@ -290,12 +309,6 @@ impl fmt::Debug for Reassembly {
     }
 }
 
-/// One past the last offset of the range at `start`. Saturates, though `insert`
-/// keeps it exact.
-fn range_end(start: u64, held: &VecDeque<u8>) -> u64 {
-    start.saturating_add(held.len() as u64)
-}
-
 /// The bytes of `data` (which starts at `offset`) covering `[from, to)`; empty if
 /// that is not inside `data`.
 fn slice(data: &[u8], offset: u64, from: u64, to: u64) -> &[u8] {
@@ -310,47 +323,10 @@ fn slice(data: &[u8], offset: u64, from: u64, to: u64) -> &[u8] {
     s.unwrap_or_default()
 }
 
-/// Joins `pieces` into one range, copying everything onto the largest held piece
-/// (small-to-large: a byte is copied only into a range at least twice its old one).
-fn concat(pieces: Vec<Piece<'_>>) -> VecDeque<u8> {
-    let total: usize = pieces.iter().map(Piece::len).sum();
-    let base_at = pieces
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p, Piece::Held(_)))
-        .max_by_key(|(_, p)| p.len())
-        .map(|(i, _)| i);
-    let mut iter = pieces.into_iter();
-    let Some(base_at) = base_at else {
-        // No held piece: the range is all new data.
-        let mut out = VecDeque::with_capacity(total);
-        iter.for_each(|p| p.append_to(&mut out));
-        return out;
-    };
-    let mut before = VecDeque::new();
-    let mut base = VecDeque::new();
-    for (i, piece) in iter.by_ref().enumerate() {
-        if i == base_at {
-            if let Piece::Held(held) = piece {
-                base = held;
-            }
-            break;
-        }
-        piece.append_to(&mut before);
-    }
-    base.reserve(total - base.len());
-    // Prepend `before`: append it, then rotate it round to the front. Rotating by
-    // n costs O(min(n, len - n)).
-    let n = before.len();
-    base.append(&mut before);
-    base.rotate_right(n);
-    iter.for_each(|p| p.append_to(&mut base));
-    base
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::collections::BTreeMap;
     use alloc::vec;
     use proptest::prelude::*;
 
@@ -361,12 +337,56 @@ mod tests {
             .collect()
     }
 
-    /// What the queue holds, range by range.
-    fn held(q: &Reassembly) -> Vec<(u64, Vec<u8>)> {
-        q.q.iter()
-            .flat_map(|q| q.ranges.iter())
-            .map(|(&s, v)| (s, v.iter().copied().collect()))
-            .collect()
+    /// A queue and the byte store its inserts write to.
+    #[derive(Default)]
+    struct Rx {
+        q: Reassembly,
+        bytes: BTreeMap<u64, u8>,
+    }
+
+    impl Rx {
+        fn with_max_ranges(max: usize) -> Self {
+            Self {
+                q: Reassembly::with_max_ranges(max),
+                bytes: BTreeMap::new(),
+            }
+        }
+
+        fn insert(&mut self, at: u64, data: &[u8]) -> Result<usize, Full> {
+            let bytes = &mut self.bytes;
+            let mut last = None;
+            self.q.insert(at, data, |o, b| {
+                assert!(!b.is_empty(), "empty piece at {o}");
+                assert!(last.is_none_or(|l| l < o), "pieces out of order");
+                last = Some(o);
+                for (k, &x) in b.iter().enumerate() {
+                    let prev = bytes.insert(o + k as u64, x);
+                    assert!(
+                        prev.is_none(),
+                        "the store was handed held byte {}",
+                        o + k as u64
+                    );
+                }
+            })
+        }
+
+        /// Pops at `next`: the bytes `[next, end)` from the store (and forgets
+        /// everything below `end`).
+        fn pop(&mut self, next: u64) -> Option<Vec<u8>> {
+            let end = self.q.pop_ready(next);
+            let upto = end.unwrap_or(next);
+            let out = end.map(|e| (next..e).map(|o| self.bytes[&o]).collect());
+            self.bytes.retain(|&o, _| o >= upto);
+            out
+        }
+
+        /// What the queue holds, range by range, read from the store.
+        fn held(&self) -> Vec<(u64, Vec<u8>)> {
+            self.q
+                .ranges()
+                .map(|(s, e)| (s, (s..e).map(|o| self.bytes[&o]).collect()))
+                .collect()
+        }
     }
 
     /// Structural invariants, checked over the whole queue.
@@ -384,7 +404,9 @@ mod tests {
         assert_eq!(q.buffered(), sum, "buffered != sum of ranges");
         assert_eq!(q.is_empty(), sum == 0);
         assert_eq!(q.highest_end(), prev_end);
+        assert_eq!(q.first_start(), q.ranges().next().map(|r| r.0));
         assert_eq!(q.range_count(), q.ranges().count());
+        assert_eq!(q.ranges().len(), q.range_count());
     }
 
     /// `(offset, len)` pairs held before a case runs.
@@ -393,8 +415,8 @@ mod tests {
     type Ranges = &'static [(u64, u64)];
     /// (name, held before, insert at, insert len, new bytes, ranges after)
     type InsertCase = (&'static str, Held, u64, usize, usize, Ranges);
-    /// (name, held before, next, popped `(offset, len)`, ranges after)
-    type PopCase = (&'static str, Held, u64, Option<(u64, usize)>, Ranges);
+    /// (name, held before, next, end popped, ranges after)
+    type PopCase = (&'static str, Held, u64, Option<u64>, Ranges);
 
     #[test]
     fn insert_table() {
@@ -459,40 +481,40 @@ mod tests {
             ),
         ];
         for (name, before, at, len, added, after) in cases {
-            let mut q = Reassembly::new();
+            let mut rx = Rx::default();
             for &(s, l) in before {
-                q.insert(s, &pat(s, l));
+                rx.insert(s, &pat(s, l)).unwrap();
             }
-            assert_eq!(q.insert(at, &pat(at, len)), added, "{name}: new bytes");
-            assert_eq!(q.ranges().collect::<Vec<_>>(), after, "{name}: ranges");
-            for (s, bytes) in held(&q) {
+            assert_eq!(rx.insert(at, &pat(at, len)), Ok(added), "{name}: new bytes");
+            assert_eq!(rx.q.ranges().collect::<Vec<_>>(), after, "{name}: ranges");
+            for (s, bytes) in rx.held() {
                 assert_eq!(bytes, pat(s, bytes.len()), "{name}: content at {s}");
             }
-            check_invariants(&q);
+            check_invariants(&rx.q);
         }
     }
 
     #[test]
     fn first_copy_wins() {
-        let mut q = Reassembly::new();
-        q.insert(2, b"XY");
-        assert_eq!(q.insert(0, b"abcdef"), 4);
-        assert_eq!(held(&q), vec![(0, b"abXYef".to_vec())]);
+        let mut rx = Rx::default();
+        rx.insert(2, b"XY").unwrap();
+        assert_eq!(rx.insert(0, b"abcdef"), Ok(4));
+        assert_eq!(rx.held(), vec![(0, b"abXYef".to_vec())]);
     }
 
     #[test]
     fn pop_ready_table() {
         let cases: [PopCase; 8] = [
             ("empty queue", &[], 0, None, &[]),
-            ("range starts at next", &[(10, 5)], 10, Some((10, 5)), &[]),
+            ("range starts at next", &[(10, 5)], 10, Some(15), &[]),
             ("hole at next", &[(10, 5)], 9, None, &[(10, 15)]),
-            ("range straddles next", &[(10, 5)], 12, Some((12, 3)), &[]),
+            ("range straddles next", &[(10, 5)], 12, Some(15), &[]),
             ("data entirely below next", &[(10, 5)], 15, None, &[]),
             (
                 "below next dropped, then pop",
                 &[(0, 5), (10, 5)],
                 10,
-                Some((10, 5)),
+                Some(15),
                 &[],
             ),
             (
@@ -506,113 +528,206 @@ mod tests {
                 "only the first run pops",
                 &[(0, 5), (6, 5)],
                 0,
-                Some((0, 5)),
+                Some(5),
                 &[(6, 11)],
             ),
         ];
         for (name, before, next, popped, after) in cases {
-            let mut q = Reassembly::new();
+            let mut rx = Rx::default();
             for &(s, l) in before {
-                q.insert(s, &pat(s, l));
+                rx.insert(s, &pat(s, l)).unwrap();
             }
-            assert_eq!(
-                q.pop_ready(next),
-                popped.map(|(s, l)| pat(s, l)),
-                "{name}: popped"
-            );
-            assert_eq!(q.ranges().collect::<Vec<_>>(), after, "{name}: ranges");
-            check_invariants(&q);
+            assert_eq!(rx.q.pop_ready(next), popped, "{name}: popped");
+            assert_eq!(rx.q.ranges().collect::<Vec<_>>(), after, "{name}: ranges");
+            check_invariants(&rx.q);
         }
     }
 
     #[test]
     fn clear_empties() {
         let mut q = Reassembly::new();
-        q.insert(5, b"abc");
-        q.insert(50, b"abc");
+        q.insert(5, b"abc", |_, _| {}).unwrap();
+        q.insert(50, b"abc", |_, _| {}).unwrap();
         q.clear();
         assert!(q.is_empty());
         assert_eq!(q.buffered(), 0);
         assert_eq!(q.highest_end(), None);
+        assert_eq!(q.first_start(), None);
         assert_eq!(q.pop_ready(5), None);
+        check_invariants(&q);
     }
 
     #[test]
     fn reverse_order_arrival() {
         // Each segment lands just before the previous one: every insert prepends.
-        let mut q = Reassembly::new();
+        let mut rx = Rx::default();
         let (seg, n) = (100u64, 200u64);
         for i in (1..n).rev() {
-            assert_eq!(q.insert(i * seg, &pat(i * seg, seg as usize)), seg as usize);
-            assert_eq!(q.range_count(), 1);
+            let data = pat(i * seg, seg as usize);
+            assert_eq!(rx.insert(i * seg, &data), Ok(seg as usize));
+            assert_eq!(rx.q.range_count(), 1);
         }
-        assert_eq!(q.pop_ready(0), None);
-        q.insert(0, &pat(0, seg as usize));
-        assert_eq!(q.pop_ready(0), Some(pat(0, (seg * n) as usize)));
+        assert_eq!(rx.pop(0), None);
+        rx.insert(0, &pat(0, seg as usize)).unwrap();
+        assert_eq!(rx.pop(0), Some(pat(0, (seg * n) as usize)));
+        check_invariants(&rx.q);
+    }
+
+    #[test]
+    fn the_range_cap_refuses_only_new_ranges() {
+        let mut rx = Rx::with_max_ranges(2);
+        assert_eq!(rx.insert(0, b"a"), Ok(1));
+        assert_eq!(rx.insert(10, b"k"), Ok(1));
+        let before = rx.q.clone();
+        assert_eq!(rx.insert(20, b"u"), Err(Full), "a third range");
+        assert_eq!(rx.insert(5, b"f"), Err(Full), "a third range between");
+        assert_eq!(rx.q, before, "a refused insert changes nothing");
+        assert_eq!(rx.bytes.len(), 2, "nor hands the store anything");
+        // At the cap, data that joins a range is still taken.
+        assert_eq!(rx.insert(11, b"lm"), Ok(2));
+        assert_eq!(rx.insert(9, b"jk"), Ok(1));
+        assert_eq!(rx.insert(0, b"ab"), Ok(1));
+        assert_eq!(rx.q.ranges().collect::<Vec<_>>(), [(0, 2), (9, 13)]);
+        // Bridging frees one.
+        assert_eq!(rx.insert(2, &pat(2, 7)), Ok(7));
+        assert_eq!(rx.insert(20, b"u"), Ok(1));
+        assert_eq!(rx.q.range_count(), 2);
+        check_invariants(&rx.q);
+        // The default cap.
+        let mut q = Reassembly::new();
+        for i in 0..MAX_RANGES as u64 {
+            assert_eq!(q.insert(2 * i, b"x", |_, _| {}), Ok(1));
+        }
+        assert_eq!(q.insert(2 * MAX_RANGES as u64, b"x", |_, _| {}), Err(Full));
+        assert_eq!(q.insert(1, b"x", |_, _| {}), Ok(1), "joins two");
         check_invariants(&q);
+    }
+
+    /// Issue 7: in steady state, holding and popping allocates nothing: the
+    /// ranges live in one vector whose capacity is kept (a reallocation would
+    /// change the buffer's address).
+    #[test]
+    fn steady_state_keeps_the_allocation() {
+        let mut q = Reassembly::new();
+        let seg = 1448u64;
+        let round = |q: &mut Reassembly, base: u64| {
+            // A window of 64 segments, every fourth lost, arriving in order, then
+            // the losses repaired.
+            for i in (0..64).filter(|i| i % 4 != 0) {
+                q.insert(base + i * seg, &[0; 1448], |_, _| {}).unwrap();
+            }
+            for i in (0..64).filter(|i| i % 4 == 0) {
+                q.insert(base + i * seg, &[0; 1448], |_, _| {}).unwrap();
+                assert_eq!(
+                    q.pop_ready(base + i * seg),
+                    Some(base + (i + 4).min(64) * seg)
+                );
+            }
+            assert!(q.is_empty());
+        };
+        round(&mut q, 0);
+        let at = |q: &Reassembly| {
+            q.q.as_ref()
+                .map(|b| (b.ranges.as_ptr(), b.ranges.capacity()))
+        };
+        let before = at(&q);
+        assert!(before.is_some());
+        for k in 1..100 {
+            round(&mut q, k * 64 * seg);
+            q.clear();
+        }
+        assert_eq!(at(&q), before);
     }
 
     #[test]
     fn debug_lists_ranges() {
         let mut q = Reassembly::new();
-        q.insert(1, b"ab");
+        q.insert(1, b"ab", |_, _| {}).unwrap();
         assert_eq!(
             alloc::format!("{q:?}"),
             "Reassembly { buffered: 2, ranges: [1..3] }"
         );
     }
 
-    /// (stream, segments as `[start, end)` indexes, pop after each?, base offset)
-    type Scenario = (Vec<u8>, Vec<(usize, usize)>, Vec<bool>, u64);
+    /// (stream, segments as `[start, end)` indexes, pop after each?, base offset, range cap)
+    type Scenario = (Vec<u8>, Vec<(usize, usize)>, Vec<bool>, u64, usize);
 
     /// A byte stream, segments that cover it (a partition plus random extra,
-    /// overlapping ones) in random order, where to pop, and a base offset.
+    /// overlapping ones) in random order, where to pop, a base offset and a cap
+    /// on ranges (small ones make it bite).
     fn scenario() -> impl Strategy<Value = Scenario> {
         let base = prop_oneof![Just(0u64), Just(u64::MAX - 8192), 0..1u64 << 48];
-        (proptest::collection::vec(any::<u8>(), 1..=4096), base).prop_flat_map(|(stream, base)| {
-            let len = stream.len();
-            let cuts = proptest::collection::vec(0..len, 0..40);
-            let extras = proptest::collection::vec((0..len, 1..=700usize), 0..40);
-            (Just(stream), cuts, extras, Just(base)).prop_flat_map(
-                |(stream, mut cuts, extras, base)| {
-                    let len = stream.len();
-                    cuts.push(0);
-                    cuts.push(len);
-                    cuts.sort_unstable();
-                    cuts.dedup();
-                    let mut segs: Vec<(usize, usize)> =
-                        cuts.windows(2).map(|w| (w[0], w[1])).collect();
-                    segs.extend(extras.into_iter().map(|(s, l)| (s, (s + l).min(len))));
-                    let n = segs.len();
-                    (
-                        Just(stream),
-                        Just(segs).prop_shuffle(),
-                        proptest::collection::vec(any::<bool>(), n),
-                        Just(base),
-                    )
-                },
-            )
-        })
+        let cap = prop_oneof![Just(MAX_RANGES), 1..6usize];
+        (proptest::collection::vec(any::<u8>(), 1..=4096), base, cap).prop_flat_map(
+            |(stream, base, cap)| {
+                let len = stream.len();
+                let cuts = proptest::collection::vec(0..len, 0..40);
+                let extras = proptest::collection::vec((0..len, 1..=700usize), 0..40);
+                (Just(stream), cuts, extras, Just(base), Just(cap)).prop_flat_map(
+                    |(stream, mut cuts, extras, base, cap)| {
+                        let len = stream.len();
+                        cuts.push(0);
+                        cuts.push(len);
+                        cuts.sort_unstable();
+                        cuts.dedup();
+                        let mut segs: Vec<(usize, usize)> =
+                            cuts.windows(2).map(|w| (w[0], w[1])).collect();
+                        segs.extend(extras.into_iter().map(|(s, l)| (s, (s + l).min(len))));
+                        let n = segs.len();
+                        (
+                            Just(stream),
+                            Just(segs).prop_shuffle(),
+                            proptest::collection::vec(any::<bool>(), n),
+                            Just(base),
+                            Just(cap),
+                        )
+                    },
+                )
+            },
+        )
+    }
+
+    /// The held runs of a byte map, as absolute ranges.
+    fn runs(model: &[bool], base: u64) -> Vec<(u64, u64)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < model.len() {
+            if model[i] {
+                let j = i + model[i..].iter().take_while(|&&h| h).count();
+                runs.push((base + i as u64, base + j as u64));
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        runs
     }
 
     proptest! {
         #[test]
-        fn matches_a_byte_map_model((stream, segs, pops, base) in scenario()) {
+        fn matches_a_byte_map_model((stream, segs, pops, base, cap) in scenario()) {
             let len = stream.len();
-            let mut q = Reassembly::new();
+            let mut q = Reassembly::with_max_ranges(cap);
+            // The caller's store, relative to `base`.
+            let mut store: Vec<Option<u8>> = vec![None; len];
             // Model: which offsets (relative to `base`) are held.
             let mut model = vec![false; len];
             let mut next = 0usize;
             let mut out = Vec::new();
 
-            let pop = |q: &mut Reassembly, model: &mut Vec<bool>, next: &mut usize, out: &mut Vec<u8>| {
+            let pop = |q: &mut Reassembly, store: &mut Vec<Option<u8>>, model: &mut Vec<bool>, next: &mut usize, out: &mut Vec<u8>| {
+                // Everything below `next` is dropped, from the store too.
                 model[..*next].iter_mut().for_each(|h| *h = false);
+                store[..*next].iter_mut().for_each(|b| *b = None);
                 let run = model[*next..].iter().take_while(|&&h| h).count();
                 let got = q.pop_ready(base + *next as u64);
                 if run == 0 {
                     prop_assert_eq!(got, None);
                 } else {
-                    prop_assert_eq!(got.as_deref(), Some(&stream[*next..*next + run]));
+                    prop_assert_eq!(got, Some(base + (*next + run) as u64));
+                    for i in *next..*next + run {
+                        prop_assert_eq!(store[i].take(), Some(stream[i]), "byte {}", i);
+                    }
                     model[*next..*next + run].iter_mut().for_each(|h| *h = false);
                     out.extend_from_slice(&stream[*next..*next + run]);
                     *next += run;
@@ -620,35 +735,52 @@ mod tests {
                 Ok(())
             };
 
+            let mut refused = false;
             for (&(s, e), &do_pop) in segs.iter().zip(&pops) {
                 let expected = model[s..e].iter().filter(|&&h| !h).count();
-                prop_assert_eq!(q.insert(base + s as u64, &stream[s..e]), expected);
-                model[s..e].iter_mut().for_each(|h| *h = true);
+                let touches = model[s.saturating_sub(1)..(e + 1).min(len)].iter().any(|&h| h);
+                let full = !touches && runs(&model, base).len() >= cap;
+                let got = q.insert(base + s as u64, &stream[s..e], |o, b| {
+                    let at = (o - base) as usize;
+                    for (k, &x) in b.iter().enumerate() {
+                        assert!(store[at + k].is_none(), "held byte {} handed to the store", at + k);
+                        store[at + k] = Some(x);
+                    }
+                });
+                if full {
+                    prop_assert_eq!(got, Err(Full));
+                    refused = true;
+                } else {
+                    prop_assert_eq!(got, Ok(expected));
+                    model[s..e].iter_mut().for_each(|h| *h = true);
+                }
                 if do_pop {
-                    pop(&mut q, &mut model, &mut next, &mut out)?;
+                    pop(&mut q, &mut store, &mut model, &mut next, &mut out)?;
                 }
                 check_invariants(&q);
+                prop_assert!(q.range_count() <= cap);
                 prop_assert_eq!(q.buffered(), model.iter().filter(|&&h| h).count());
-                let mut runs = Vec::new();
-                let mut i = 0;
-                while i < len {
-                    if model[i] {
-                        let j = i + model[i..].iter().take_while(|&&h| h).count();
-                        runs.push((base + i as u64, base + j as u64));
-                        i = j;
-                    } else {
-                        i += 1;
-                    }
-                }
-                prop_assert_eq!(q.ranges().collect::<Vec<_>>(), runs);
+                prop_assert_eq!(q.ranges().collect::<Vec<_>>(), runs(&model, base));
                 prop_assert_eq!(&out[..], &stream[..next]);
             }
 
-            // Every segment is in: the whole stream comes out.
+            // Resend the rest in order, as a sender would: the whole stream comes out.
             while next < len {
                 let before = next;
-                pop(&mut q, &mut model, &mut next, &mut out)?;
-                prop_assert!(next > before, "stuck at {} of {}", next, len);
+                pop(&mut q, &mut store, &mut model, &mut next, &mut out)?;
+                if next == before {
+                    // A hole at `next`: what a retransmission brings.
+                    let end = next + model[next..].iter().take_while(|&&h| !h).count();
+                    prop_assert!(refused, "stuck at {} of {} though every segment went in", next, len);
+                    let got = q.insert(base + next as u64, &stream[next..end], |o, b| {
+                        let at = (o - base) as usize;
+                        for (k, &x) in b.iter().enumerate() {
+                            store[at + k] = Some(x);
+                        }
+                    });
+                    prop_assert_eq!(got, Ok(end - next), "in-order data touching the next range");
+                    model[next..end].iter_mut().for_each(|h| *h = true);
+                }
             }
             prop_assert_eq!(out, stream);
             // Re-sent bytes below `next` may still be held until a pop drops them.
