@@ -364,6 +364,14 @@ impl RecvRing {
         // n <= len fits in u32.
         self.len -= n as u32;
     }
+
+    /// The `n` bytes of storage starting `at` bytes past the tail, for tests.
+    #[cfg(test)]
+    fn past_tail(&self, at: usize, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|k| self.buf[self.index(self.len() + at + k)])
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -530,5 +538,197 @@ mod tests {
         let (a, b) = r.stage(1000);
         assert_eq!(a.len() + b.len(), 1000);
         assert_eq!(ring_bytes(&r), want);
+    }
+    #[test]
+    fn held_bytes_survive_growth_wrap_and_reads() {
+        let mut r = RecvRing::new();
+        r.extend(&[1u8; 60]);
+        r.consume(50);
+        assert_eq!(r.capacity(), 64);
+        // 10 bytes held 20 past the tail: index 50 + 10 + 20, past the end of
+        // the storage, so they wrap.
+        r.write_ahead(20, b"0123456789");
+        assert!(r.holds_ahead());
+        assert_eq!(r.past_tail(20, 10), b"0123456789");
+        // The application reads everything: the head must not go back to 0.
+        r.consume(10);
+        assert!(r.is_empty());
+        assert_eq!(r.past_tail(20, 10), b"0123456789");
+        // Something held far ahead grows the storage (twice over).
+        let far: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+        r.write_ahead(1000, &far);
+        assert!(r.capacity() >= 1300);
+        assert_eq!(r.past_tail(20, 10), b"0123456789", "kept across growth");
+        assert_eq!(r.past_tail(1000, 300), far);
+        // A staged copy that fits the hole before the held bytes leaves them be.
+        let (a, b) = r.stage(20);
+        a.fill(b'x');
+        b.fill(b'x');
+        r.set_staged(77, 20);
+        r.unstage();
+        assert_eq!(r.past_tail(20, 10), b"0123456789");
+        // The hole fills (copied), the tail moves over the held bytes.
+        r.extend(b"abcdefghijklmnopqrst");
+        r.advance(10);
+        assert_eq!(ring_bytes(&r), b"abcdefghijklmnopqrst0123456789");
+        assert_eq!(r.past_tail(1000 - 30, 300), far);
+        r.extend(&alloc::vec![b'-'; 970]);
+        r.advance(300);
+        r.release_ahead();
+        let got = ring_bytes(&r);
+        assert_eq!(&got[..30], b"abcdefghijklmnopqrst0123456789");
+        assert_eq!(&got[1000..], &far[..]);
+        // Nothing held any more: an emptied ring starts over at index 0.
+        r.consume(r.len());
+        assert_eq!(r.head(), 0);
+    }
+
+    /// How a segment reaches the mini receiver of `ring_and_queue_match_the_stream`.
+    #[derive(Clone, Copy, Debug)]
+    enum Arrival {
+        /// Good: staged if the connection would stage it, then taken.
+        Good,
+        /// Corrupt: staged (garbage copied) if it would be, checksum fails.
+        BadChecksum,
+        /// Checksum good but the segment is not accepted (other bytes, say).
+        Rejected,
+    }
+
+    /// The receive side of a connection in miniature: the same ring and queue
+    /// calls as `Tcb::stage_payload`, `Tcb::take_in_order` and `Tcb::hold`.
+    #[derive(Default)]
+    struct MiniRx {
+        ring: RecvRing,
+        q: crate::tcp::reassembly::Reassembly,
+        /// Stream offset of the tail (RCV.NXT).
+        off: u64,
+    }
+
+    impl MiniRx {
+        fn stages(&self, at: u64, len: usize) -> bool {
+            at == self.off
+                && self
+                    .q
+                    .first_start()
+                    .is_none_or(|s| s.saturating_sub(self.off) >= len as u64)
+        }
+
+        fn arrive(&mut self, at: u64, data: &[u8], how: Arrival) {
+            if self.stages(at, data.len()) {
+                let (a, b) = self.ring.stage(data.len());
+                let k = a.len();
+                match how {
+                    Arrival::Good => {
+                        a.copy_from_slice(&data[..k]);
+                        b.copy_from_slice(&data[k..]);
+                        self.ring.set_staged(at as u32, data.len());
+                    }
+                    Arrival::BadChecksum => {
+                        a.fill(0xee);
+                        b.fill(0xee);
+                    }
+                    Arrival::Rejected => {
+                        a.fill(0xbb);
+                        b.fill(0xbb);
+                        self.ring.set_staged(at as u32, data.len());
+                    }
+                }
+            }
+            if matches!(how, Arrival::Good) {
+                if at == self.off && self.q.is_empty() {
+                    self.take_in_order(data);
+                } else {
+                    self.hold(at, data);
+                }
+            }
+            self.ring.unstage();
+        }
+
+        fn take_in_order(&mut self, data: &[u8]) {
+            if !self.ring.commit_staged(self.off as u32, data.len()) {
+                self.ring.extend(data);
+            }
+            self.off += data.len() as u64;
+        }
+
+        fn hold(&mut self, at: u64, data: &[u8]) {
+            let (mut at, mut data) = (at, data);
+            if at == self.off {
+                let gap = self.q.first_start().map_or(u64::MAX, |s| s - at);
+                let lead = usize::try_from(gap).map_or(data.len(), |g| g.min(data.len()));
+                self.take_in_order(&data[..lead]);
+                at += lead as u64;
+                data = &data[lead..];
+            }
+            let base = self.off;
+            let ring = &mut self.ring;
+            self.q
+                .insert(at, data, |o, b| ring.write_ahead((o - base) as usize, b))
+                .unwrap();
+            if let Some(end) = self.q.pop_ready(self.off) {
+                self.ring.advance((end - self.off) as usize);
+                self.off = end;
+            }
+            if self.q.is_empty() {
+                self.ring.release_ahead();
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Segments in any order, good, corrupt or rejected, staged where the
+        /// connection would stage them, with reads in between and the ring
+        /// growing from nothing: every held byte stays what was received, and the
+        /// application reads exactly the stream.
+        #[test]
+        fn ring_and_queue_match_the_stream(
+            ops in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![proptest::strategy::Just(0u64), 0..3000u64],
+                    1..700usize,
+                    0..4u8,
+                    0..2000usize,
+                ),
+                1..120,
+            ),
+        ) {
+            let stream: Vec<u8> = (0..20_000u32).map(|i| (i ^ (i >> 7)).wrapping_mul(37) as u8).collect();
+            let len = stream.len() as u64;
+            let mut rx = MiniRx::default();
+            let mut read: Vec<u8> = Vec::new();
+            let check = |rx: &mut MiniRx, read: &mut Vec<u8>, n: usize| {
+                let n = n.min(rx.ring.len());
+                let (a, b) = rx.ring.as_slices();
+                read.extend_from_slice(&[a, b].concat()[..n]);
+                rx.ring.consume(n);
+                proptest::prop_assert_eq!(&read[..], &stream[..read.len()]);
+                proptest::prop_assert_eq!(rx.off, (read.len() + rx.ring.len()) as u64);
+                for (s, e) in rx.q.ranges() {
+                    let got = rx.ring.past_tail((s - rx.off) as usize, (e - s) as usize);
+                    proptest::prop_assert_eq!(&got[..], &stream[s as usize..e as usize], "held [{}, {})", s, e);
+                }
+                proptest::prop_assert_eq!(rx.ring.holds_ahead(), !rx.q.is_empty());
+                Ok(())
+            };
+            for (ahead, seg, how, reads) in ops {
+                let at = (rx.off + ahead).min(len - 1);
+                let end = (at + seg as u64).min(len);
+                let how = match how {
+                    0 | 1 => Arrival::Good,
+                    2 => Arrival::BadChecksum,
+                    _ => Arrival::Rejected,
+                };
+                rx.arrive(at, &stream[at as usize..end as usize], how);
+                check(&mut rx, &mut read, reads)?;
+            }
+            // The sender repairs every hole, in order.
+            while rx.off < len {
+                let at = rx.off;
+                let end = (at + 1448).min(len);
+                rx.arrive(at, &stream[at as usize..end as usize], Arrival::Good);
+                check(&mut rx, &mut read, usize::MAX)?;
+            }
+            proptest::prop_assert_eq!(read, stream);
+        }
     }
 }
