@@ -8,7 +8,8 @@
 //! segments must allocate nothing.
 //!
 //! `SYNACK_OOO_ALLOC_REPORT=1` prints the tallies (with `--nocapture`),
-//! `poll_transmit` on the receiver included.
+//! `poll_transmit` on the receiver included; `SYNACK_OOO_ALLOC_CASE=default`
+//! (or `no timestamps`) runs one case (for profiling one transfer).
 
 // The test binary's allocator: `GlobalAlloc` is an unsafe trait. The library
 // under test stays free of unsafe code.
@@ -331,6 +332,9 @@ fn out_of_order_segments_allocate_nothing_in_steady_state() {
             },
         ),
     ] {
+        if std::env::var("SYNACK_OOO_ALLOC_CASE").is_ok_and(|c| c != name) {
+            continue;
+        }
         // 4 MB, about 3,000 data segments; the first 1,000 are the warm-up.
         let t = lossy_bulk(7, 4 << 20, 1000, &cfg);
         report(name, &t);
