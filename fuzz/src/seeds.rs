@@ -380,10 +380,20 @@ pub fn reassembly() -> Vec<Seed> {
         ];
         for (name, ops) in scripts {
             let mut data = head.clone();
-            for op in ops {
-                data.extend_from_slice(&op);
+            for op in &ops {
+                data.extend_from_slice(op);
             }
             out.push((format!("{base_name}_{name}"), data));
+            if name == "holes" {
+                // The same with a cap of 2 ranges (the mode byte's bits 2..5):
+                // the third hole is refused, the bridge taken.
+                let mut data = head.clone();
+                data[0] |= 2 << 2;
+                for op in &ops {
+                    data.extend_from_slice(op);
+                }
+                out.push((format!("{base_name}_{name}_cap2"), data));
+            }
         }
     }
     out
