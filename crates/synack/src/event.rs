@@ -239,6 +239,9 @@ counters! {
     time_wait_restarted,
     /// TIME-WAIT 4-tuples reused by a new connection.
     time_wait_reused,
+    /// Out-of-order segments dropped because the receiver already held as many
+    /// separate ranges as it keeps (one per MSS of receive buffer, at least 1,024).
+    drop_ooo_ranges,
     /// Events dropped because `max_events` were waiting to be polled.
     events_dropped,
     /// Duplicate ACKs received.

@@ -284,11 +284,11 @@ fn the_range_cap_drops_only_segments_that_need_a_new_range() {
         c.data(at, at + 1);
         c.out();
     }
-    assert_eq!(c.stack.counters().drop_memory, 0);
+    assert_eq!(c.stack.counters().drop_ooo_ranges, 0);
     let past = 2 * MAX_RANGES + 1;
     c.data(past, past + 1);
     assert_eq!(
-        c.stack.counters().drop_memory,
+        c.stack.counters().drop_ooo_ranges,
         1,
         "a new range past the cap"
     );
@@ -301,7 +301,7 @@ fn the_range_cap_drops_only_segments_that_need_a_new_range() {
     assert_eq!(c.buffered(), MAX_RANGES);
     // Joining the last range is fine at the cap.
     c.data(2 * MAX_RANGES, 2 * MAX_RANGES + 1);
-    assert_eq!(c.stack.counters().drop_memory, 1);
+    assert_eq!(c.stack.counters().drop_ooo_ranges, 1);
     // The holes fill in order: everything comes out.
     for from in (0..2 * MAX_RANGES + 10).step_by(1000) {
         c.data(from, (from + 1000).min(2 * MAX_RANGES + 10));
@@ -309,4 +309,35 @@ fn the_range_cap_drops_only_segments_that_need_a_new_range() {
     assert_eq!(c.last_ack().0, 2 * MAX_RANGES + 10);
     assert_eq!(c.read_all(), bytes(0, 2 * MAX_RANGES + 10));
     assert_eq!(c.buffered(), 0);
+}
+
+/// The cap on ranges follows the receive buffer: with room for more segments
+/// of an MSS than [`MAX_RANGES`], that many holes are held (RFC 9293: held data
+/// is bounded by the buffer, not by a small count of holes).
+#[test]
+fn the_range_cap_grows_with_the_receive_buffer() {
+    let mut c = Conn::new();
+    // Our MSS is the stack's 1460: 4 MiB of buffer is room for 2,872 segments.
+    c.stack.set_recv_buffer(c.h, 4 << 20).unwrap();
+    let n = 2 * MAX_RANGES;
+    for k in 0..n {
+        let at = 2 * k + 1;
+        c.data(at, at + 1);
+        if k + 1 < n {
+            c.out();
+        }
+    }
+    assert_eq!(c.stack.counters().drop_ooo_ranges, 0, "{n} ranges held");
+    assert_eq!(c.buffered(), n);
+    let (ack, blocks) = c.last_ack();
+    assert_eq!(ack, 0);
+    assert_eq!(
+        blocks[0],
+        (2 * n - 1, 2 * n),
+        "the newest range SACKed first"
+    );
+    for from in (0..2 * n + 10).step_by(1000) {
+        c.data(from, (from + 1000).min(2 * n + 10));
+    }
+    assert_eq!(c.read_all(), bytes(0, 2 * n + 10));
 }

@@ -680,9 +680,9 @@ impl Tcb {
         } else {
             let off = self.rcv_off + (seq - self.rcv_nxt).max(0) as u64;
             if !self.hold(off, data) {
-                // The cap on held ranges: dropped like data over the memory
-                // maximum (Linux counts both as TCPOFODrop); the peer retransmits.
-                ctx.counters.drop_memory += 1;
+                // The cap on held ranges (Linux counts it with the memory drops
+                // as TCPOFODrop); the peer retransmits.
+                ctx.counters.drop_ooo_ranges += 1;
                 self.ack_now = true;
                 return;
             }
@@ -751,6 +751,13 @@ impl Tcb {
             off += lead as u64;
             data = &data[lead..];
         }
+        // A range per hole, as many as the buffer has room for segments of an
+        // MSS (never fewer than MAX_RANGES): the bound is the receive buffer, as
+        // RFC 9293 wants, while a peer sending one-byte islands holds at most 16
+        // bytes of bookkeeping per MSS of buffer.
+        let mss = usize::from(self.our_mss).max(1);
+        self.reasm
+            .set_max_ranges((self.recv_cap / mss).max(crate::tcp::reassembly::MAX_RANGES));
         let base = self.rcv_off;
         let mut ring = (!self.read_closed).then_some(&mut self.recv_buf);
         let held = self.reasm.insert(off, data, |at, bytes| {

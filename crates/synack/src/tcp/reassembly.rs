@@ -120,6 +120,13 @@ impl Reassembly {
         }
     }
 
+    /// Sets the cap on ranges (at least 1) for the inserts to come, allocating
+    /// the queue if it was not yet. Ranges already held beyond a lowered cap stay;
+    /// only new ones are refused until enough have merged or been popped.
+    pub fn set_max_ranges(&mut self, max: usize) {
+        self.q.get_or_insert_with(|| Box::new(Queue::new(max))).max = max.max(1);
+    }
+
     /// Holds `data`, which starts at stream offset `offset`, and returns how many
     /// of its bytes were not held before.
     ///
