@@ -11,59 +11,24 @@
 //! `poll_transmit` on the receiver included; `SYNACK_OOO_ALLOC_CASE=default`
 //! (or `no timestamps`) runs one case (for profiling one transfer).
 
-// The test binary's allocator: `GlobalAlloc` is an unsafe trait. The library
-// under test stays free of unsafe code.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::alloc::System;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use synack::{Instant, SocketHandle, Stack, StackConfig, TcpConfig};
 use synack_sim::{Endpoint, LinkConfig, Loss, Sim};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
+// The binary's allocator counts every allocation (`stats_alloc`). This file has
+// one test and the simulator runs on its thread, so the difference around a call
+// is that call's.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
+    let s = GLOBAL.stats();
+    (s.allocations + s.reallocations) as u64
 }
-
-// SAFETY: every call is forwarded to `System` unchanged; the counter is a
-// const-initialised thread-local `Cell` without a destructor, which does not
-// allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
