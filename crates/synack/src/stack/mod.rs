@@ -569,22 +569,22 @@ impl Stack {
     fn flush_conn(&mut self, idx: u32) {
         let mut more = true;
         while more {
-            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
+            let Some(Some(ctrl)) = self.with_conn(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 more = t.poll_more(ctx);
-                Some((seg, t.local, t.remote))
+                debug_assert_eq!(
+                    seg.payload_len, 0,
+                    "a connection entering TIME-WAIT has no data left to send"
+                );
+                Some(CtrlSegment {
+                    src: t.local,
+                    dst: t.remote,
+                    hdr: t.header(&seg, ctx),
+                })
             }) else {
                 return;
             };
-            debug_assert_eq!(
-                seg.payload_len, 0,
-                "a connection entering TIME-WAIT has no data left to send"
-            );
-            self.push_ctrl(CtrlSegment {
-                src: local,
-                dst: remote,
-                hdr: seg.hdr,
-            });
+            self.push_ctrl(ctrl);
         }
     }
 
@@ -692,15 +692,12 @@ impl Stack {
             if let Some(slot) = self.slots.get_mut(idx as usize) {
                 slot.queued = false;
             }
-            // The packet is written while the TCB is at hand: the segment (a
-            // header of ~100 bytes) is not copied out of the closure.
+            // The packet is written while the TCB is at hand.
             let out = self.with_conn(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 // Not queued again if asking again would find nothing.
                 let more = t.poll_more(ctx);
-                let (a, b) = t.send_buf.slices(seg.payload_off, seg.payload_len);
-                let r = wire::emit_parts(t.local.ip(), t.remote.ip(), hop, &seg.hdr, [a, b], buf);
-                Some((r, more))
+                Some((t.emit(&seg, ctx, hop, buf), more))
             });
             // Nothing more to send: the TCB is in cache now, so its deadline is
             // brought up to date here (timers may have been armed by the attempt)

@@ -3,7 +3,8 @@
 //! RFC 1122 §4.2.3.4), FIN, fast retransmission, zero-window probes and ACKs.
 //!
 //! [`Tcb::poll_segment`] returns at most one segment per call; the stack calls it
-//! until it returns `None`.
+//! until it returns `None`, and writes each segment with [`Tcb::emit`] (or takes
+//! its [`Tcb::header`]) before asking again.
 
 use core::cmp::min;
 
@@ -12,14 +13,20 @@ use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
+use crate::time::Instant;
 use crate::wire::{
-    SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS, TCP_HEADER_LEN,
+    self, EmitError, PlainHeader, SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps,
+    MAX_SACK_BLOCKS, TCP_HEADER_LEN,
 };
 
-/// A segment to emit: the header, and which bytes of the send buffer it carries.
+/// A segment to emit, as the connection decided it: where it starts, its
+/// control bits, and which bytes of the send buffer it carries. The rest of
+/// the header (ACK, window, options) describes the receive side, and is
+/// written when the segment is: [`Tcb::emit`], [`Tcb::header`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OutSegment {
-    pub(crate) hdr: TcpHeader,
+    pub(crate) seq: SeqNum,
+    pub(crate) flags: TcpFlags,
     /// Offset of the payload in the send buffer.
     pub(crate) payload_off: usize,
     pub(crate) payload_len: usize,
@@ -42,8 +49,7 @@ impl Tcb {
             self.keepalive_pending = false;
             // RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT-1,
             // which the peer must acknowledge.
-            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_una + u32::MAX, TcpFlags::ACK, 0, 0));
         }
         if self.probe_pending {
             self.probe_pending = false;
@@ -58,16 +64,14 @@ impl Tcb {
             }
             // A zero-window probe (RFC 9293 §3.8.6.1) as Linux sends it: an ACK carrying
             // an old sequence number, which the receiver must answer with its window.
-            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
             self.arm_persist(ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_una + u32::MAX, TcpFlags::ACK, 0, 0));
         }
         if self.ack_now && self.state != State::SynSent {
             // SEQ of a pure ACK: the highest sequence number sent, not SND.NXT, which a
             // timeout may have rewound below the peer's RCV.NXT — the peer would drop
             // such an ACK unread (Linux tcp_acceptable_seq; found by the swarm).
-            let hdr = self.header(self.snd_max, TcpFlags::ACK, ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_max, TcpFlags::ACK, 0, 0));
         }
         None
     }
@@ -228,30 +232,12 @@ impl Tcb {
         Some(seg)
     }
 
-    /// SYN (active open) or SYN,ACK (passive or simultaneous open) with our options.
+    /// SYN (active open) or SYN,ACK (passive or simultaneous open); its options
+    /// are written with its header (`syn_options`).
     fn build_syn(&mut self, ctx: &mut Ctx<'_>) -> OutSegment {
-        let heard_peer = self.state != State::SynSent;
         let mut flags = TcpFlags::SYN;
-        if heard_peer {
+        if self.state != State::SynSent {
             flags |= TcpFlags::ACK;
-        }
-        let mut hdr = self.header(self.iss, flags, ctx);
-        let cfg = ctx.cfg;
-        hdr.options.mss = Some(self.our_mss);
-        // On SYN,ACK offer only what the peer offered (RFC 7323 §2.2, RFC 2018 §2).
-        if if heard_peer {
-            self.wscale_ok
-        } else {
-            cfg.window_scaling
-        } {
-            hdr.options.window_scale = Some(self.rcv_wscale);
-        }
-        hdr.options.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
-        if !heard_peer && cfg.timestamps {
-            hdr.options.timestamps = Some(Timestamps {
-                val: self.ts_val(ctx.now),
-                ecr: 0,
-            });
         }
         if self.snd_max != self.iss {
             self.note_retransmit(ctx);
@@ -261,7 +247,7 @@ impl Tcb {
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         self.arm_rtx(ctx);
-        self.finish(hdr, 0, 0, ctx)
+        self.segment(self.iss, flags, 0, 0)
     }
 
     /// New data, or data resent after a timeout, within the windows.
@@ -372,28 +358,22 @@ impl Tcb {
         if n == 0 && !(self.write_closed && seq + n == self.data_end()) {
             return None;
         }
-        let mut hdr = self.header(seq, TcpFlags::ACK, ctx);
         // RFC 6691: "the sender MUST reduce the TCP data length to account for any IP
         // or TCP options that it is including": `mss` already allows for timestamps;
         // SACK blocks on this segment take their room from the data.
-        let ts_len = if self.ts_ok {
-            usize::from(TS_OPTION_LEN)
-        } else {
-            0
-        };
-        let extra = (hdr.header_len() - TCP_HEADER_LEN).saturating_sub(ts_len);
         let n = if n > 0 {
-            n.min(usize::from(self.mss).saturating_sub(extra).max(1))
+            n.min(usize::from(self.mss).saturating_sub(self.sack_len()).max(1))
         } else {
             0
         };
         let end = seq + n;
         let fin = self.write_closed && end == self.data_end();
+        let mut flags = TcpFlags::ACK;
         if fin {
-            hdr.flags |= TcpFlags::FIN;
+            flags |= TcpFlags::FIN;
         }
         if n > 0 && end == self.data_end() {
-            hdr.flags |= TcpFlags::PSH;
+            flags |= TcpFlags::PSH;
         }
         let seg_end = end + u32::from(fin);
         if self.snd_una == self.snd_max {
@@ -423,7 +403,7 @@ impl Tcb {
         }
         self.last_data_sent = Some(ctx.now);
         self.pace(ctx.now, n, ctx.cfg.pacing_max_lag);
-        Some(self.finish(hdr, off, n, ctx))
+        Some(self.segment(seq, flags, off, n))
     }
 
     /// RFC 5681 §4.1: "if the TCP has not sent data in an interval exceeding the
@@ -487,42 +467,135 @@ impl Tcb {
         self.persist_deadline = Some(ctx.now + t);
     }
 
-    /// A header with our ports, ACK and window, and timestamps when in use.
-    fn header(&mut self, seq: SeqNum, flags: TcpFlags, ctx: &Ctx<'_>) -> TcpHeader {
-        let syn = flags.syn();
-        let mut hdr = TcpHeader {
+    /// Writes `seg` as an IP packet into `buf`: the header as it stands now,
+    /// the payload from the send buffer. A header with no options but
+    /// timestamps (every segment of a transfer whose receiver holds nothing out
+    /// of order) goes out as the [`PlainHeader`] it is built as.
+    pub(crate) fn emit(
+        &mut self,
+        seg: &OutSegment,
+        ctx: &Ctx<'_>,
+        hop_limit: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, EmitError> {
+        let plain = self.plain_header(seg, ctx.now);
+        let full = self.full_header(&plain, ctx);
+        let (src, dst) = (self.local.ip(), self.remote.ip());
+        let payload = self.send_buf.slices(seg.payload_off, seg.payload_len);
+        match full {
+            Some(hdr) => wire::emit_parts(src, dst, hop_limit, &hdr, payload.into(), buf),
+            None => wire::emit_plain(src, dst, hop_limit, &plain, payload.into(), buf),
+        }
+    }
+
+    /// The header of `seg` as it goes out now (for a segment that leaves
+    /// through the stack's control queue).
+    pub(crate) fn header(&mut self, seg: &OutSegment, ctx: &Ctx<'_>) -> TcpHeader {
+        let plain = self.plain_header(seg, ctx.now);
+        self.full_header(&plain, ctx)
+            .unwrap_or_else(|| TcpHeader::from(plain))
+    }
+
+    /// Our ports, `seg`'s sequence number and flags, the ACK and window, and
+    /// timestamps when in use.
+    fn plain_header(&mut self, seg: &OutSegment, now: Instant) -> PlainHeader {
+        PlainHeader {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
-            seq,
-            flags,
-            window: self.window_field(syn),
-            ..TcpHeader::default()
-        };
-        if flags.ack() {
-            hdr.ack = self.rcv_nxt;
-        }
-        if self.ts_ok {
-            hdr.options.timestamps = Some(Timestamps {
-                val: self.ts_val(ctx.now),
+            seq: seg.seq,
+            ack: if seg.flags.ack() {
+                self.rcv_nxt
+            } else {
+                SeqNum(0)
+            },
+            flags: seg.flags,
+            window: self.window_field(seg.flags.syn()),
+            urgent: 0,
+            timestamps: self.ts_ok.then(|| Timestamps {
+                val: self.ts_val(now),
                 ecr: self.ts_recent,
+            }),
+        }
+    }
+
+    /// `plain` with the options a [`PlainHeader`] cannot carry, if its segment
+    /// has any: a SYN's, or SACK blocks (a D-SACK is reported once).
+    fn full_header(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> Option<TcpHeader> {
+        let flags = plain.flags;
+        if !flags.syn() && !self.sack_due(flags) {
+            return None;
+        }
+        let mut hdr = TcpHeader::from(*plain);
+        if flags.syn() {
+            self.syn_options(&mut hdr.options, ctx);
+        } else {
+            self.fill_sack(&mut hdr.options);
+            self.dsack = None;
+        }
+        Some(hdr)
+    }
+
+    /// A SYN's options: our MSS, and on a SYN the window scale, SACK and
+    /// timestamps we are configured for; on a SYN,ACK only what the peer
+    /// offered (RFC 7323 §2.2, RFC 2018 §2).
+    fn syn_options(&self, opts: &mut TcpOptions, ctx: &Ctx<'_>) {
+        let heard_peer = self.state != State::SynSent;
+        let cfg = ctx.cfg;
+        opts.mss = Some(self.our_mss);
+        if if heard_peer {
+            self.wscale_ok
+        } else {
+            cfg.window_scaling
+        } {
+            opts.window_scale = Some(self.rcv_wscale);
+        }
+        opts.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
+        if !heard_peer && cfg.timestamps {
+            opts.timestamps = Some(Timestamps {
+                val: self.ts_val(ctx.now),
+                ecr: 0,
             });
         }
-        if self.sack_ok && flags.ack() && !syn {
-            self.fill_sack(&mut hdr.options);
+    }
+
+    /// Whether a segment with `flags` carries SACK blocks: SACK is on, it is a
+    /// (non-SYN) ACK, and we hold something out of order or a D-SACK to report.
+    fn sack_due(&self, flags: TcpFlags) -> bool {
+        self.sack_ok
+            && flags.ack()
+            && !flags.syn()
+            && (self.dsack.is_some() || !self.reasm.is_empty() || self.peer_fin_off.get().is_some())
+    }
+
+    /// Bytes of SACK option the next data segment carries (none, almost always).
+    fn sack_len(&self) -> usize {
+        if !self.sack_due(TcpFlags::ACK) {
+            return 0;
         }
-        hdr
+        let ts = self.ts_ok.then(Timestamps::default);
+        let mut opts = TcpOptions {
+            timestamps: ts,
+            ..TcpOptions::default()
+        };
+        self.fill_sack(&mut opts);
+        let ts_len = if ts.is_some() {
+            usize::from(TS_OPTION_LEN)
+        } else {
+            0
+        };
+        (wire::tcp::header_len(&opts) - TCP_HEADER_LEN).saturating_sub(ts_len)
     }
 
     /// RFC 2018 §4: SACK blocks for what we hold out of order — a D-SACK first if a
     /// duplicate just arrived (RFC 2883), then the block holding the latest
     /// arrival, then the others, highest first; as many as fit beside timestamps.
-    fn fill_sack(&mut self, opts: &mut TcpOptions) {
+    fn fill_sack(&self, opts: &mut TcpOptions) {
         let max = if opts.timestamps.is_some() {
             3
         } else {
             MAX_SACK_BLOCKS
         };
-        if let Some((l, r)) = self.dsack.take() {
+        if let Some((l, r)) = self.dsack {
             opts.push_sack(SackBlock { left: l, right: r });
         }
         if self.reasm.is_empty() && self.peer_fin_off.get().is_none() {
@@ -593,14 +666,14 @@ impl Tcb {
     }
 
     /// Bookkeeping common to every segment sent.
-    fn finish(
+    fn segment(
         &mut self,
-        hdr: TcpHeader,
+        seq: SeqNum,
+        flags: TcpFlags,
         payload_off: usize,
         payload_len: usize,
-        _ctx: &mut Ctx<'_>,
     ) -> OutSegment {
-        if hdr.flags.ack() {
+        if flags.ack() {
             self.ack_now = false;
             self.delack_deadline = None;
             self.unacked_segs = 0;
@@ -608,7 +681,8 @@ impl Tcb {
         }
         self.stats.segs_out += 1;
         OutSegment {
-            hdr,
+            seq,
+            flags,
             payload_off,
             payload_len,
         }
