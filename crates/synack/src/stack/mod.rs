@@ -445,14 +445,17 @@ impl Stack {
         }
     }
 
-    /// Schedules transmit and timers for `idx`.
+    /// Schedules transmit and timers for `idx` after a change to it (not after
+    /// a transmission: `poll_transmit` requeues by itself).
     fn touch(&mut self, idx: u32) {
         let Some(slot) = self.slots.get_mut(idx as usize) else {
             return;
         };
-        if !matches!(slot.sock, Some(Socket::Conn(_))) {
+        let Some(Socket::Conn(tcb)) = slot.sock.as_mut() else {
             return;
-        }
+        };
+        // Whatever changed may have changed what the pacing rate depends on.
+        tcb.pacing_rate_stale = true;
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
@@ -461,6 +464,7 @@ impl Stack {
     }
 
     /// Marks `idx`'s deadline for recomputing (see `Stack::timers`).
+    #[inline]
     fn reschedule_timer(&mut self, idx: u32) {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
             if !slot.timer_stale {
@@ -689,9 +693,6 @@ impl Stack {
         }
         let hop = self.config.tcp.hop_limit;
         while let Some(idx) = self.tx_queue.pop_front() {
-            if let Some(slot) = self.slots.get_mut(idx as usize) {
-                slot.queued = false;
-            }
             // The packet is written while the TCB is at hand.
             let out = self.with_conn(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
@@ -699,17 +700,17 @@ impl Stack {
                 let more = t.poll_more(ctx);
                 Some((t.emit(&seg, ctx, hop, buf), more))
             });
-            // Nothing more to send: the TCB is in cache now, so its deadline is
-            // brought up to date here (timers may have been armed by the attempt)
-            // rather than in the next `poll_timeout`.
             let Some(Some((r, more))) = out else {
-                self.update_timer_now(idx);
+                self.transmit_done(idx);
                 continue;
             };
             if more {
-                self.touch(idx);
+                // Still queued, at the back (round robin); the attempt may have
+                // armed timers.
+                self.tx_queue.push_back(idx);
+                self.reschedule_timer(idx);
             } else {
-                self.update_timer_now(idx);
+                self.transmit_done(idx);
             }
             match r {
                 Ok(n) => {
@@ -721,6 +722,16 @@ impl Stack {
             }
         }
         None
+    }
+
+    /// `idx` has nothing more to send: out of the transmit queue. The TCB is in
+    /// cache now, so its deadline is brought up to date here (timers may have
+    /// been armed by the attempt) rather than in the next `poll_timeout`.
+    fn transmit_done(&mut self, idx: u32) {
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            slot.queued = false;
+        }
+        self.update_timer_now(idx);
     }
 
     fn emit(

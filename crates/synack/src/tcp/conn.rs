@@ -304,6 +304,9 @@ pub(crate) struct Tcb {
     pub(crate) pacer: Pacer,
     pub(crate) pace_deadline: Option<Instant>,
     pub(crate) pacing_rate: u64,
+    /// What the rate depends on may have changed since it was last computed
+    /// (see `Tcb::pace`).
+    pub(crate) pacing_rate_stale: bool,
     /// RFC 5681 §4.1 restart window: when the last data segment went out.
     pub(crate) last_data_sent: Option<Instant>,
 
@@ -542,6 +545,7 @@ impl Tcb {
             pacer: Pacer::default(),
             pace_deadline: None,
             pacing_rate: 0,
+            pacing_rate_stale: true,
             last_data_sent: None,
             ack_now: false,
             unacked_segs: 0,

@@ -116,7 +116,7 @@ impl Tcb {
     /// What [`Tcb::poll_segment`] does when [`Tcb::may_poll_more`] is false:
     /// send nothing, and note that the sender is application-limited (the
     /// `avail == 0` branch of `next_data_segment`, behind the same gates).
-    fn poll_nothing_more(&mut self, now: crate::time::Instant) {
+    fn poll_nothing_more(&mut self, now: Instant) {
         if matches!(self.state, State::Closed | State::Listen)
             || (self.pacing && !self.pacer.ready(now))
             || !self.syn_acked()
@@ -409,7 +409,7 @@ impl Tcb {
     /// RFC 5681 §4.1: "if the TCP has not sent data in an interval exceeding the
     /// retransmission timeout", nothing is in flight and data waits, cwnd drops
     /// to the restart window before this transmission.
-    fn restart_after_idle(&mut self, now: crate::time::Instant) {
+    fn restart_after_idle(&mut self, now: Instant) {
         // The cheap tests first: a sender with data in flight is not idle.
         if !self.idle_restart || self.in_flight() != 0 {
             return;
@@ -421,20 +421,37 @@ impl Tcb {
             let rw = crate::tcp::congestion::initial_window(usize::from(self.mss));
             // Idempotent: once cwnd is at RW, a second call changes nothing.
             self.cc.on_idle_restart(now, rw);
+            self.pacing_rate_stale = true;
         }
     }
 
-    /// Charges a data segment of `payload` bytes to the pacer.
-    fn pace(&mut self, now: crate::time::Instant, payload: usize, max_lag: core::time::Duration) {
+    /// Charges a data segment of `payload` bytes to the pacer. The rate is
+    /// computed again only if what it depends on (the congestion controller,
+    /// the RTT estimate) may have changed since: that happens with ACKs,
+    /// timeouts and application calls, each of which the stack follows with
+    /// `Stack::touch`, which marks it stale, and in `restart_after_idle` —
+    /// not between the segments of a flight.
+    fn pace(&mut self, now: Instant, payload: usize, max_lag: core::time::Duration) {
         if !self.pacing {
             return;
         }
-        if let Some(rate) = self.pacing_rate_now() {
+        if self.pacing_rate_stale {
+            // None before the first RTT sample: unpaced, and stale still.
+            let Some(rate) = self.pacing_rate_now() else {
+                return;
+            };
             self.pacing_rate = rate;
-            let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
-            self.pacer
-                .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
+            self.pacing_rate_stale = false;
         }
+        let rate = self.pacing_rate;
+        debug_assert_eq!(
+            Some(rate),
+            self.pacing_rate_now(),
+            "pacing rate not marked stale after a change"
+        );
+        let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
+        self.pacer
+            .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
     }
 
     fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {
