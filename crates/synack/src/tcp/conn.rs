@@ -950,14 +950,16 @@ impl Tcb {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
-        let mut pto = srtt * 2;
+        // In microseconds, as SRTT is kept: this runs per data segment sent.
+        let mut pto_us = u64::try_from(srtt.as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2);
         if self.in_flight() <= usize::from(self.mss) {
             // "If FlightSize is one segment ... PTO += WCDelAckT", the worst-case
             // delayed-ACK timer (200 ms).
-            pto += Duration::from_millis(200);
+            pto_us = pto_us.saturating_add(200_000);
         }
-        let pto = pto.max(Duration::from_millis(10));
-        let at = now + pto;
+        let at = Instant::from_micros(now.micros().saturating_add(pto_us.max(10_000)));
         if self.rtx_deadline.is_none_or(|rto| at < rto) {
             self.tlp_deadline = Some(at);
         }
