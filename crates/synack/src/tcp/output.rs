@@ -250,7 +250,6 @@ impl Tcb {
         self.segment(self.iss, flags, 0, 0)
     }
 
-    /// New data, or data resent after a timeout, within the windows.
     /// New data, or data resent after a timeout, within the windows. `budget`
     /// replaces the congestion-window check during SACK recovery (cwnd − pipe).
     fn next_data_segment(
@@ -332,7 +331,10 @@ impl Tcb {
                 return None;
             }
         }
-        self.build_data(self.snd_nxt, n, false, ctx)
+        // n is within the buffer and the MSS, or 0 for a FIN alone: what
+        // build_data would find again.
+        debug_assert!(n <= avail && n <= mss && (n > 0 || fin_pending));
+        Some(self.send_data(self.snd_nxt, off, n, false, ctx))
     }
 
     /// A segment of up to `max_len` bytes from `seq`, with FIN if it reaches the end
@@ -358,6 +360,20 @@ impl Tcb {
         if n == 0 && !(self.write_closed && seq + n == self.data_end()) {
             return None;
         }
+        Some(self.send_data(seq, off, n, forced, ctx))
+    }
+
+    /// Sends the `n` bytes at `seq` (offset `off` in the send buffer; at most
+    /// one MSS, all in the buffer), with FIN if they reach the end of a closed
+    /// stream (`n` = 0: a FIN alone). `forced` as for [`Tcb::build_data`].
+    fn send_data(
+        &mut self,
+        seq: SeqNum,
+        off: usize,
+        n: usize,
+        forced: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> OutSegment {
         // RFC 6691: "the sender MUST reduce the TCP data length to account for any IP
         // or TCP options that it is including": `mss` already allows for timestamps;
         // SACK blocks on this segment take their room from the data.
@@ -367,12 +383,13 @@ impl Tcb {
             0
         };
         let end = seq + n;
-        let fin = self.write_closed && end == self.data_end();
+        let data_end = self.data_end();
+        let fin = self.write_closed && end == data_end;
         let mut flags = TcpFlags::ACK;
         if fin {
             flags |= TcpFlags::FIN;
         }
-        if n > 0 && end == self.data_end() {
+        if n > 0 && end == data_end {
             flags |= TcpFlags::PSH;
         }
         let seg_end = end + u32::from(fin);
@@ -403,7 +420,7 @@ impl Tcb {
         }
         self.last_data_sent = Some(ctx.now);
         self.pace(ctx.now, n, ctx.cfg.pacing_max_lag);
-        Some(self.segment(seq, flags, off, n))
+        self.segment(seq, flags, off, n)
     }
 
     /// RFC 5681 §4.1: "if the TCP has not sent data in an interval exceeding the
@@ -498,10 +515,13 @@ impl Tcb {
         let plain = self.plain_header(seg, ctx.now);
         let full = self.full_header(&plain, ctx);
         let (src, dst) = (self.local.ip(), self.remote.ip());
-        let payload = self.send_buf.slices(seg.payload_off, seg.payload_len);
+        let payload = self
+            .send_buf
+            .slices(seg.payload_off, seg.payload_len)
+            .into();
         match full {
-            Some(hdr) => wire::emit_parts(src, dst, hop_limit, &hdr, payload.into(), buf),
-            None => wire::emit_plain(src, dst, hop_limit, &plain, payload.into(), buf),
+            Some(hdr) => wire::emit_parts(src, dst, hop_limit, &hdr, payload, buf),
+            None => wire::emit_plain(src, dst, hop_limit, &plain, payload, buf),
         }
     }
 
@@ -537,19 +557,22 @@ impl Tcb {
 
     /// `plain` with the options a [`PlainHeader`] cannot carry, if its segment
     /// has any: a SYN's, or SACK blocks (a D-SACK is reported once).
+    #[inline]
     fn full_header(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> Option<TcpHeader> {
         let flags = plain.flags;
-        if !flags.syn() && !self.sack_due(flags) {
-            return None;
-        }
+        (flags.syn() || self.sack_due(flags)).then(|| self.with_options(plain, ctx))
+    }
+
+    /// [`Tcb::full_header`] once it is known to have options.
+    fn with_options(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> TcpHeader {
         let mut hdr = TcpHeader::from(*plain);
-        if flags.syn() {
+        if plain.flags.syn() {
             self.syn_options(&mut hdr.options, ctx);
         } else {
             self.fill_sack(&mut hdr.options);
             self.dsack = None;
         }
-        Some(hdr)
+        hdr
     }
 
     /// A SYN's options: our MSS, and on a SYN the window scale, SACK and
