@@ -358,6 +358,44 @@ impl Stack {
     /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
     /// Buffered bytes and orphans are accounted here (see `limits`).
     fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
+        let (r, before, after) = self.run_conn(idx, |t, ctx| {
+            let before = (t.mem_bytes(), t.orphan);
+            let r = f(t, ctx);
+            (r, before, (t.mem_bytes(), t.orphan))
+        })?;
+        if after != before {
+            // Unchanged, the totals are already right (the config is fixed).
+            self.account(before, after);
+        }
+        Some(r)
+    }
+
+    /// [`Stack::with_conn`] for transmitting, which never changes what a
+    /// connection buffers nor orphans it (debug builds check): nothing to
+    /// account.
+    fn with_conn_tx<R>(
+        &mut self,
+        idx: u32,
+        f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        self.run_conn(idx, |t, ctx| {
+            #[cfg(debug_assertions)]
+            let before = (t.mem_bytes(), t.orphan);
+            let r = f(t, ctx);
+            #[cfg(debug_assertions)]
+            debug_assert_eq!(
+                before,
+                (t.mem_bytes(), t.orphan),
+                "transmitting changed the buffers"
+            );
+            r
+        })
+    }
+
+    /// Runs `f` on connection `idx`, which is told the stack's memory state, with
+    /// a context borrowing the rest of the stack.
+    #[inline]
+    fn run_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let now = self.now;
         let (pressure, over) = self.mem_flags();
         let Some(Socket::Conn(tcb)) = self
@@ -369,7 +407,6 @@ impl Stack {
         };
         tcb.mem_pressure = pressure;
         tcb.mem_over = over;
-        let before = (tcb.mem_bytes(), tcb.orphan);
         let mut ctx = Ctx {
             now,
             cfg: &self.config.tcp,
@@ -379,13 +416,7 @@ impl Stack {
             challenge: &mut self.challenge,
             racks: &mut self.pool.racks,
         };
-        let r = f(tcb, &mut ctx);
-        let after = (tcb.mem_bytes(), tcb.orphan);
-        if after != before {
-            // Unchanged, the totals are already right (the config is fixed).
-            self.account(before, after);
-        }
-        Some(r)
+        Some(f(tcb, &mut ctx))
     }
 
     fn conn(&self, idx: u32) -> Option<&Tcb> {
@@ -694,7 +725,7 @@ impl Stack {
         let hop = self.config.tcp.hop_limit;
         while let Some(idx) = self.tx_queue.pop_front() {
             // The packet is written while the TCB is at hand.
-            let out = self.with_conn(idx, |t, ctx| {
+            let out = self.with_conn_tx(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 // Not queued again if asking again would find nothing.
                 let more = t.poll_more(ctx);
