@@ -7,6 +7,7 @@
 //! its [`Tcb::header`]) before asking again.
 
 use core::cmp::min;
+use core::net::SocketAddr;
 
 use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
@@ -514,14 +515,20 @@ impl Tcb {
     ) -> Result<usize, EmitError> {
         let plain = self.plain_header(seg, ctx.now);
         let full = self.full_header(&plain, ctx);
-        let (src, dst) = (self.local.ip(), self.remote.ip());
         let payload = self
             .send_buf
             .slices(seg.payload_off, seg.payload_len)
             .into();
-        match full {
-            Some(hdr) => wire::emit_parts(src, dst, hop_limit, &hdr, payload, buf),
-            None => wire::emit_plain(src, dst, hop_limit, &plain, payload, buf),
+        match (full, &self.local, &self.remote) {
+            (None, SocketAddr::V4(src), SocketAddr::V4(dst)) => {
+                wire::emit_plain_v4(*src.ip(), *dst.ip(), hop_limit, &plain, payload, buf)
+            }
+            (None, src, dst) => {
+                wire::emit_plain(src.ip(), dst.ip(), hop_limit, &plain, payload, buf)
+            }
+            (Some(hdr), src, dst) => {
+                wire::emit_parts(src.ip(), dst.ip(), hop_limit, &hdr, payload, buf)
+            }
         }
     }
 
@@ -563,7 +570,9 @@ impl Tcb {
         (flags.syn() || self.sack_due(flags)).then(|| self.with_options(plain, ctx))
     }
 
-    /// [`Tcb::full_header`] once it is known to have options.
+    /// [`Tcb::full_header`] once it is known to have options (kept out of
+    /// [`Tcb::emit`]'s per-segment path).
+    #[inline(never)]
     fn with_options(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> TcpHeader {
         let mut hdr = TcpHeader::from(*plain);
         if plain.flags.syn() {

@@ -617,6 +617,7 @@ fn emit_parts_general(
 ///
 /// # Errors
 /// [`EmitError::BufferTooSmall`] if `buf` is short.
+#[inline]
 pub fn emit_plain_v4(
     src: Ipv4Addr,
     dst: Ipv4Addr,
