@@ -723,7 +723,7 @@ impl Stack {
             }
         }
         let hop = self.config.tcp.hop_limit;
-        while let Some(idx) = self.tx_queue.pop_front() {
+        while let Some(&idx) = self.tx_queue.front() {
             // The packet is written while the TCB is at hand.
             let out = self.with_conn_tx(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
@@ -736,9 +736,11 @@ impl Stack {
                 continue;
             };
             if more {
-                // Still queued, at the back (round robin); the attempt may have
-                // armed timers.
-                self.tx_queue.push_back(idx);
+                // Still queued, at the back (round robin; a connection alone
+                // stays where it is); the attempt may have armed timers.
+                if self.tx_queue.len() > 1 {
+                    self.tx_queue.rotate_left(1);
+                }
                 self.reschedule_timer(idx);
             } else {
                 self.transmit_done(idx);
@@ -755,10 +757,12 @@ impl Stack {
         None
     }
 
-    /// `idx` has nothing more to send: out of the transmit queue. The TCB is in
-    /// cache now, so its deadline is brought up to date here (timers may have
-    /// been armed by the attempt) rather than in the next `poll_timeout`.
+    /// `idx`, at the front of the transmit queue, has nothing more to send: out
+    /// of the queue. The TCB is in cache now, so its deadline is brought up to
+    /// date here (timers may have been armed by the attempt) rather than in the
+    /// next `poll_timeout`.
     fn transmit_done(&mut self, idx: u32) {
+        self.tx_queue.pop_front();
         if let Some(slot) = self.slots.get_mut(idx as usize) {
             slot.queued = false;
         }
