@@ -454,17 +454,10 @@ impl Tcb {
     /// timeouts and application calls, each of which the stack follows with
     /// `Stack::touch`, which marks it stale, and in `restart_after_idle` —
     /// not between the segments of a flight.
+    #[inline]
     fn pace(&mut self, now: Instant, payload: usize, max_lag: core::time::Duration) {
-        if !self.pacing {
+        if !self.pacing || (self.pacing_rate_stale && !self.refresh_pacing_rate()) {
             return;
-        }
-        if self.pacing_rate_stale {
-            // None before the first RTT sample: unpaced, and stale still.
-            let Some(rate) = self.pacing_rate_now() else {
-                return;
-            };
-            self.pacing_rate = rate;
-            self.pacing_rate_stale = false;
         }
         let rate = self.pacing_rate;
         debug_assert_eq!(
@@ -475,6 +468,18 @@ impl Tcb {
         let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
         self.pacer
             .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
+    }
+
+    /// Computes the pacing rate afresh (see [`Tcb::pace`]); false before the
+    /// first RTT sample, when there is none (unpaced, and stale still).
+    #[inline(never)]
+    fn refresh_pacing_rate(&mut self) -> bool {
+        let Some(rate) = self.pacing_rate_now() else {
+            return false;
+        };
+        self.pacing_rate = rate;
+        self.pacing_rate_stale = false;
+        true
     }
 
     fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {
