@@ -84,6 +84,21 @@ struct Slot {
     timer_stale: bool,
 }
 
+impl Slot {
+    /// Marks this slot's (`idx`'s) deadline for recomputing (see
+    /// `Stack::timers`) unless it is already; whether it was listed in `stale`
+    /// now.
+    #[inline]
+    fn mark_timer_stale(&mut self, stale: &mut Vec<u32>, idx: u32) -> bool {
+        if self.timer_stale {
+            return false;
+        }
+        self.timer_stale = true;
+        stale.push(idx);
+        true
+    }
+}
+
 /// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
 ///
 /// # Calling contract
@@ -491,22 +506,27 @@ impl Stack {
             slot.queued = true;
             self.tx_queue.push_back(idx);
         }
-        self.reschedule_timer(idx);
+        if slot.mark_timer_stale(&mut self.stale_timers, idx) {
+            self.bound_stale_timers();
+        }
     }
 
     /// Marks `idx`'s deadline for recomputing (see `Stack::timers`).
     #[inline]
     fn reschedule_timer(&mut self, idx: u32) {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
-            if !slot.timer_stale {
-                slot.timer_stale = true;
-                self.stale_timers.push(idx);
-                // A slot marked again after `set_timer` may be listed twice; a user
-                // that never polls the timers must not make the list grow forever.
-                if self.stale_timers.len() > self.slots.len() + 64 {
-                    self.refresh_timers();
-                }
+            if slot.mark_timer_stale(&mut self.stale_timers, idx) {
+                self.bound_stale_timers();
             }
+        }
+    }
+
+    /// A slot marked again after `set_timer` may be listed twice in
+    /// `stale_timers`; a user that never polls the timers must not make the
+    /// list grow forever.
+    fn bound_stale_timers(&mut self) {
+        if self.stale_timers.len() > self.slots.len() + 64 {
+            self.refresh_timers();
         }
     }
 
