@@ -80,6 +80,7 @@ impl Tcb {
     /// After [`Tcb::poll_segment`] returned a segment: whether the stack should
     /// ask again. When the answer is no, this does what that call would have
     /// done (it would have found nothing to send), so the stack can skip it.
+    #[inline]
     pub(crate) fn poll_more(&mut self, ctx: &mut Ctx<'_>) -> bool {
         if self.may_poll_more() {
             return true;
