@@ -7,7 +7,6 @@
 //! its [`Tcb::header`]) before asking again.
 
 use core::cmp::min;
-use core::net::SocketAddr;
 
 use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
@@ -16,8 +15,8 @@ use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
 use crate::time::Instant;
 use crate::wire::{
-    self, EmitError, PlainHeader, SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps,
-    MAX_SACK_BLOCKS, TCP_HEADER_LEN,
+    self, EmitError, SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS,
+    TCP_HEADER_LEN,
 };
 
 /// A segment to emit, as the connection decided it: where it starts, its
@@ -513,10 +512,8 @@ impl Tcb {
         self.persist_deadline = Some(ctx.now + t);
     }
 
-    /// Writes `seg` as an IP packet into `buf`: the header as it stands now,
-    /// the payload from the send buffer. A header with no options but
-    /// timestamps (every segment of a transfer whose receiver holds nothing out
-    /// of order) goes out as the [`PlainHeader`] it is built as.
+    /// Writes `seg` as an IP packet into `buf`: its header as it stands now
+    /// ([`Tcb::header`]), the payload from the send buffer.
     pub(crate) fn emit(
         &mut self,
         seg: &OutSegment,
@@ -524,75 +521,60 @@ impl Tcb {
         hop_limit: u8,
         buf: &mut [u8],
     ) -> Result<usize, EmitError> {
-        let plain = self.plain_header(seg, ctx.now);
-        let full = self.full_header(&plain, ctx);
+        let hdr = self.header(seg, ctx);
         let payload = self
             .send_buf
             .slices(seg.payload_off, seg.payload_len)
             .into();
-        match (full, &self.local, &self.remote) {
-            (None, SocketAddr::V4(src), SocketAddr::V4(dst)) => {
-                wire::emit_plain_v4(*src.ip(), *dst.ip(), hop_limit, &plain, payload, buf)
-            }
-            (None, src, dst) => {
-                wire::emit_plain(src.ip(), dst.ip(), hop_limit, &plain, payload, buf)
-            }
-            (Some(hdr), src, dst) => {
-                wire::emit_parts(src.ip(), dst.ip(), hop_limit, &hdr, payload, buf)
-            }
-        }
+        wire::emit_parts(
+            self.local.ip(),
+            self.remote.ip(),
+            hop_limit,
+            &hdr,
+            payload,
+            buf,
+        )
     }
 
-    /// The header of `seg` as it goes out now (for a segment that leaves
-    /// through the stack's control queue).
+    /// The header of `seg` as it goes out now: our ports, its sequence number
+    /// and flags, the ACK and window, timestamps when in use, and a SYN's
+    /// options or SACK blocks if it carries them.
+    #[inline]
     pub(crate) fn header(&mut self, seg: &OutSegment, ctx: &Ctx<'_>) -> TcpHeader {
-        let plain = self.plain_header(seg, ctx.now);
-        self.full_header(&plain, ctx)
-            .unwrap_or_else(|| TcpHeader::from(plain))
-    }
-
-    /// Our ports, `seg`'s sequence number and flags, the ACK and window, and
-    /// timestamps when in use.
-    fn plain_header(&mut self, seg: &OutSegment, now: Instant) -> PlainHeader {
-        PlainHeader {
+        let mut hdr = TcpHeader {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
             seq: seg.seq,
-            ack: if seg.flags.ack() {
-                self.rcv_nxt
-            } else {
-                SeqNum(0)
-            },
             flags: seg.flags,
             window: self.window_field(seg.flags.syn()),
-            urgent: 0,
-            timestamps: self.ts_ok.then(|| Timestamps {
-                val: self.ts_val(now),
-                ecr: self.ts_recent,
-            }),
+            ..TcpHeader::default()
+        };
+        if seg.flags.ack() {
+            hdr.ack = self.rcv_nxt;
         }
-    }
-
-    /// `plain` with the options a [`PlainHeader`] cannot carry, if its segment
-    /// has any: a SYN's, or SACK blocks (a D-SACK is reported once).
-    #[inline]
-    fn full_header(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> Option<TcpHeader> {
-        let flags = plain.flags;
-        (flags.syn() || self.sack_due(flags)).then(|| self.with_options(plain, ctx))
-    }
-
-    /// [`Tcb::full_header`] once it is known to have options (kept out of
-    /// [`Tcb::emit`]'s per-segment path).
-    #[inline(never)]
-    fn with_options(&mut self, plain: &PlainHeader, ctx: &Ctx<'_>) -> TcpHeader {
-        let mut hdr = TcpHeader::from(*plain);
-        if plain.flags.syn() {
-            self.syn_options(&mut hdr.options, ctx);
-        } else {
-            self.fill_sack(&mut hdr.options);
-            self.dsack = None;
+        if self.ts_ok {
+            hdr.options.timestamps = Some(Timestamps {
+                val: self.ts_val(ctx.now),
+                ecr: self.ts_recent,
+            });
+        }
+        if seg.flags.syn() || self.sack_due(seg.flags) {
+            self.add_options(&mut hdr.options, seg.flags, ctx);
         }
         hdr
+    }
+
+    /// The options beyond timestamps a header carries: a SYN's, or SACK
+    /// blocks (a D-SACK is reported once). Out of line: almost every segment
+    /// has none.
+    #[inline(never)]
+    fn add_options(&mut self, opts: &mut TcpOptions, flags: TcpFlags, ctx: &Ctx<'_>) {
+        if flags.syn() {
+            self.syn_options(opts, ctx);
+        } else {
+            self.fill_sack(opts);
+            self.dsack = None;
+        }
     }
 
     /// A SYN's options: our MSS, and on a SYN the window scale, SACK and

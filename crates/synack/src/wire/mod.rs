@@ -301,24 +301,6 @@ pub struct TcpHeader {
 }
 
 impl TcpHeader {
-    /// The header as a [`PlainHeader`], if its only option is timestamps (or
-    /// it has none).
-    pub fn plain(&self) -> Option<PlainHeader> {
-        let o = &self.options;
-        let plain =
-            o.mss.is_none() && o.window_scale.is_none() && !o.sack_permitted && o.sack_count == 0;
-        plain.then_some(PlainHeader {
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
-            window: self.window,
-            urgent: self.urgent,
-            timestamps: o.timestamps,
-        })
-    }
-
     /// Length this header takes on the wire, options and padding included.
     pub fn header_len(&self) -> usize {
         tcp::header_len(&self.options)
@@ -327,41 +309,6 @@ impl TcpHeader {
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     pub fn seq_len(&self, payload_len: usize) -> usize {
         payload_len + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
-    }
-}
-
-/// A TCP header whose only option is timestamps, if any: every segment of an
-/// established connection but those carrying SACK blocks. A third of a
-/// [`TcpHeader`]'s size (no SYN options, no SACK blocks), it is what a
-/// connection builds per segment and what [`emit_plain`] writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PlainHeader {
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub seq: SeqNum,
-    pub ack: SeqNum,
-    pub flags: TcpFlags,
-    /// The raw (unscaled) window field.
-    pub window: u16,
-    pub urgent: u16,
-    pub timestamps: Option<Timestamps>,
-}
-
-impl From<PlainHeader> for TcpHeader {
-    fn from(p: PlainHeader) -> Self {
-        Self {
-            src_port: p.src_port,
-            dst_port: p.dst_port,
-            seq: p.seq,
-            ack: p.ack,
-            flags: p.flags,
-            window: p.window,
-            urgent: p.urgent,
-            options: TcpOptions {
-                timestamps: p.timestamps,
-                ..TcpOptions::default()
-            },
-        }
     }
 }
 
@@ -545,6 +492,7 @@ pub fn emit(
 ///
 /// # Errors
 /// As [`emit`].
+#[inline]
 pub fn emit_parts(
     src: IpAddr,
     dst: IpAddr,
@@ -553,30 +501,13 @@ pub fn emit_parts(
     payload: [&[u8]; 2],
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
-    if let (IpAddr::V4(s), IpAddr::V4(d), Some(p)) = (src, dst, tcp.plain()) {
-        return emit_plain_v4(s, d, hop_limit, &p, payload, buf);
+    if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
+        let o = &tcp.options;
+        if o.mss.is_none() && o.window_scale.is_none() && !o.sack_permitted && o.sack_count == 0 {
+            return emit_v4_plain(s, d, hop_limit, tcp, payload, buf);
+        }
     }
     emit_parts_general(src, dst, hop_limit, tcp, payload, buf)
-}
-
-/// [`emit_parts`] for a [`PlainHeader`]: IPv4 packets are written from its
-/// fields without a [`TcpHeader`] being built ([`emit_plain_v4`]).
-///
-/// # Errors
-/// As [`emit`] ([`EmitError::OptionsTooLong`] cannot happen).
-#[inline]
-pub fn emit_plain(
-    src: IpAddr,
-    dst: IpAddr,
-    hop_limit: u8,
-    tcp: &PlainHeader,
-    payload: [&[u8]; 2],
-    buf: &mut [u8],
-) -> Result<usize, EmitError> {
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => emit_plain_v4(s, d, hop_limit, tcp, payload, buf),
-        _ => emit_parts_general(src, dst, hop_limit, &TcpHeader::from(*tcp), payload, buf),
-    }
 }
 
 /// [`emit_parts`] for any header: the options written out, the headers summed
@@ -606,23 +537,20 @@ fn emit_parts_general(
     Ok(ip_len + tcp_len)
 }
 
-/// [`emit_plain`] for IPv4 (every segment of an established connection but
-/// those carrying SACK blocks): the same bytes as [`emit_parts`], with both
-/// headers written in place from their fields and their checksums added up
-/// from the same fields instead of summed back from the buffer. 32-bit words
-/// are added whole: `2^16 ≡ 1 (mod 0xffff)`, so a word counts as the sum of
-/// its two 16-bit halves (RFC 1071 §2(B)); every sum here includes the
-/// protocol number, so it is never zero and folds to the same 16 bits as the
-/// byte-wise sum.
-///
-/// # Errors
-/// [`EmitError::BufferTooSmall`] if `buf` is short.
+/// [`emit_parts`] for IPv4 and a header with no options or timestamps alone
+/// (every segment of an established connection but those carrying SACK
+/// blocks): the same bytes, with both headers written in place from their
+/// fields and their checksums added up from the same fields instead of summed
+/// back from the buffer. 32-bit words are added whole: `2^16 ≡ 1 (mod
+/// 0xffff)`, so a word counts as the sum of its two 16-bit halves (RFC 1071
+/// §2(B)); every sum here includes the protocol number, so it is never zero
+/// and folds to the same 16 bits as the byte-wise sum.
 #[inline]
-pub fn emit_plain_v4(
+fn emit_v4_plain(
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ttl: u8,
-    tcp: &PlainHeader,
+    tcp: &TcpHeader,
     payload: [&[u8]; 2],
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
@@ -631,7 +559,7 @@ pub fn emit_plain_v4(
     const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     /// Version 4 and IHL 5; Don't Fragment, ID 0 (as `ipv4::emit_header`).
     const VER_IHL: u8 = 0x45;
-    let ts = tcp.timestamps;
+    let ts = tcp.options.timestamps;
     let header_len = TCP_HEADER_LEN + if ts.is_some() { TS_LEN } else { 0 };
     let tcp_len = header_len + payload[0].len() + payload[1].len();
     let total = IPV4_HEADER_LEN + tcp_len;
@@ -711,12 +639,10 @@ mod plain_tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The plain paths write exactly what the general one does: a
-        /// [`PlainHeader`] through `emit_plain` (IPv4 and IPv6) and the same
-        /// header as a [`TcpHeader`] through `emit_parts`.
+        /// The IPv4 fast path writes exactly what the general one does.
         #[test]
-        fn plain_matches_general(
-            s in any::<u32>(), d in any::<u32>(), v6 in any::<bool>(), ttl in any::<u8>(),
+        fn v4_plain_matches_general(
+            s in any::<u32>(), d in any::<u32>(), ttl in any::<u8>(),
             ports in (1u16.., 1u16..), seq in any::<u32>(), ack in any::<u32>(),
             flags in any::<u8>(), window in any::<u16>(), urgent in any::<u16>(),
             ts in proptest::option::of((any::<u32>(), any::<u32>())),
@@ -724,7 +650,7 @@ mod plain_tests {
             b in proptest::collection::vec(any::<u8>(), 0..300),
             room in 0usize..2000,
         ) {
-            let plain = PlainHeader {
+            let hdr = TcpHeader {
                 src_port: ports.0,
                 dst_port: ports.1,
                 seq: SeqNum(seq),
@@ -732,25 +658,19 @@ mod plain_tests {
                 flags: TcpFlags(flags),
                 window,
                 urgent,
-                timestamps: ts.map(|(val, ecr)| Timestamps { val, ecr }),
+                options: TcpOptions {
+                    timestamps: ts.map(|(val, ecr)| Timestamps { val, ecr }),
+                    ..TcpOptions::default()
+                },
             };
-            let hdr = TcpHeader::from(plain);
-            prop_assert_eq!(hdr.plain(), Some(plain));
-            let (src, dst) = if v6 {
-                let (s, d) = (u128::from(s) << 64 | 0xfe80, u128::from(d) << 96 | 1);
-                (IpAddr::V6(s.into()), IpAddr::V6(d.into()))
-            } else {
-                (IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d)))
-            };
-            let mut want = vec![0xa5u8; room + 100];
-            let r = emit_parts_general(src, dst, ttl, &hdr, [&a, &b], &mut want[..room]);
+            let (src, dst) = (IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d)));
             let mut x = vec![0xa5u8; room + 100];
-            prop_assert_eq!(emit_plain(src, dst, ttl, &plain, [&a, &b], &mut x[..room]), r);
             let mut y = vec![0xa5u8; room + 100];
-            prop_assert_eq!(emit_parts(src, dst, ttl, &hdr, [&a, &b], &mut y[..room]), r);
-            if r.is_ok() {
-                prop_assert_eq!(&x, &want);
-                prop_assert_eq!(&y, &want);
+            let rx = emit_parts(src, dst, ttl, &hdr, [&a, &b], &mut x[..room]);
+            let ry = emit_parts_general(src, dst, ttl, &hdr, [&a, &b], &mut y[..room]);
+            prop_assert_eq!(rx, ry);
+            if rx.is_ok() {
+                prop_assert_eq!(x, y);
             }
         }
     }
