@@ -87,6 +87,21 @@ struct Slot {
     ready: bool,
 }
 
+impl Slot {
+    /// Marks this slot's (`idx`'s) deadline for recomputing (see
+    /// `Stack::timers`) unless it is already; whether it was listed in `stale`
+    /// now.
+    #[inline]
+    fn mark_timer_stale(&mut self, stale: &mut Vec<u32>, idx: u32) -> bool {
+        if self.timer_stale {
+            return false;
+        }
+        self.timer_stale = true;
+        stale.push(idx);
+        true
+    }
+}
+
 /// A TCP/IP stack for one host: sockets, connections, listeners and TIME-WAIT.
 ///
 /// # Calling contract
@@ -365,6 +380,44 @@ impl Stack {
     /// Runs `f` on connection `idx` with a context borrowing the rest of the stack.
     /// Buffered bytes and orphans are accounted here (see `limits`).
     fn with_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
+        let (r, before, after) = self.run_conn(idx, |t, ctx| {
+            let before = (t.mem_bytes(), t.orphan);
+            let r = f(t, ctx);
+            (r, before, (t.mem_bytes(), t.orphan))
+        })?;
+        if after != before {
+            // Unchanged, the totals are already right (the config is fixed).
+            self.account(before, after);
+        }
+        Some(r)
+    }
+
+    /// [`Stack::with_conn`] for transmitting, which never changes what a
+    /// connection buffers nor orphans it (debug builds check): nothing to
+    /// account.
+    fn with_conn_tx<R>(
+        &mut self,
+        idx: u32,
+        f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        self.run_conn(idx, |t, ctx| {
+            #[cfg(debug_assertions)]
+            let before = (t.mem_bytes(), t.orphan);
+            let r = f(t, ctx);
+            #[cfg(debug_assertions)]
+            debug_assert_eq!(
+                before,
+                (t.mem_bytes(), t.orphan),
+                "transmitting changed the buffers"
+            );
+            r
+        })
+    }
+
+    /// Runs `f` on connection `idx`, which is told the stack's memory state, with
+    /// a context borrowing the rest of the stack.
+    #[inline]
+    fn run_conn<R>(&mut self, idx: u32, f: impl FnOnce(&mut Tcb, &mut Ctx<'_>) -> R) -> Option<R> {
         let now = self.now;
         let (pressure, over) = self.mem_flags();
         let Some(Socket::Conn(tcb)) = self
@@ -376,7 +429,6 @@ impl Stack {
         };
         tcb.mem_pressure = pressure;
         tcb.mem_over = over;
-        let before = (tcb.mem_bytes(), tcb.orphan);
         let mut ctx = Ctx {
             now,
             cfg: &self.config.tcp,
@@ -386,13 +438,7 @@ impl Stack {
             challenge: &mut self.challenge,
             racks: &mut self.pool.racks,
         };
-        let r = f(tcb, &mut ctx);
-        let after = (tcb.mem_bytes(), tcb.orphan);
-        if after != before {
-            // Unchanged, the totals are already right (the config is fixed).
-            self.account(before, after);
-        }
-        Some(r)
+        Some(f(tcb, &mut ctx))
     }
 
     fn conn(&self, idx: u32) -> Option<&Tcb> {
@@ -452,14 +498,17 @@ impl Stack {
         }
     }
 
-    /// Schedules transmit and timers for `idx`.
+    /// Schedules transmit and timers for `idx` after a change to it (not after
+    /// a transmission: `poll_transmit` requeues by itself).
     fn touch(&mut self, idx: u32) {
         let Some(slot) = self.slots.get_mut(idx as usize) else {
             return;
         };
-        if !matches!(slot.sock, Some(Socket::Conn(_))) {
+        let Some(Socket::Conn(tcb)) = slot.sock.as_mut() else {
             return;
-        }
+        };
+        // Whatever changed may have changed what the pacing rate depends on.
+        tcb.pacing_rate_stale = true;
         if !slot.queued {
             slot.queued = true;
             self.tx_queue.push_back(idx);
@@ -468,21 +517,27 @@ impl Stack {
             slot.ready = true;
             self.ready.push(idx);
         }
-        self.reschedule_timer(idx);
+        if slot.mark_timer_stale(&mut self.stale_timers, idx) {
+            self.bound_stale_timers();
+        }
     }
 
     /// Marks `idx`'s deadline for recomputing (see `Stack::timers`).
+    #[inline]
     fn reschedule_timer(&mut self, idx: u32) {
         if let Some(slot) = self.slots.get_mut(idx as usize) {
-            if !slot.timer_stale {
-                slot.timer_stale = true;
-                self.stale_timers.push(idx);
-                // A slot marked again after `set_timer` may be listed twice; a user
-                // that never polls the timers must not make the list grow forever.
-                if self.stale_timers.len() > self.slots.len() + 64 {
-                    self.refresh_timers();
-                }
+            if slot.mark_timer_stale(&mut self.stale_timers, idx) {
+                self.bound_stale_timers();
             }
+        }
+    }
+
+    /// A slot marked again after `set_timer` may be listed twice in
+    /// `stale_timers`; a user that never polls the timers must not make the
+    /// list grow forever.
+    fn bound_stale_timers(&mut self) {
+        if self.stale_timers.len() > self.slots.len() + 64 {
+            self.refresh_timers();
         }
     }
 
@@ -580,22 +635,22 @@ impl Stack {
     fn flush_conn(&mut self, idx: u32) {
         let mut more = true;
         while more {
-            let Some(Some((seg, local, remote))) = self.with_conn(idx, |t, ctx| {
+            let Some(Some(ctrl)) = self.with_conn(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 more = t.poll_more(ctx);
-                Some((seg, t.local, t.remote))
+                debug_assert_eq!(
+                    seg.payload_len, 0,
+                    "a connection entering TIME-WAIT has no data left to send"
+                );
+                Some(CtrlSegment {
+                    src: t.local,
+                    dst: t.remote,
+                    hdr: t.header(&seg, ctx),
+                })
             }) else {
                 return;
             };
-            debug_assert_eq!(
-                seg.payload_len, 0,
-                "a connection entering TIME-WAIT has no data left to send"
-            );
-            self.push_ctrl(CtrlSegment {
-                src: local,
-                dst: remote,
-                hdr: seg.hdr,
-            });
+            self.push_ctrl(ctrl);
         }
     }
 
@@ -702,31 +757,27 @@ impl Stack {
             }
         }
         let hop = self.config.tcp.hop_limit;
-        while let Some(idx) = self.tx_queue.pop_front() {
-            if let Some(slot) = self.slots.get_mut(idx as usize) {
-                slot.queued = false;
-            }
-            // The packet is written while the TCB is at hand: the segment (a
-            // header of ~100 bytes) is not copied out of the closure.
-            let out = self.with_conn(idx, |t, ctx| {
+        while let Some(&idx) = self.tx_queue.front() {
+            // The packet is written while the TCB is at hand.
+            let out = self.with_conn_tx(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 // Not queued again if asking again would find nothing.
                 let more = t.poll_more(ctx);
-                let (a, b) = t.send_buf.slices(seg.payload_off, seg.payload_len);
-                let r = wire::emit_parts(t.local.ip(), t.remote.ip(), hop, &seg.hdr, [a, b], buf);
-                Some((r, more))
+                Some((t.emit(&seg, ctx, hop, buf), more))
             });
-            // Nothing more to send: the TCB is in cache now, so its deadline is
-            // brought up to date here (timers may have been armed by the attempt)
-            // rather than in the next `poll_timeout`.
             let Some(Some((r, more))) = out else {
-                self.update_timer_now(idx);
+                self.transmit_done(idx);
                 continue;
             };
             if more {
-                self.touch(idx);
+                // Still queued, at the back (round robin; a connection alone
+                // stays where it is); the attempt may have armed timers.
+                if self.tx_queue.len() > 1 {
+                    self.tx_queue.rotate_left(1);
+                }
+                self.reschedule_timer(idx);
             } else {
-                self.update_timer_now(idx);
+                self.transmit_done(idx);
             }
             match r {
                 Ok(n) => {
@@ -738,6 +789,18 @@ impl Stack {
             }
         }
         None
+    }
+
+    /// `idx`, at the front of the transmit queue, has nothing more to send: out
+    /// of the queue. The TCB is in cache now, so its deadline is brought up to
+    /// date here (timers may have been armed by the attempt) rather than in the
+    /// next `poll_timeout`.
+    fn transmit_done(&mut self, idx: u32) {
+        self.tx_queue.pop_front();
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            slot.queued = false;
+        }
+        self.update_timer_now(idx);
     }
 
     fn emit(

@@ -95,27 +95,11 @@ impl TimerHeap {
 
     /// Arms (`Some`), moves or disarms (`None`) slot `idx`'s deadline.
     pub(crate) fn set(&mut self, idx: u32, deadline: Option<Instant>) {
-        let i = idx as usize;
-        if self.pos.len() <= i {
-            if deadline.is_none() {
-                return;
-            }
-            self.pos.resize(i + 1, NONE);
-        }
-        let p = self.pos[i];
+        let p = self.pos.get(idx as usize).copied().unwrap_or(NONE);
         if p == NONE {
-            let Some(t) = deadline else { return };
-            // Heap positions fit in u32: there is at most one entry per slot,
-            // and slot indices are u32.
-            let at = self.heap.len();
-            self.heap.push(Entry {
-                key: t,
-                slot: idx,
-                due: due_of(t),
-            });
-            self.pos[i] = at as u32;
-            self.armed += 1;
-            self.sift_up(at);
+            if let Some(t) = deadline {
+                self.insert(idx, t);
+            }
             return;
         }
         let e = &mut self.heap[p as usize];
@@ -134,11 +118,37 @@ impl TimerHeap {
                 e.due = DISARMED;
                 self.armed -= usize::from(was_armed);
                 if self.armed == 0 && self.pos.len() > 64 {
-                    // Nothing armed: give back the arrays.
-                    *self = Self::default();
+                    self.release();
                 }
             }
         }
+    }
+
+    /// Arms slot `idx`, which has no entry (kept out of `set`'s path for
+    /// moving a deadline, which runs after almost every segment).
+    #[inline(never)]
+    fn insert(&mut self, idx: u32, t: Instant) {
+        let i = idx as usize;
+        if self.pos.len() <= i {
+            self.pos.resize(i + 1, NONE);
+        }
+        // Heap positions fit in u32: there is at most one entry per slot, and
+        // slot indices are u32.
+        let at = self.heap.len();
+        self.heap.push(Entry {
+            key: t,
+            slot: idx,
+            due: due_of(t),
+        });
+        self.pos[i] = at as u32;
+        self.armed += 1;
+        self.sift_up(at);
+    }
+
+    /// Nothing armed: gives back the arrays.
+    #[cold]
+    fn release(&mut self) {
+        *self = Self::default();
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.

@@ -304,6 +304,9 @@ pub(crate) struct Tcb {
     pub(crate) pacer: Pacer,
     pub(crate) pace_deadline: Option<Instant>,
     pub(crate) pacing_rate: u64,
+    /// What the rate depends on may have changed since it was last computed
+    /// (see `Tcb::pace`).
+    pub(crate) pacing_rate_stale: bool,
     /// RFC 5681 §4.1 restart window: when the last data segment went out.
     pub(crate) last_data_sent: Option<Instant>,
 
@@ -542,6 +545,7 @@ impl Tcb {
             pacer: Pacer::default(),
             pace_deadline: None,
             pacing_rate: 0,
+            pacing_rate_stale: true,
             last_data_sent: None,
             ack_now: false,
             unacked_segs: 0,
@@ -953,14 +957,16 @@ impl Tcb {
             return;
         }
         let Some(srtt) = self.rtt.srtt() else { return };
-        let mut pto = srtt * 2;
+        // In microseconds, as SRTT is kept: this runs per data segment sent.
+        let mut pto_us = u64::try_from(srtt.as_micros())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2);
         if self.in_flight() <= usize::from(self.mss) {
             // "If FlightSize is one segment ... PTO += WCDelAckT", the worst-case
             // delayed-ACK timer (200 ms).
-            pto += Duration::from_millis(200);
+            pto_us = pto_us.saturating_add(200_000);
         }
-        let pto = pto.max(Duration::from_millis(10));
-        let at = now + pto;
+        let at = Instant::from_micros(now.micros().saturating_add(pto_us.max(10_000)));
         if self.rtx_deadline.is_none_or(|rto| at < rto) {
             self.tlp_deadline = Some(at);
         }

@@ -3,7 +3,8 @@
 //! RFC 1122 §4.2.3.4), FIN, fast retransmission, zero-window probes and ACKs.
 //!
 //! [`Tcb::poll_segment`] returns at most one segment per call; the stack calls it
-//! until it returns `None`.
+//! until it returns `None`, and writes each segment with [`Tcb::emit`] (or takes
+//! its [`Tcb::header`]) before asking again.
 
 use core::cmp::min;
 
@@ -12,14 +13,20 @@ use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
+use crate::time::Instant;
 use crate::wire::{
-    SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS, TCP_HEADER_LEN,
+    self, EmitError, SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS,
+    TCP_HEADER_LEN,
 };
 
-/// A segment to emit: the header, and which bytes of the send buffer it carries.
+/// A segment to emit, as the connection decided it: where it starts, its
+/// control bits, and which bytes of the send buffer it carries. The rest of
+/// the header (ACK, window, options) describes the receive side, and is
+/// written when the segment is: [`Tcb::emit`], [`Tcb::header`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OutSegment {
-    pub(crate) hdr: TcpHeader,
+    pub(crate) seq: SeqNum,
+    pub(crate) flags: TcpFlags,
     /// Offset of the payload in the send buffer.
     pub(crate) payload_off: usize,
     pub(crate) payload_len: usize,
@@ -42,8 +49,7 @@ impl Tcb {
             self.keepalive_pending = false;
             // RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT-1,
             // which the peer must acknowledge.
-            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_una + u32::MAX, TcpFlags::ACK, 0, 0));
         }
         if self.probe_pending {
             self.probe_pending = false;
@@ -58,16 +64,14 @@ impl Tcb {
             }
             // A zero-window probe (RFC 9293 §3.8.6.1) as Linux sends it: an ACK carrying
             // an old sequence number, which the receiver must answer with its window.
-            let hdr = self.header(self.snd_una + u32::MAX, TcpFlags::ACK, ctx);
             self.arm_persist(ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_una + u32::MAX, TcpFlags::ACK, 0, 0));
         }
         if self.ack_now && self.state != State::SynSent {
             // SEQ of a pure ACK: the highest sequence number sent, not SND.NXT, which a
             // timeout may have rewound below the peer's RCV.NXT — the peer would drop
             // such an ACK unread (Linux tcp_acceptable_seq; found by the swarm).
-            let hdr = self.header(self.snd_max, TcpFlags::ACK, ctx);
-            return Some(self.finish(hdr, 0, 0, ctx));
+            return Some(self.segment(self.snd_max, TcpFlags::ACK, 0, 0));
         }
         None
     }
@@ -75,6 +79,7 @@ impl Tcb {
     /// After [`Tcb::poll_segment`] returned a segment: whether the stack should
     /// ask again. When the answer is no, this does what that call would have
     /// done (it would have found nothing to send), so the stack can skip it.
+    #[inline]
     pub(crate) fn poll_more(&mut self, ctx: &mut Ctx<'_>) -> bool {
         if self.may_poll_more() {
             return true;
@@ -112,7 +117,7 @@ impl Tcb {
     /// What [`Tcb::poll_segment`] does when [`Tcb::may_poll_more`] is false:
     /// send nothing, and note that the sender is application-limited (the
     /// `avail == 0` branch of `next_data_segment`, behind the same gates).
-    fn poll_nothing_more(&mut self, now: crate::time::Instant) {
+    fn poll_nothing_more(&mut self, now: Instant) {
         if matches!(self.state, State::Closed | State::Listen)
             || (self.pacing && !self.pacer.ready(now))
             || !self.syn_acked()
@@ -228,30 +233,12 @@ impl Tcb {
         Some(seg)
     }
 
-    /// SYN (active open) or SYN,ACK (passive or simultaneous open) with our options.
+    /// SYN (active open) or SYN,ACK (passive or simultaneous open); its options
+    /// are written with its header (`syn_options`).
     fn build_syn(&mut self, ctx: &mut Ctx<'_>) -> OutSegment {
-        let heard_peer = self.state != State::SynSent;
         let mut flags = TcpFlags::SYN;
-        if heard_peer {
+        if self.state != State::SynSent {
             flags |= TcpFlags::ACK;
-        }
-        let mut hdr = self.header(self.iss, flags, ctx);
-        let cfg = ctx.cfg;
-        hdr.options.mss = Some(self.our_mss);
-        // On SYN,ACK offer only what the peer offered (RFC 7323 §2.2, RFC 2018 §2).
-        if if heard_peer {
-            self.wscale_ok
-        } else {
-            cfg.window_scaling
-        } {
-            hdr.options.window_scale = Some(self.rcv_wscale);
-        }
-        hdr.options.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
-        if !heard_peer && cfg.timestamps {
-            hdr.options.timestamps = Some(Timestamps {
-                val: self.ts_val(ctx.now),
-                ecr: 0,
-            });
         }
         if self.snd_max != self.iss {
             self.note_retransmit(ctx);
@@ -261,10 +248,9 @@ impl Tcb {
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         self.arm_rtx(ctx);
-        self.finish(hdr, 0, 0, ctx)
+        self.segment(self.iss, flags, 0, 0)
     }
 
-    /// New data, or data resent after a timeout, within the windows.
     /// New data, or data resent after a timeout, within the windows. `budget`
     /// replaces the congestion-window check during SACK recovery (cwnd − pipe).
     fn next_data_segment(
@@ -346,7 +332,10 @@ impl Tcb {
                 return None;
             }
         }
-        self.build_data(self.snd_nxt, n, false, ctx)
+        // n is within the buffer and the MSS, or 0 for a FIN alone: what
+        // build_data would find again.
+        debug_assert!(n <= avail && n <= mss && (n > 0 || fin_pending));
+        Some(self.send_data(self.snd_nxt, off, n, false, ctx))
     }
 
     /// A segment of up to `max_len` bytes from `seq`, with FIN if it reaches the end
@@ -372,28 +361,42 @@ impl Tcb {
         if n == 0 && !(self.write_closed && seq + n == self.data_end()) {
             return None;
         }
-        let mut hdr = self.header(seq, TcpFlags::ACK, ctx);
+        Some(self.send_data(seq, off, n, forced, ctx))
+    }
+
+    /// Sends the `n` bytes at `seq` (offset `off` in the send buffer; at most
+    /// one MSS, all in the buffer), with FIN if they reach the end of a closed
+    /// stream (`n` = 0: a FIN alone). `forced` as for [`Tcb::build_data`].
+    ///
+    /// Inlined into its two callers: it runs once per data segment, and the
+    /// call (arguments, saved registers, the returned segment) was a tenth of
+    /// its cost.
+    #[inline(always)]
+    fn send_data(
+        &mut self,
+        seq: SeqNum,
+        off: usize,
+        n: usize,
+        forced: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> OutSegment {
         // RFC 6691: "the sender MUST reduce the TCP data length to account for any IP
         // or TCP options that it is including": `mss` already allows for timestamps;
         // SACK blocks on this segment take their room from the data.
-        let ts_len = if self.ts_ok {
-            usize::from(TS_OPTION_LEN)
-        } else {
-            0
-        };
-        let extra = (hdr.header_len() - TCP_HEADER_LEN).saturating_sub(ts_len);
         let n = if n > 0 {
-            n.min(usize::from(self.mss).saturating_sub(extra).max(1))
+            n.min(usize::from(self.mss).saturating_sub(self.sack_len()).max(1))
         } else {
             0
         };
         let end = seq + n;
-        let fin = self.write_closed && end == self.data_end();
+        let data_end = self.data_end();
+        let fin = self.write_closed && end == data_end;
+        let mut flags = TcpFlags::ACK;
         if fin {
-            hdr.flags |= TcpFlags::FIN;
+            flags |= TcpFlags::FIN;
         }
-        if n > 0 && end == self.data_end() {
-            hdr.flags |= TcpFlags::PSH;
+        if n > 0 && end == data_end {
+            flags |= TcpFlags::PSH;
         }
         let seg_end = end + u32::from(fin);
         if self.snd_una == self.snd_max {
@@ -423,13 +426,13 @@ impl Tcb {
         }
         self.last_data_sent = Some(ctx.now);
         self.pace(ctx.now, n, ctx.cfg.pacing_max_lag);
-        Some(self.finish(hdr, off, n, ctx))
+        self.segment(seq, flags, off, n)
     }
 
     /// RFC 5681 §4.1: "if the TCP has not sent data in an interval exceeding the
     /// retransmission timeout", nothing is in flight and data waits, cwnd drops
     /// to the restart window before this transmission.
-    fn restart_after_idle(&mut self, now: crate::time::Instant) {
+    fn restart_after_idle(&mut self, now: Instant) {
         // The cheap tests first: a sender with data in flight is not idle.
         if !self.idle_restart || self.in_flight() != 0 {
             return;
@@ -441,20 +444,42 @@ impl Tcb {
             let rw = crate::tcp::congestion::initial_window(usize::from(self.mss));
             // Idempotent: once cwnd is at RW, a second call changes nothing.
             self.cc.on_idle_restart(now, rw);
+            self.pacing_rate_stale = true;
         }
     }
 
-    /// Charges a data segment of `payload` bytes to the pacer.
-    fn pace(&mut self, now: crate::time::Instant, payload: usize, max_lag: core::time::Duration) {
-        if !self.pacing {
+    /// Charges a data segment of `payload` bytes to the pacer. The rate is
+    /// computed again only if what it depends on (the congestion controller,
+    /// the RTT estimate) may have changed since: that happens with ACKs,
+    /// timeouts and application calls, each of which the stack follows with
+    /// `Stack::touch`, which marks it stale, and in `restart_after_idle` —
+    /// not between the segments of a flight.
+    #[inline]
+    fn pace(&mut self, now: Instant, payload: usize, max_lag: core::time::Duration) {
+        if !self.pacing || (self.pacing_rate_stale && !self.refresh_pacing_rate()) {
             return;
         }
-        if let Some(rate) = self.pacing_rate_now() {
-            self.pacing_rate = rate;
-            let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
-            self.pacer
-                .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
-        }
+        let rate = self.pacing_rate;
+        debug_assert_eq!(
+            Some(rate),
+            self.pacing_rate_now(),
+            "pacing rate not marked stale after a change"
+        );
+        let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
+        self.pacer
+            .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
+    }
+
+    /// Computes the pacing rate afresh (see [`Tcb::pace`]); false before the
+    /// first RTT sample, when there is none (unpaced, and stale still).
+    #[inline(never)]
+    fn refresh_pacing_rate(&mut self) -> bool {
+        let Some(rate) = self.pacing_rate_now() else {
+            return false;
+        };
+        self.pacing_rate = rate;
+        self.pacing_rate_stale = false;
+        true
     }
 
     fn note_retransmit(&mut self, ctx: &mut Ctx<'_>) {
@@ -487,18 +512,44 @@ impl Tcb {
         self.persist_deadline = Some(ctx.now + t);
     }
 
-    /// A header with our ports, ACK and window, and timestamps when in use.
-    fn header(&mut self, seq: SeqNum, flags: TcpFlags, ctx: &Ctx<'_>) -> TcpHeader {
-        let syn = flags.syn();
+    /// Writes `seg` as an IP packet into `buf`: its header as it stands now
+    /// ([`Tcb::header`]), the payload from the send buffer.
+    pub(crate) fn emit(
+        &mut self,
+        seg: &OutSegment,
+        ctx: &Ctx<'_>,
+        hop_limit: u8,
+        buf: &mut [u8],
+    ) -> Result<usize, EmitError> {
+        let hdr = self.header(seg, ctx);
+        let payload = self
+            .send_buf
+            .slices(seg.payload_off, seg.payload_len)
+            .into();
+        wire::emit_parts(
+            self.local.ip(),
+            self.remote.ip(),
+            hop_limit,
+            &hdr,
+            payload,
+            buf,
+        )
+    }
+
+    /// The header of `seg` as it goes out now: our ports, its sequence number
+    /// and flags, the ACK and window, timestamps when in use, and a SYN's
+    /// options or SACK blocks if it carries them.
+    #[inline]
+    pub(crate) fn header(&mut self, seg: &OutSegment, ctx: &Ctx<'_>) -> TcpHeader {
         let mut hdr = TcpHeader {
             src_port: self.local.port(),
             dst_port: self.remote.port(),
-            seq,
-            flags,
-            window: self.window_field(syn),
+            seq: seg.seq,
+            flags: seg.flags,
+            window: self.window_field(seg.flags.syn()),
             ..TcpHeader::default()
         };
-        if flags.ack() {
+        if seg.flags.ack() {
             hdr.ack = self.rcv_nxt;
         }
         if self.ts_ok {
@@ -507,22 +558,86 @@ impl Tcb {
                 ecr: self.ts_recent,
             });
         }
-        if self.sack_ok && flags.ack() && !syn {
-            self.fill_sack(&mut hdr.options);
+        if seg.flags.syn() || self.sack_due(seg.flags) {
+            self.add_options(&mut hdr.options, seg.flags, ctx);
         }
         hdr
+    }
+
+    /// The options beyond timestamps a header carries: a SYN's, or SACK
+    /// blocks (a D-SACK is reported once). Out of line: almost every segment
+    /// has none.
+    #[inline(never)]
+    fn add_options(&mut self, opts: &mut TcpOptions, flags: TcpFlags, ctx: &Ctx<'_>) {
+        if flags.syn() {
+            self.syn_options(opts, ctx);
+        } else {
+            self.fill_sack(opts);
+            self.dsack = None;
+        }
+    }
+
+    /// A SYN's options: our MSS, and on a SYN the window scale, SACK and
+    /// timestamps we are configured for; on a SYN,ACK only what the peer
+    /// offered (RFC 7323 §2.2, RFC 2018 §2).
+    fn syn_options(&self, opts: &mut TcpOptions, ctx: &Ctx<'_>) {
+        let heard_peer = self.state != State::SynSent;
+        let cfg = ctx.cfg;
+        opts.mss = Some(self.our_mss);
+        if if heard_peer {
+            self.wscale_ok
+        } else {
+            cfg.window_scaling
+        } {
+            opts.window_scale = Some(self.rcv_wscale);
+        }
+        opts.sack_permitted = if heard_peer { self.sack_ok } else { cfg.sack };
+        if !heard_peer && cfg.timestamps {
+            opts.timestamps = Some(Timestamps {
+                val: self.ts_val(ctx.now),
+                ecr: 0,
+            });
+        }
+    }
+
+    /// Whether a segment with `flags` carries SACK blocks: SACK is on, it is a
+    /// (non-SYN) ACK, and we hold something out of order or a D-SACK to report.
+    fn sack_due(&self, flags: TcpFlags) -> bool {
+        self.sack_ok
+            && flags.ack()
+            && !flags.syn()
+            && (self.dsack.is_some() || !self.reasm.is_empty() || self.peer_fin_off.get().is_some())
+    }
+
+    /// Bytes of SACK option the next data segment carries (none, almost always).
+    fn sack_len(&self) -> usize {
+        if !self.sack_due(TcpFlags::ACK) {
+            return 0;
+        }
+        let ts = self.ts_ok.then(Timestamps::default);
+        let mut opts = TcpOptions {
+            timestamps: ts,
+            ..TcpOptions::default()
+        };
+        self.fill_sack(&mut opts);
+        let ts_len = if ts.is_some() {
+            usize::from(TS_OPTION_LEN)
+        } else {
+            0
+        };
+        (wire::tcp::header_len(&opts) - TCP_HEADER_LEN).saturating_sub(ts_len)
     }
 
     /// RFC 2018 §4: SACK blocks for what we hold out of order — a D-SACK first if a
     /// duplicate just arrived (RFC 2883), then the block holding the latest
     /// arrival, then the others, highest first; as many as fit beside timestamps.
-    fn fill_sack(&mut self, opts: &mut TcpOptions) {
+    fn fill_sack(&self, opts: &mut TcpOptions) {
         let max = if opts.timestamps.is_some() {
             3
         } else {
             MAX_SACK_BLOCKS
         };
-        if let Some((l, r)) = self.dsack.take() {
+        if let Some((l, r)) = self.dsack {
             opts.push_sack(SackBlock { left: l, right: r });
         }
         if self.reasm.is_empty() && self.peer_fin_off.get().is_none() {
@@ -593,14 +708,14 @@ impl Tcb {
     }
 
     /// Bookkeeping common to every segment sent.
-    fn finish(
+    fn segment(
         &mut self,
-        hdr: TcpHeader,
+        seq: SeqNum,
+        flags: TcpFlags,
         payload_off: usize,
         payload_len: usize,
-        _ctx: &mut Ctx<'_>,
     ) -> OutSegment {
-        if hdr.flags.ack() {
+        if flags.ack() {
             self.ack_now = false;
             self.delack_deadline = None;
             self.unacked_segs = 0;
@@ -608,7 +723,8 @@ impl Tcb {
         }
         self.stats.segs_out += 1;
         OutSegment {
-            hdr,
+            seq,
+            flags,
             payload_off,
             payload_len,
         }

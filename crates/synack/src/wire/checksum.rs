@@ -252,6 +252,7 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8], initial: u32) -> u32 {
 ///
 /// # Panics
 /// If `dst.len() != a.len() + b.len()` (a caller bug, not input).
+#[inline]
 pub fn copy_and_sum_parts(dst: &mut [u8], a: &[u8], b: &[u8], initial: u32) -> u32 {
     let (da, db) = dst.split_at_mut(a.len());
     let sa = copy_and_sum(da, a, initial);

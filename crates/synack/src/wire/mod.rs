@@ -492,6 +492,7 @@ pub fn emit(
 ///
 /// # Errors
 /// As [`emit`].
+#[inline]
 pub fn emit_parts(
     src: IpAddr,
     dst: IpAddr,
@@ -538,12 +539,13 @@ fn emit_parts_general(
 
 /// [`emit_parts`] for IPv4 and a header with no options or timestamps alone
 /// (every segment of an established connection but those carrying SACK
-/// blocks): the same bytes, with both headers written from their fields and
-/// their checksums added up from the same fields instead of summed back from
-/// the buffer. 32-bit words are added whole: `2^16 ≡ 1 (mod 0xffff)`, so a
-/// word counts as the sum of its two 16-bit halves (RFC 1071 §2(B)); every sum
-/// here includes the protocol number, so it is never zero and folds to the
-/// same 16 bits as the byte-wise sum.
+/// blocks): the same bytes, with both headers written in place from their
+/// fields and their checksums added up from the same fields instead of summed
+/// back from the buffer. 32-bit words are added whole: `2^16 ≡ 1 (mod
+/// 0xffff)`, so a word counts as the sum of its two 16-bit halves (RFC 1071
+/// §2(B)); every sum here includes the protocol number, so it is never zero
+/// and folds to the same 16 bits as the byte-wise sum.
+#[inline]
 fn emit_v4_plain(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -565,22 +567,23 @@ fn emit_v4_plain(
         return Err(EmitError::BufferTooSmall);
     }
     let out = buf.get_mut(..total).ok_or(EmitError::BufferTooSmall)?;
+    // The fixed headers (total is at least their length, so this never fails).
+    let (head, rest) = out
+        .split_first_chunk_mut::<{ IPV4_HEADER_LEN + TCP_HEADER_LEN }>()
+        .ok_or(EmitError::BufferTooSmall)?;
     let (s, d) = (u32::from(src), u32::from(dst));
     let addrs = u64::from(s) + u64::from(d);
-    // Both headers as big-endian 32-bit words, written whole.
-    let mut h = [0u8; IPV4_HEADER_LEN + TCP_HEADER_LEN + TS_LEN];
-    let mut put = |at: usize, v: u32| h[at..at + 4].copy_from_slice(&v.to_be_bytes());
     // total <= 0xffff was checked above.
     let w0 = u32::from(VER_IHL) << 24 | total as u32;
     let w1 = u32::from(ipv4::FLAG_DF);
     let w2 = u32::from(ttl) << 24 | u32::from(IP_PROTO_TCP) << 16;
     let ip_sum = addrs + u64::from(w0) + u64::from(w1) + u64::from(w2);
-    put(0, w0);
-    put(4, w1);
+    put_be32(head, 0, w0);
+    put_be32(head, 4, w1);
     // fold64 returns at most 0xffff: the cast is lossless.
-    put(8, w2 | u32::from(!(checksum::fold64(ip_sum) as u16)));
-    put(12, s);
-    put(16, d);
+    put_be32(head, 8, w2 | u32::from(!(checksum::fold64(ip_sum) as u16)));
+    put_be32(head, 12, s);
+    put_be32(head, 16, d);
 
     let ports = u32::from(tcp.src_port) << 16 | u32::from(tcp.dst_port);
     // header_len <= 32, so header_len / 4 fits in the 4-bit data offset.
@@ -599,21 +602,34 @@ fn emit_v4_plain(
         + u64::from(ack)
         + u64::from(w3)
         + u64::from(urgent);
-    put(20, ports);
-    put(24, seq);
-    put(28, ack);
-    put(32, w3);
-    if let Some(ts) = ts {
-        sum += u64::from(TS_KIND) + u64::from(ts.val) + u64::from(ts.ecr);
-        put(40, TS_KIND);
-        put(44, ts.val);
-        put(48, ts.ecr);
-    }
-    let (head, data) = out.split_at_mut(IPV4_HEADER_LEN + header_len);
+    put_be32(head, 20, ports);
+    put_be32(head, 24, seq);
+    put_be32(head, 28, ack);
+    put_be32(head, 32, w3);
+    let data = match ts {
+        Some(ts) => {
+            sum += u64::from(TS_KIND) + u64::from(ts.val) + u64::from(ts.ecr);
+            // rest holds header_len - 20 = 12 bytes and the payload.
+            let (opts, data) = rest
+                .split_first_chunk_mut::<TS_LEN>()
+                .ok_or(EmitError::BufferTooSmall)?;
+            put_be32(opts, 0, TS_KIND);
+            put_be32(opts, 4, ts.val);
+            put_be32(opts, 8, ts.ecr);
+            data
+        }
+        None => rest,
+    };
     let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], checksum::fold64(sum));
-    put(36, u32::from(checksum::fold(sum)) << 16 | urgent);
-    head.copy_from_slice(&h[..IPV4_HEADER_LEN + header_len]);
+    put_be32(head, 36, u32::from(checksum::fold(sum)) << 16 | urgent);
     Ok(total)
+}
+
+/// Writes `v` big-endian at `at` (a constant offset within `b` once inlined:
+/// no bounds check is left).
+#[inline]
+fn put_be32<const N: usize>(b: &mut [u8; N], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
 #[cfg(test)]
