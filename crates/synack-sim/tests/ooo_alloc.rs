@@ -315,5 +315,11 @@ fn out_of_order_segments_allocate_nothing_in_steady_state() {
         );
         let [in_order, ..] = t.seen[1];
         assert_eq!(in_order.1, 0, "{name}: in-order segments: {t:?}");
+        // The receiver's ACKs (SACK blocks built from the held ranges) too.
+        assert!(t.tx.0 > 500, "{name}: the receiver answered: {t:?}");
+        assert_eq!(
+            t.tx.1, 0,
+            "{name}: allocations by the receiver's ACKs: {t:?}"
+        );
     }
 }

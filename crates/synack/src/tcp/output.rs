@@ -644,32 +644,36 @@ impl Tcb {
             // Nothing held out of order (the common case): no list to build.
             return;
         }
-        // What we hold beyond RCV.NXT, in stream offsets: the reassembly queue, and an
-        // out-of-order FIN as one more byte of sequence space.
-        let mut ranges: alloc::vec::Vec<(u64, u64)> = self.reasm.ranges().collect();
-        if let Some(fin) = self.peer_fin_off.get().filter(|&f| f > self.rcv_off) {
-            match ranges.last_mut() {
-                Some(last) if last.1 == fin => last.1 = fin + 1,
-                _ => ranges.push((fin, fin + 1)),
-            }
-        }
-        if ranges.is_empty() {
-            return;
-        }
+        // What we hold beyond RCV.NXT, in stream offsets, newest first: the
+        // reassembly ranges, and an out-of-order FIN as one more byte of sequence
+        // space (extending the last range, or a range of its own). No list is
+        // built: this runs for every ACK while data is held.
+        let fin = self.peer_fin_off.get().filter(|&f| f > self.rcv_off);
+        let fin_extends = fin.is_some() && self.reasm.ranges().next_back().map(|r| r.1) == fin;
+        let fin_alone = fin.filter(|_| !fin_extends).map(|f| (f, f + 1));
+        let ranges = || {
+            let held = self
+                .reasm
+                .ranges()
+                .rev()
+                .enumerate()
+                .map(move |(i, (s, e))| (s, e + u64::from(fin_extends && i == 0)));
+            fin_alone.into_iter().chain(held)
+        };
         let to_seq = |off: u64| {
             self.rcv_nxt + u32::try_from(off.saturating_sub(self.rcv_off)).unwrap_or(u32::MAX)
         };
         let latest = self
             .last_ooo
             .get()
-            .and_then(|o| ranges.iter().copied().find(|&(s, e)| s <= o && o < e));
+            .and_then(|o| ranges().find(|&(s, e)| s <= o && o < e));
         if let Some((s, e)) = latest {
             opts.push_sack(SackBlock {
                 left: to_seq(s),
                 right: to_seq(e),
             });
         }
-        for &(s, e) in ranges.iter().rev() {
+        for (s, e) in ranges() {
             if usize::from(opts.sack_count) >= max {
                 break;
             }
