@@ -711,6 +711,11 @@ mod tests {
                 Ok(())
             };
             for (ahead, seg, how, reads) in ops {
+                if rx.off == len {
+                    // All received: what follows would be old data, which the
+                    // connection trims before it gets here.
+                    break;
+                }
                 let at = (rx.off + ahead).min(len - 1);
                 let end = (at + seg as u64).min(len);
                 let how = match how {
@@ -728,6 +733,8 @@ mod tests {
                 rx.arrive(at, &stream[at as usize..end as usize], Arrival::Good);
                 check(&mut rx, &mut read, usize::MAX)?;
             }
+            // Whatever is still unread (all of it may have arrived in the ops).
+            check(&mut rx, &mut read, usize::MAX)?;
             proptest::prop_assert_eq!(read, stream);
         }
     }
