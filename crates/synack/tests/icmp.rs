@@ -3,6 +3,9 @@
 //! and router, then two stacks on a pipe whose "router" answers big packets with
 //! fragmentation-needed.
 
+mod common;
+
+use common::inject_segment;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -116,30 +119,18 @@ impl Script {
     }
 
     fn inject(&mut self, f: TcpFlags, seq: u32, ack: u32, payload: &[u8]) {
-        let hdr = TcpHeader {
-            src_port: self.remote.port(),
-            dst_port: self.local.port(),
+        let mut hdr = TcpHeader {
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags: f,
             window: 65535,
             ..TcpHeader::default()
         };
-        let mut hdr = hdr;
         if f.syn() {
             hdr.options.mss = Some(1460);
         }
-        let mut buf = [0u8; 2048];
-        let n = wire::emit(
-            self.remote.ip(),
-            self.local.ip(),
-            64,
-            &hdr,
-            payload,
-            &mut buf,
-        )
-        .unwrap();
-        self.stack.handle_packet(self.now, &buf[..n]);
+        let ends = (self.remote, self.local);
+        inject_segment(&mut self.stack, self.now, ends, hdr, payload, None);
     }
 
     /// Everything the stack sends now: (flags, seq, ack, payload length).

@@ -4,6 +4,9 @@
 //! rejected data lands in front of them, when reading is shut down, and at the
 //! cap on held ranges; and that the stack's buffer accounting follows.
 
+mod common;
+
+use common::inject_segment;
 use std::net::SocketAddr;
 
 use synack::tcp::reassembly::MAX_RANGES;
@@ -83,8 +86,6 @@ impl Conn {
         damage: Option<usize>,
     ) {
         let hdr = TcpHeader {
-            src_port: self.remote.port(),
-            dst_port: self.local.port(),
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags,
@@ -92,20 +93,8 @@ impl Conn {
             options,
             ..TcpHeader::default()
         };
-        let mut buf = [0u8; 2048];
-        let n = wire::emit(
-            self.remote.ip(),
-            self.local.ip(),
-            64,
-            &hdr,
-            payload,
-            &mut buf,
-        )
-        .unwrap();
-        if let Some(k) = damage {
-            buf[n - payload.len() + k] ^= 0x20;
-        }
-        self.stack.handle_packet(self.now, &buf[..n]);
+        let ends = (self.remote, self.local);
+        inject_segment(&mut self.stack, self.now, ends, hdr, payload, damage);
     }
 
     /// Stream bytes `[from, to)`, as the peer sends them.

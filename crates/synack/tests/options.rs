@@ -1,6 +1,9 @@
 //! Option handling by packet script: timestamps and PAWS (RFC 7323), window
 //! scaling, SACK-permitted negotiation, MSS.
 
+mod common;
+
+use common::inject_segment;
 use std::net::SocketAddr;
 
 use synack::wire::{self, TcpFlags, TcpHeader, TcpOptions, Timestamps};
@@ -28,8 +31,6 @@ impl Peer {
 
     fn inject(&mut self, flags: TcpFlags, seq: u32, ack: u32, options: TcpOptions, payload: &[u8]) {
         let hdr = TcpHeader {
-            src_port: 40000,
-            dst_port: 80,
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags,
@@ -37,17 +38,8 @@ impl Peer {
             options,
             ..TcpHeader::default()
         };
-        let mut buf = [0u8; 2048];
-        let n = wire::emit(
-            self.remote.ip(),
-            self.local.ip(),
-            64,
-            &hdr,
-            payload,
-            &mut buf,
-        )
-        .unwrap();
-        self.stack.handle_packet(self.now, &buf[..n]);
+        let ends = (self.remote, self.local);
+        inject_segment(&mut self.stack, self.now, ends, hdr, payload, None);
     }
 
     fn out(&mut self) -> Vec<(TcpHeader, usize)> {

@@ -5,6 +5,9 @@
 //! Options are off (no timestamps, SACK or window scaling) so segments are exact;
 //! option handling has its own tests.
 
+mod common;
+
+use common::inject_segment;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -71,25 +74,14 @@ impl Script {
     /// Injects a segment from the peer.
     fn inject(&mut self, f: TcpFlags, seq: u32, ack: u32, payload: &[u8]) {
         let hdr = TcpHeader {
-            src_port: self.remote.port(),
-            dst_port: self.local.port(),
             seq: SeqNum(seq),
             ack: SeqNum(ack),
             flags: f,
             window: 65535,
             ..TcpHeader::default()
         };
-        let mut buf = [0u8; 2048];
-        let n = wire::emit(
-            self.remote.ip(),
-            self.local.ip(),
-            64,
-            &hdr,
-            payload,
-            &mut buf,
-        )
-        .unwrap();
-        self.stack.handle_packet(self.now, &buf[..n]);
+        let ends = (self.remote, self.local);
+        inject_segment(&mut self.stack, self.now, ends, hdr, payload, None);
     }
 
     /// Everything the stack sends now.

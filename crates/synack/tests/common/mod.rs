@@ -302,3 +302,25 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 pub fn sa(ip: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
+
+/// A segment written by hand, for packet scripts: `hdr` (its ports taken from
+/// the addresses) and `payload` from `from` to `to`, emitted with valid
+/// checksums, then bit 0x20 of payload byte `damage` flipped if asked, and the
+/// packet handed to `stack` at `now`.
+pub fn inject_segment(
+    stack: &mut Stack,
+    now: Instant,
+    (from, to): (SocketAddr, SocketAddr),
+    mut hdr: TcpHeader,
+    payload: &[u8],
+    damage: Option<usize>,
+) {
+    hdr.src_port = from.port();
+    hdr.dst_port = to.port();
+    let mut buf = vec![0u8; payload.len() + 128];
+    let n = wire::emit(from.ip(), to.ip(), 64, &hdr, payload, &mut buf).unwrap();
+    if let Some(k) = damage {
+        buf[n - payload.len() + k] ^= 0x20;
+    }
+    stack.handle_packet(now, &buf[..n]);
+}
