@@ -252,11 +252,17 @@ pub async fn iface() -> Interface {
 
 /// The interface, with or without TUN offload (TSO/GSO super-packets).
 pub async fn iface_with(offload: bool) -> Interface {
+    iface_tcp(offload, synack_tokio::TcpConfig::default()).await
+}
+
+/// [`iface_with`] with its stack's TCP tunables.
+pub async fn iface_tcp(offload: bool, tcp: synack_tokio::TcpConfig) -> Interface {
     let iface = Interface::builder()
         .name("syn0")
         .ipv4(SYNACK_V4.parse().unwrap(), 24)
         .ipv6(SYNACK_V6.parse().unwrap(), 64)
         .offload(offload)
+        .tcp_config(tcp)
         .build()
         .await
         .expect("create TUN interface");
