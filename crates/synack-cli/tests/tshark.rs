@@ -31,8 +31,16 @@ fn have_tshark() -> bool {
     found
 }
 
+/// A capture path of its own: the tests run in parallel in one process and
+/// capture the same scenarios (two used one path for `close`, and one deleted it
+/// while the other was reading it).
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("synack-tshark-{}-{name}.pcap", std::process::id()))
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "synack-tshark-{}-{n}-{name}.pcap",
+        std::process::id()
+    ))
 }
 
 fn tshark(pcap: &Path, extra: &[&str]) -> String {
