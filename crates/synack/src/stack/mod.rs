@@ -114,7 +114,11 @@ impl Slot {
 ///   ...), drains [`Stack::poll_transmit`] until it returns `None`, sending each
 ///   packet; the buffer should hold at least the MTU (1500 bytes by default);
 /// - drains [`Stack::poll_event`] to learn of state changes, ready connections and
-///   errors.
+///   errors (at most `TcpConfig::max_events` wait; the rest are counted in
+///   `events_dropped`);
+/// - if it has tasks waiting on sockets, drains [`Stack::poll_ready`] to learn
+///   which connections to check again (data, space, end of stream), instead of
+///   checking every waiting socket.
 ///
 /// `now` must not go backwards (an earlier `now` is treated as the latest one
 /// seen). Application calls take no `now`: they act at the latest time the stack
