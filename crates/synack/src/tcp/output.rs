@@ -8,7 +8,6 @@
 
 use core::cmp::min;
 
-use crate::tcp::conn::TS_OPTION_LEN;
 use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
 use crate::tcp::seq::SeqNum;
@@ -16,7 +15,6 @@ use crate::tcp::state::State;
 use crate::time::Instant;
 use crate::wire::{
     self, EmitError, SackBlock, TcpFlags, TcpHeader, TcpOptions, Timestamps, MAX_SACK_BLOCKS,
-    TCP_HEADER_LEN,
 };
 
 /// A segment to emit, as the connection decided it: where it starts, its
@@ -573,6 +571,11 @@ impl Tcb {
             self.syn_options(opts, ctx);
         } else {
             self.fill_sack(opts);
+            debug_assert_eq!(
+                wire::tcp::sack_option_len(opts.sack().len()),
+                self.sack_len(),
+                "sack_len counts the blocks fill_sack writes"
+            );
             self.dsack = None;
         }
     }
@@ -609,23 +612,28 @@ impl Tcb {
             && (self.dsack.is_some() || !self.reasm.is_empty() || self.peer_fin_off.get().is_some())
     }
 
-    /// Bytes of SACK option the next data segment carries (none, almost always).
+    /// Bytes of SACK option the next data segment carries (none, almost always):
+    /// as many blocks as [`Tcb::fill_sack`] will write, counted, not built.
     fn sack_len(&self) -> usize {
         if !self.sack_due(TcpFlags::ACK) {
             return 0;
         }
-        let ts = self.ts_ok.then(Timestamps::default);
-        let mut opts = TcpOptions {
-            timestamps: ts,
-            ..TcpOptions::default()
-        };
-        self.fill_sack(&mut opts);
-        let ts_len = if ts.is_some() {
-            usize::from(TS_OPTION_LEN)
-        } else {
-            0
-        };
-        (wire::tcp::header_len(&opts) - TCP_HEADER_LEN).saturating_sub(ts_len)
+        let max = if self.ts_ok { 3 } else { MAX_SACK_BLOCKS };
+        let blocks = (usize::from(self.dsack.is_some()) + self.sack_held().2).min(max);
+        wire::tcp::sack_option_len(blocks)
+    }
+
+    /// What we hold beyond RCV.NXT, in stream offsets, for SACK: the reassembly
+    /// ranges and an out-of-order FIN, one more byte of sequence space that
+    /// extends the last range or makes a range of its own. Returns the FIN's
+    /// own range, whether it extends the last range instead, and how many
+    /// ranges there are in all.
+    fn sack_held(&self) -> (Option<(u64, u64)>, bool, usize) {
+        let fin = self.peer_fin_off.get().filter(|&f| f > self.rcv_off);
+        let fin_extends = fin.is_some() && self.reasm.highest_end() == fin;
+        let fin_alone = fin.filter(|_| !fin_extends).map(|f| (f, f + 1));
+        let count = self.reasm.range_count() + usize::from(fin_alone.is_some());
+        (fin_alone, fin_extends, count)
     }
 
     /// RFC 2018 §4: SACK blocks for what we hold out of order — a D-SACK first if a
@@ -640,40 +648,34 @@ impl Tcb {
         if let Some((l, r)) = self.dsack {
             opts.push_sack(SackBlock { left: l, right: r });
         }
-        if self.reasm.is_empty() && self.peer_fin_off.get().is_none() {
-            // Nothing held out of order (the common case): no list to build.
+        let (fin_alone, fin_extends, count) = self.sack_held();
+        if count == 0 {
+            // Nothing held out of order (the common case).
             return;
         }
-        // What we hold beyond RCV.NXT, in stream offsets, newest first: the
-        // reassembly ranges, and an out-of-order FIN as one more byte of sequence
-        // space (extending the last range, or a range of its own). No list is
-        // built: this runs for every ACK while data is held.
-        let fin = self.peer_fin_off.get().filter(|&f| f > self.rcv_off);
-        let fin_extends = fin.is_some() && self.reasm.ranges().next_back().map(|r| r.1) == fin;
-        let fin_alone = fin.filter(|_| !fin_extends).map(|f| (f, f + 1));
-        let ranges = || {
-            let held = self
-                .reasm
-                .ranges()
-                .rev()
-                .enumerate()
-                .map(move |(i, (s, e))| (s, e + u64::from(fin_extends && i == 0)));
-            fin_alone.into_iter().chain(held)
-        };
+        // Newest first, the last range extended by the FIN if it ends there. No
+        // list is built: this runs for every ACK while data is held.
+        let highest = self.reasm.highest_end();
+        let extend = |(s, e): (u64, u64)| (s, e + u64::from(fin_extends && Some(e) == highest));
+        let ranges = fin_alone
+            .into_iter()
+            .chain(self.reasm.ranges().rev().map(extend));
         let to_seq = |off: u64| {
             self.rcv_nxt + u32::try_from(off.saturating_sub(self.rcv_off)).unwrap_or(u32::MAX)
         };
-        let latest = self
-            .last_ooo
-            .get()
-            .and_then(|o| ranges().find(|&(s, e)| s <= o && o < e));
+        // The range holding the latest arrival: found by a binary search (a
+        // peer sending one-byte islands can make thousands of ranges).
+        let latest = self.last_ooo.get().and_then(|o| match fin_alone {
+            Some((f, end)) if o == f => Some((f, end)),
+            _ => self.reasm.range_containing(o).map(extend),
+        });
         if let Some((s, e)) = latest {
             opts.push_sack(SackBlock {
                 left: to_seq(s),
                 right: to_seq(e),
             });
         }
-        for (s, e) in ranges() {
+        for (s, e) in ranges {
             if usize::from(opts.sack_count) >= max {
                 break;
             }

@@ -211,6 +211,14 @@ impl Reassembly {
             .copied()
     }
 
+    /// The held range containing `offset`, if any (a binary search: the ranges
+    /// are sorted).
+    pub fn range_containing(&self, offset: u64) -> Option<(u64, u64)> {
+        let ranges = &self.q.as_ref()?.ranges;
+        let i = ranges.partition_point(|&(_, e)| e <= offset);
+        ranges.get(i).copied().filter(|&(s, _)| s <= offset)
+    }
+
     /// The lowest held offset, `None` when empty.
     pub fn first_start(&self) -> Option<u64> {
         self.q.as_ref()?.ranges.first().map(|&(s, _)| s)
@@ -424,6 +432,28 @@ mod tests {
     type InsertCase = (&'static str, Held, u64, usize, usize, Ranges);
     /// (name, held before, next, end popped, ranges after)
     type PopCase = (&'static str, Held, u64, Option<u64>, Ranges);
+
+    #[test]
+    fn range_containing_finds_the_range_of_an_offset() {
+        let mut q = Reassembly::new();
+        assert_eq!(q.range_containing(5), None, "nothing held");
+        for (at, len) in [(10, 5), (20, 5), (40, 10)] {
+            q.insert(at, &[0; 10][..len], |_, _| {}).unwrap();
+        }
+        let cases = [
+            (9, None),
+            (10, Some((10, 15))),
+            (14, Some((10, 15))),
+            (15, None),
+            (22, Some((20, 25))),
+            (39, None),
+            (49, Some((40, 50))),
+            (50, None),
+        ];
+        for (off, want) in cases {
+            assert_eq!(q.range_containing(off), want, "offset {off}");
+        }
+    }
 
     #[test]
     fn insert_table() {

@@ -366,10 +366,17 @@ fn options_len(o: &TcpOptions) -> usize {
     if o.window_scale.is_some() {
         n += 4;
     }
-    if !o.sack().is_empty() {
-        n += 4 + 8 * o.sack().len();
+    n + sack_option_len(o.sack().len())
+}
+
+/// Bytes a SACK option with `blocks` blocks takes, its two NOPs of alignment
+/// included (0 for none).
+pub const fn sack_option_len(blocks: usize) -> usize {
+    if blocks == 0 {
+        0
+    } else {
+        4 + 8 * blocks
     }
-    n
 }
 
 /// Length of a TCP header carrying `options`: 20 plus the option bytes, rounded up
