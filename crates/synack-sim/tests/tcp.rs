@@ -569,6 +569,82 @@ fn data_plus_options_never_exceed_the_mss_even_with_sack_blocks() {
     );
 }
 
+/// The sender's fast path is only a shortcut: with it on and off, the same
+/// seeds give the same packets at the same times, byte for byte, over a link
+/// that loses, reorders and duplicates, with data both ways (full segments in
+/// the middle of a flight take the fast path; recovery, probes, the last
+/// short segment, FIN and segments carrying SACK blocks the general one), with
+/// and without a bottleneck that makes the sender paced and window-limited.
+#[test]
+fn transmit_fast_path_changes_nothing_on_the_wire() {
+    let run = |seed: u64, fast: bool, rate: bool| {
+        let mut link = LinkConfig::default()
+            .delay(Duration::from_millis(5))
+            .loss(Loss::Bernoulli(0.02))
+            .reorder(0.03)
+            .duplicate(0.01);
+        if rate {
+            link = link.rate(100_000_000, 200);
+        }
+        let cfg = TcpConfig {
+            transmit_fast_path: fast,
+            ..TcpConfig::default()
+        };
+        let mut n = net(seed, link.clone(), link, cfg.clone(), cfg);
+        let (c, s) = n.connect();
+        // Data the other way at the same time: the client's data segments
+        // then carry SACK blocks for the server's lost segments.
+        let (client, server) = (n.client, n.server);
+        let (mut back, mut buf) = (0usize, vec![0u8; 65_536]);
+        let o = n.bulk_with(
+            c,
+            s,
+            400_000,
+            Duration::from_secs(600),
+            Instant::ZERO,
+            |sim| {
+                if back < 200_000 {
+                    back += sim.host_mut(server).send(s, &buf[..8_192]).unwrap();
+                }
+                while let Ok(k) = sim.host_mut(client).recv(c, &mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                }
+            },
+        );
+        assert!(o.intact && o.delivered == 400_000, "seed {seed}: {o:?}");
+        let fast_segs = n.sim.host(n.client).counters().segments_out_fast
+            + n.sim.host(n.server).counters().segments_out_fast;
+        let wire: Vec<(Instant, Vec<u8>)> = n
+            .sim
+            .trace()
+            .iter()
+            .map(|r| (r.t, r.bytes.to_vec()))
+            .collect();
+        (wire, fast_segs)
+    };
+    for seed in 0..8 {
+        let rate = seed % 2 == 0;
+        let (with, fast) = run(7_100 + seed, true, rate);
+        let (without, none) = run(7_100 + seed, false, rate);
+        assert_eq!(none, 0, "seed {seed}");
+        eprintln!("seed {seed}: {fast} fast of {}", with.len());
+        assert!(fast > 0, "seed {seed}: no segment took the fast path");
+        assert_eq!(
+            with.len(),
+            without.len(),
+            "seed {seed}: packet counts differ"
+        );
+        if let Some(i) = (0..with.len()).find(|&i| with[i] != without[i]) {
+            panic!(
+                "seed {seed}: packet {i} differs at {:?} / {:?}",
+                with[i].0, without[i].0
+            );
+        }
+    }
+}
+
 /// Header prediction is only a shortcut: with it on and off, the same seeds
 /// give the same packets at the same times, byte for byte, over a link that
 /// loses, reorders and duplicates (the receiver's in-order segments take the

@@ -83,6 +83,13 @@ pub struct TcpConfig {
     /// default; off runs every segment through the full processing, with exactly
     /// the same result (`Counters::segments_predicted` counts the fast ones).
     pub header_prediction: bool,
+    /// The sender's fast path: a full-sized segment of new data, in the middle
+    /// of a flight with nothing else to do (no recovery, timer action or SACK
+    /// blocks to carry), is decided and written in one step (`Tcb::transmit_full`)
+    /// instead of through the general segment choice. On by default; off sends
+    /// every segment through the general path, with exactly the same packets
+    /// (`Counters::segments_out_fast` counts the fast ones).
+    pub transmit_fast_path: bool,
     /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
     /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
     pub frto: bool,
@@ -207,6 +214,7 @@ impl Default for TcpConfig {
             pacing: true,
             pacing_max_lag: crate::tcp::pacing::MAX_LAG,
             header_prediction: true,
+            transmit_fast_path: true,
             frto: true,
             slow_start_after_idle: true,
             auto_tune: true,

@@ -127,6 +127,9 @@ counters! {
     segments_predicted,
     /// Segments emitted.
     segments_out,
+    /// Of those, full-sized data segments written by the sender's fast path
+    /// (`TcpConfig::transmit_fast_path`).
+    segments_out_fast,
     /// Packets whose destination is not one of our addresses.
     drop_not_our_address,
     /// Segments for no socket (answered with RST unless they carried RST).

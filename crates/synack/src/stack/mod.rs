@@ -763,7 +763,13 @@ impl Stack {
         let hop = self.config.tcp.hop_limit;
         while let Some(&idx) = self.tx_queue.front() {
             // The packet is written while the TCB is at hand.
+            let fast = self.config.tcp.transmit_fast_path;
             let out = self.with_conn_tx(idx, |t, ctx| {
+                if fast {
+                    if let Some(r) = t.transmit_full(ctx, hop, buf) {
+                        return Some((r, true));
+                    }
+                }
                 let seg = t.poll_segment(ctx)?;
                 // Not queued again if asking again would find nothing.
                 let more = t.poll_more(ctx);

@@ -946,6 +946,7 @@ impl Tcb {
 
     /// RFC 8985 §7.2: (re)arms the tail loss probe after new data is sent or new
     /// data is acknowledged, unless recovering or a probe is already out.
+    #[inline]
     pub(crate) fn arm_tlp(&mut self, now: Instant) {
         self.tlp_deadline = None;
         if !self.sack_ok
@@ -956,11 +957,11 @@ impl Tcb {
         {
             return;
         }
-        let Some(srtt) = self.rtt.srtt() else { return };
         // In microseconds, as SRTT is kept: this runs per data segment sent.
-        let mut pto_us = u64::try_from(srtt.as_micros())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(2);
+        let Some(srtt_us) = self.rtt.srtt_us() else {
+            return;
+        };
+        let mut pto_us = srtt_us.saturating_mul(2);
         if self.in_flight() <= usize::from(self.mss) {
             // "If FlightSize is one segment ... PTO += WCDelAckT", the worst-case
             // delayed-ACK timer (200 ms).

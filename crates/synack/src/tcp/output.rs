@@ -7,6 +7,7 @@
 //! its [`Tcb::header`]) before asking again.
 
 use core::cmp::min;
+use core::net::SocketAddr;
 
 use crate::tcp::conn::{Ctx, Tcb};
 use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
@@ -72,6 +73,87 @@ impl Tcb {
             return Some(self.segment(self.snd_max, TcpFlags::ACK, 0, 0));
         }
         None
+    }
+
+    /// The common segment of a bulk transfer, decided and written in one step:
+    /// a full-sized segment of new data in the middle of a flight over IPv4 with
+    /// timestamps, when nothing else can come first (no fast retransmission,
+    /// tail loss probe or recovery, no SACK blocks to carry) and the pacer,
+    /// the peer's window and the congestion window each let a whole MSS go
+    /// with more data behind it (so no PSH, no FIN, no Nagle or SWS question;
+    /// F-RTO's allowance only ever raises the congestion room to one MSS). Returns `None`, having changed nothing, for every other case:
+    /// the general path ([`Tcb::poll_segment`], [`Tcb::poll_more`],
+    /// [`Tcb::emit`]) then decides. When it sends, it does what that path would:
+    /// the same bookkeeping (`send_data`), the same header, and the stack asks
+    /// again (data remains). Test: `transmit_fast_path_changes_nothing_on_the_wire`.
+    #[inline]
+    pub(crate) fn transmit_full(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        hop_limit: u8,
+        buf: &mut [u8],
+    ) -> Option<Result<usize, EmitError>> {
+        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (self.local, self.remote) else {
+            return None;
+        };
+        let seq = self.snd_nxt;
+        // The branches of poll_segment and poll_data taken before new data,
+        // and next_data_segment's: synchronized with our SYN acknowledged, not
+        // going back (snd_nxt = snd_max), something in flight (so neither the
+        // idle restart nor the user timeout's start applies).
+        if self.state != State::Established
+            || !self.ts_ok
+            || self.rtx_one
+            || self.tlp_pending
+            || self.recover.is_some()
+            || seq != self.snd_max
+            || seq == self.snd_una
+            || !self.syn_acked()
+            || (self.pacing && !self.pacer.ready(ctx.now))
+            || self.sack_due(TcpFlags::ACK)
+        {
+            return None;
+        }
+        let mss = usize::from(self.mss);
+        let off = (seq - self.snd_buf_seq).max(0) as usize;
+        let avail = self.send_buf.len().saturating_sub(off);
+        // snd_una < snd_nxt: checked above.
+        let used = (seq - self.snd_una) as usize;
+        let peer_room = (self.snd_wnd as usize).saturating_sub(used);
+        // RFC 3042 limited transmit, as in next_data_segment.
+        let limited = self.dupacks.min(2) as usize * mss;
+        let cc_room = self.cc.cwnd().saturating_add(limited).saturating_sub(used);
+        if mss == 0 || avail <= mss || peer_room < mss || cc_room < mss {
+            return None;
+        }
+        let seg = self.send_data(seq, off, mss, false, ctx);
+        debug_assert!(seg.flags == TcpFlags::ACK && seg.payload_len == mss);
+        ctx.counters.segments_out_fast += 1;
+        let hdr = TcpHeader {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: seg.seq,
+            ack: self.rcv_nxt,
+            flags: seg.flags,
+            window: self.window_field(false),
+            urgent: 0,
+            options: TcpOptions {
+                timestamps: Some(Timestamps {
+                    val: self.ts_val(ctx.now),
+                    ecr: self.ts_recent,
+                }),
+                ..TcpOptions::default()
+            },
+        };
+        let payload = self.send_buf.slices(off, mss).into();
+        Some(wire::emit_v4_plain(
+            *local.ip(),
+            *remote.ip(),
+            hop_limit,
+            &hdr,
+            payload,
+            buf,
+        ))
     }
 
     /// After [`Tcb::poll_segment`] returned a segment: whether the stack should

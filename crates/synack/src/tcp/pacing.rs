@@ -62,6 +62,7 @@ pub const MAX_BURST_BYTES: u64 = 65_536;
 /// assert_eq!(burst_bytes(1_250_000_000, 1500), 65_536); // 10 Gbit/s: one GSO packet
 /// assert_eq!(burst_bytes(150_000, 1500), 1_500); // slow: one segment
 /// ```
+#[inline]
 pub fn burst_bytes(rate: u64, segment: usize) -> u64 {
     // Runs per segment sent: 64-bit only, the division by a constant (a
     // product too large to fit is far beyond the 64 KiB cap anyway).
@@ -144,6 +145,7 @@ impl Pacer {
     /// [`burst_bytes`]). Slots run from the previous one, or from `max_lag`
     /// before now if that is later: a late sender catches up by at most
     /// `max_lag` of data (plus the burst).
+    #[inline]
     pub fn on_send(
         &mut self,
         now: Instant,

@@ -166,7 +166,28 @@ impl Rack {
 
     /// [`Rack::on_send`], the state taken from `spares` if this is the first
     /// segment recorded.
+    #[inline]
     pub(crate) fn on_send_from(
+        &mut self,
+        start: SeqNum,
+        end: SeqNum,
+        now: Instant,
+        spares: &mut RackSpares,
+    ) {
+        // Runs per data segment: the common case (new data behind a flight)
+        // inline, the rest out of line.
+        let app_limited = self.app_limited_until != 0;
+        if let Some(st) = self.st.as_deref_mut() {
+            if st.append(start, end, now, app_limited) {
+                return;
+            }
+        }
+        self.on_send_first_or_again(start, end, now, spares);
+    }
+
+    /// [`Rack::on_send_from`] for all but new data behind a flight.
+    #[inline(never)]
+    fn on_send_first_or_again(
         &mut self,
         start: SeqNum,
         end: SeqNum,
@@ -332,7 +353,103 @@ impl Rack {
     }
 }
 
+/// A run of delivered segments, each sent once and neither SACKed nor marked
+/// lost, taken by a cumulative ACK: what `sample_delivery` and `delivered`
+/// would have left after each of them in turn. Per segment that is the
+/// delivered count, the newest segment for RACK (a running maximum, as
+/// `delivered` keeps it) and the candidate for the rate sample (the last one
+/// whose `delivered` snapshot is not older than the sample's, as
+/// `sample_delivery` picks it); once for the run, the durations: the RTT of
+/// its last segment and the minimum RTT, which, `now` being the same for all,
+/// is that of the latest sent.
+#[derive(Default)]
+struct PlainRun {
+    /// Set by the run's first segment.
+    last: Option<SentSeg>,
+    latest_sent: Option<Instant>,
+    sample: Option<SentSeg>,
+}
+
+impl PlainRun {
+    #[inline]
+    fn add(&mut self, st: &mut RackState, s: &SentSeg) {
+        st.delivered += s.len() as u64;
+        let prior = match (&self.sample, &st.rs) {
+            (Some(c), _) => Some(c.delivered),
+            (None, Some(b)) => Some(b.prior_delivered),
+            (None, None) => None,
+        };
+        if prior.is_none_or(|p| s.delivered >= p) {
+            self.sample = Some(*s);
+        }
+        self.latest_sent = Some(self.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
+        let newer = match st.xmit_ts {
+            None => true,
+            Some(t) => s.sent_at > t || (s.sent_at == t && s.end.gt(st.end_seq)),
+        };
+        if newer {
+            st.xmit_ts = Some(s.sent_at);
+            st.end_seq = s.end;
+        }
+        self.last = Some(*s);
+    }
+
+    /// Applies the run's effects (nothing if it is empty) and empties it.
+    #[inline(never)]
+    fn finish(&mut self, st: &mut RackState, now: Instant) {
+        let Some(last) = self.last.take() else {
+            return;
+        };
+        st.delivered_at = now;
+        if let Some(seg) = self.sample.take() {
+            st.rs = Some(RsBuild {
+                prior_delivered: seg.delivered,
+                send_elapsed: seg.sent_at - seg.first_sent_at,
+                ack_elapsed: now - seg.delivered_at,
+                app_limited: seg.app_limited,
+                rtt: Some(now - seg.sent_at),
+            });
+            st.first_sent_at = seg.sent_at;
+        }
+        if let Some(t) = self.latest_sent.take() {
+            let rtt = now - t;
+            st.min_rtt = Some(st.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        st.rtt = now - last.sent_at;
+    }
+}
+
 impl RackState {
+    /// [`RackState::on_send`] of a new segment `[start, end)` behind the last
+    /// one recorded, while the oldest one recorded is not SACKed: then not
+    /// everything in flight is SACKed (the delivery-rate interval goes on)
+    /// and the record is appended. Returns false, having done nothing, in
+    /// any other case.
+    #[inline]
+    fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) -> bool {
+        // A full queue grows on the general path, which keeps this one short.
+        if self.segs.len() == self.segs.capacity() {
+            return false;
+        }
+        match (self.segs.front(), self.segs.back()) {
+            (Some(first), Some(last)) if !first.sacked && last.end.le(start) && start.lt(end) => {}
+            _ => return false,
+        }
+        self.segs.push_back(SentSeg {
+            start,
+            end,
+            sent_at: now,
+            rexmit: false,
+            sacked: false,
+            lost: false,
+            delivered: self.delivered,
+            delivered_at: self.delivered_at,
+            first_sent_at: self.first_sent_at,
+            app_limited,
+        });
+        true
+    }
+
     fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) {
         // §3.2: "If there are no packets in flight yet, then we start the delivery
         // rate interval at the current time."
@@ -422,8 +539,25 @@ impl RackState {
     }
 
     /// The cumulative ACK reached `una`: segments below it are delivered.
+    ///
+    /// An ACK of a loss-free flight covers dozens of segments, none of them
+    /// resent, SACKed or marked lost: such runs go through [`PlainRun`], which
+    /// keeps the few quantities the per-segment steps leave behind and applies
+    /// them once; any other segment takes the steps itself, in order.
     fn on_ack(&mut self, una: SeqNum, now: Instant) {
-        while let Some(&s) = self.segs.front() {
+        let mut run = PlainRun::default();
+        loop {
+            // The run, in a loop of its own: nothing but the running values.
+            while let Some(s) = self.segs.front() {
+                if !s.end.le(una) || s.lost || s.sacked || s.rexmit {
+                    break;
+                }
+                let s = *s;
+                self.segs.pop_front();
+                run.add(self, &s);
+            }
+            run.finish(self, now);
+            let Some(&s) = self.segs.front() else { break };
             if !s.end.le(una) {
                 break;
             }
@@ -529,6 +663,85 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    /// `RackState::on_ack` as it was before runs of plain segments were taken
+    /// together: every segment through `sample_delivery` and `delivered`.
+    fn on_ack_one_by_one(st: &mut RackState, una: SeqNum, now: Instant) {
+        while let Some(&s) = st.segs.front() {
+            if !s.end.le(una) {
+                break;
+            }
+            st.segs.pop_front();
+            if s.lost {
+                st.lost_bytes -= s.len();
+                st.reordering_seen();
+            }
+            if s.sacked {
+                st.sacked_bytes -= s.len();
+            } else {
+                st.sample_delivery(&s, now);
+                st.delivered(s, now, false);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A cumulative ACK leaves the same RACK and delivery-rate state
+        /// whether plain runs are taken together or each segment alone, over
+        /// records in any mix of resent, SACKed and lost, with send times and
+        /// delivered snapshots out of order too.
+        #[test]
+        fn plain_runs_match_one_by_one(
+            recs in proptest::collection::vec(
+                (1u32..3000, 0u64..50_000, 0u64..200_000, 0u8..16, 0u64..50_000),
+                1..80,
+            ),
+            una_at in 0usize..100,
+            now_us in 0u64..100_000,
+            prior in proptest::option::of((0u64..200_000, 0u64..1000)),
+            xmit in proptest::option::of(0u64..50_000),
+            min_rtt in proptest::option::of(0u64..20_000),
+        ) {
+            let mut st = RackState::default();
+            let mut seq = SeqNum(1000);
+            for &(len, sent, delivered, flags, first) in &recs {
+                let (sacked, lost) = (flags & 1 != 0, flags & 2 != 0 && flags & 1 == 0);
+                let seg = SentSeg {
+                    start: seq,
+                    end: seq + len,
+                    sent_at: Instant::from_micros(sent),
+                    rexmit: flags & 4 != 0,
+                    sacked,
+                    lost,
+                    delivered,
+                    delivered_at: Instant::from_micros(first / 2),
+                    first_sent_at: Instant::from_micros(first),
+                    app_limited: flags & 8 != 0,
+                };
+                st.sacked_bytes += if sacked { seg.len() } else { 0 };
+                st.lost_bytes += if lost { seg.len() } else { 0 };
+                st.segs.push_back(seg);
+                seq += len;
+            }
+            st.delivered = 1_000_000;
+            st.rs = prior.map(|(p, e)| RsBuild {
+                prior_delivered: p,
+                send_elapsed: Duration::from_micros(e),
+                ack_elapsed: Duration::ZERO,
+                app_limited: false,
+                rtt: None,
+            });
+            st.xmit_ts = xmit.map(Instant::from_micros);
+            st.end_seq = SeqNum(1000 + 5 * u32::try_from(recs.len()).unwrap());
+            st.min_rtt = min_rtt.map(Duration::from_micros);
+            let una = st.segs.get(una_at % recs.len()).map_or(seq, |s| s.end);
+            let now = Instant::from_micros(now_us);
+            let mut reference = st.clone();
+            st.on_ack(una, now);
+            on_ack_one_by_one(&mut reference, una, now);
+            proptest::prop_assert_eq!(alloc::format!("{st:?}"), alloc::format!("{reference:?}"));
+        }
     }
 
     #[test]

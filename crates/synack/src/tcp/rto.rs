@@ -93,7 +93,7 @@ pub struct RttEstimator {
 impl RttEstimator {
     /// SRTT in µs, `None` before the first sample.
     #[inline]
-    fn srtt_opt(&self) -> Option<u64> {
+    pub(crate) fn srtt_us(&self) -> Option<u64> {
         self.has_srtt.then_some(self.srtt_us)
     }
 
@@ -127,7 +127,7 @@ impl RttEstimator {
     /// The caller applies Karn's algorithm; see the type's documentation.
     pub fn on_sample(&mut self, rtt: Duration) {
         let r = micros(rtt);
-        match self.srtt_opt() {
+        match self.srtt_us() {
             None => {
                 // RFC 6298 §2.2: "When the first RTT measurement R is made, the host
                 // MUST set SRTT <- R, RTTVAR <- R/2".
@@ -157,7 +157,7 @@ impl RttEstimator {
     /// RFC 6298 §2.2/§2.3: "RTO <- SRTT + max (G, K*RTTVAR)", then §2.4/§2.5
     /// clamping.
     fn recompute(&mut self) {
-        let Some(srtt) = self.srtt_opt() else {
+        let Some(srtt) = self.srtt_us() else {
             return;
         };
         let g = micros(CLOCK_GRANULARITY);
@@ -197,12 +197,12 @@ impl RttEstimator {
 
     /// The smoothed round-trip time, `None` before the first sample.
     pub fn srtt(&self) -> Option<Duration> {
-        self.srtt_opt().map(Duration::from_micros)
+        self.srtt_us().map(Duration::from_micros)
     }
 
     /// The round-trip time variation, `None` before the first sample.
     pub fn rttvar(&self) -> Option<Duration> {
-        self.srtt_opt()
+        self.srtt_us()
             .map(|_| Duration::from_micros(self.rttvar_us))
     }
 
@@ -220,7 +220,7 @@ impl RttEstimator {
     /// better than a guess. It also clears the back-off accumulated during the
     /// handshake ("re-initialized"). The result is still clamped to the maximum.
     pub fn on_syn_timeout_fallback(&mut self) {
-        if self.srtt_opt().is_some() {
+        if self.srtt_us().is_some() {
             return;
         }
         let fallback = micros(SYN_FALLBACK_RTO);

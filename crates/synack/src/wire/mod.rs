@@ -546,7 +546,7 @@ fn emit_parts_general(
 /// §2(B)); every sum here includes the protocol number, so it is never zero
 /// and folds to the same 16 bits as the byte-wise sum.
 #[inline]
-fn emit_v4_plain(
+pub(crate) fn emit_v4_plain(
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ttl: u8,
