@@ -707,9 +707,11 @@ impl Tcb {
         }
         let ms = self.ts_val(now).wrapping_sub(ecr);
         if ms < 1 << 30 {
-            let sample = core::time::Duration::from_millis(u64::from(ms).max(1));
-            let best = self.rcv_rtt.duration().map_or(sample, |r| r.min(sample));
-            self.rcv_rtt = OptU64::from_duration(best);
+            // In whole microseconds, as `rcv_rtt` keeps it (per data segment:
+            // no `Duration` arithmetic).
+            let sample = u64::from(ms.max(1)) * 1000;
+            let best = self.rcv_rtt.get().map_or(sample, |r| r.min(sample));
+            self.rcv_rtt = OptU64::some(best);
         }
     }
 
