@@ -483,7 +483,7 @@ impl Stack {
             }
             return;
         }
-        self.with_conn(idx, |t, ctx| {
+        let state = self.with_conn(idx, |t, ctx| {
             t.stats.segs_in += 1;
             if t.state == State::SynSent {
                 t.input_syn_sent(hdr, ctx);
@@ -493,8 +493,18 @@ impl Stack {
             // Payload staged by `verify_for_conn` and not taken is forgotten with
             // its packet.
             t.recv_buf.unstage();
+            t.state
         });
-        self.after_change(idx, prev);
+        match state {
+            // What `after_change` comes to for most segments, without looking
+            // the connection up again: nothing leaves a queue or the tables.
+            Some(s)
+                if prev != State::SynReceived && !matches!(s, State::TimeWait | State::Closed) =>
+            {
+                self.touch(idx);
+            }
+            _ => self.after_change(idx, prev),
+        }
     }
 
     /// Follows up a change to connection `idx`: queue moves, TIME-WAIT, removal,
