@@ -95,11 +95,19 @@ impl Hash for V4Key {
 impl V4Key {
     pub(crate) fn of(t: &FourTuple) -> Option<Self> {
         match (t.local, t.remote) {
-            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(Self {
-                addrs: u64::from(l.ip().to_bits()) << 32 | u64::from(r.ip().to_bits()),
-                ports: u32::from(l.port()) << 16 | u32::from(r.port()),
-            }),
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => {
+                Some(Self::new(*l.ip(), l.port(), *r.ip(), r.port()))
+            }
             _ => None,
+        }
+    }
+
+    /// The key of local `l`:`lp` and remote `r`:`rp`.
+    #[inline]
+    pub(crate) fn new(l: Ipv4Addr, lp: u16, r: Ipv4Addr, rp: u16) -> Self {
+        Self {
+            addrs: u64::from(l.to_bits()) << 32 | u64::from(r.to_bits()),
+            ports: u32::from(lp) << 16 | u32::from(rp),
         }
     }
 
@@ -225,9 +233,15 @@ impl ConnTable {
     /// [`ConnTable::get`] for the packet path, remembering the IPv4 entry it finds
     /// so the next segment of the same flow is found without hashing.
     pub(crate) fn lookup(&mut self, key: &FourTuple) -> Option<u32> {
-        let Some(k) = V4Key::of(key) else {
-            return self.map.get(key).copied();
-        };
+        match V4Key::of(key) {
+            Some(k) => self.lookup_v4(k),
+            None => self.map.get(key).copied(),
+        }
+    }
+
+    /// [`ConnTable::lookup`] of an IPv4 key.
+    #[inline]
+    pub(crate) fn lookup_v4(&mut self, k: V4Key) -> Option<u32> {
         if let Some((lk, idx)) = self.last {
             if lk == k {
                 return Some(idx);

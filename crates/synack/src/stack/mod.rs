@@ -38,7 +38,7 @@ use crate::time::Instant;
 use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
-use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap};
+use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap, V4Key};
 pub use limits::Usage;
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
@@ -272,27 +272,37 @@ impl Stack {
             }
         };
         let peek = unverified.peek();
-        let key = FourTuple {
-            local: SocketAddr::new(peek.dst, peek.tcp.dst_port),
-            remote: SocketAddr::new(peek.src, peek.tcp.src_port),
-        };
         // A connection (or TIME-WAIT record) owns its 4-tuple whatever the local
         // address: a transparent connection answers as a foreign address and must
         // keep working after the catch-all listener that accepted it is closed.
         // Only segments that would open something or draw a RST need the address
         // to be ours.
-        if let Some(idx) = self.conns.lookup(&key) {
-            let seg = match self.verify_for_conn(idx, unverified) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.counters.parse_drops[e.index()] += 1;
-                    return;
-                }
-            };
-            self.counters.segments_in += 1;
-            self.conn_input(idx, &seg.tcp, seg.payload);
+        let found = match (peek.dst, peek.src) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                let key = V4Key::new(l, peek.tcp.dst_port, r, peek.tcp.src_port);
+                self.conns.lookup_v4(key)
+            }
+            _ => self.conns.lookup(&segment_tuple(peek)),
+        };
+        let Some(idx) = found else {
+            self.input_no_conn(unverified);
             return;
-        }
+        };
+        let seg = match self.verify_for_conn(idx, unverified) {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.parse_drops[e.index()] += 1;
+                return;
+            }
+        };
+        self.counters.segments_in += 1;
+        self.conn_input(idx, &seg.tcp, seg.payload);
+    }
+
+    /// A segment for no connection: TIME-WAIT, a listener, or a RST.
+    #[inline(never)]
+    fn input_no_conn(&mut self, unverified: &wire::Unverified<'_>) {
+        let key = segment_tuple(unverified.peek());
         let seg = match unverified.verify() {
             Ok(s) => s,
             Err(e) => {
@@ -473,7 +483,7 @@ impl Stack {
             }
             return;
         }
-        self.with_conn(idx, |t, ctx| {
+        let state = self.with_conn(idx, |t, ctx| {
             t.stats.segs_in += 1;
             if t.state == State::SynSent {
                 t.input_syn_sent(hdr, ctx);
@@ -483,8 +493,18 @@ impl Stack {
             // Payload staged by `verify_for_conn` and not taken is forgotten with
             // its packet.
             t.recv_buf.unstage();
+            t.state
         });
-        self.after_change(idx, prev);
+        match state {
+            // What `after_change` comes to for most segments, without looking
+            // the connection up again: nothing leaves a queue or the tables.
+            Some(s)
+                if prev != State::SynReceived && !matches!(s, State::TimeWait | State::Closed) =>
+            {
+                self.touch(idx);
+            }
+            _ => self.after_change(idx, prev),
+        }
     }
 
     /// Follows up a change to connection `idx`: queue moves, TIME-WAIT, removal,
@@ -940,5 +960,13 @@ impl Stack {
 
     fn is_our_address(&self, ip: &IpAddr) -> bool {
         self.addresses.contains(ip)
+    }
+}
+
+/// The 4-tuple a received segment belongs to, seen from this end.
+fn segment_tuple(seg: &wire::Segment<'_>) -> FourTuple {
+    FourTuple {
+        local: SocketAddr::new(seg.dst, seg.tcp.dst_port),
+        remote: SocketAddr::new(seg.src, seg.tcp.src_port),
     }
 }

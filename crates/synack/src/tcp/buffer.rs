@@ -205,11 +205,19 @@ impl RecvRing {
     /// the tail are held, every byte of the old storage at the same distance
     /// from the head as before (staged bytes are not kept: only `free_slices`
     /// and `write_ahead` call it, and both forget them).
+    #[inline]
     fn reserve(&mut self, extra: usize) {
         let need = self.len() + extra;
-        if need <= self.buf.len() {
-            return;
+        if need > self.buf.len() {
+            self.grow(need);
         }
+    }
+
+    /// [`RecvRing::reserve`]'s growth to `need` bytes, out of the per-segment
+    /// path.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, need: usize) {
         assert!(
             need <= RING_MAX,
             "receive ring beyond the 1 GiB configuration cap"

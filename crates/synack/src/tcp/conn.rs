@@ -758,15 +758,16 @@ impl Tcb {
         if self.rcvbuf_locked || self.mem_pressure {
             return;
         }
-        let rtt = self
+        // In microseconds: this runs for every data segment.
+        let rtt_us = self
             .rcv_rtt
-            .duration()
-            .or(self.rtt.srtt())
-            .unwrap_or(Duration::from_millis(100))
-            .max(Duration::from_millis(1));
+            .get()
+            .or(self.rtt.srtt_micros())
+            .unwrap_or(100_000)
+            .max(1_000);
         match self.rcv_space {
             None => self.rcv_space = Some((now, self.rcv_off)),
-            Some((t, off)) if now.saturating_duration_since(t) >= rtt => {
+            Some((t, off)) if now.micros().saturating_sub(t.micros()) >= rtt_us => {
                 let bytes = usize::try_from(self.rcv_off - off).unwrap_or(usize::MAX);
                 let mut want = bytes.saturating_mul(2);
                 let prev = self.rcv_space_prev;

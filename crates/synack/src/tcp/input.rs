@@ -707,9 +707,11 @@ impl Tcb {
         }
         let ms = self.ts_val(now).wrapping_sub(ecr);
         if ms < 1 << 30 {
-            let sample = core::time::Duration::from_millis(u64::from(ms).max(1));
-            let best = self.rcv_rtt.duration().map_or(sample, |r| r.min(sample));
-            self.rcv_rtt = OptU64::from_duration(best);
+            // In whole microseconds, as `rcv_rtt` keeps it (per data segment:
+            // no `Duration` arithmetic).
+            let sample = u64::from(ms.max(1)) * 1000;
+            let best = self.rcv_rtt.get().map_or(sample, |r| r.min(sample));
+            self.rcv_rtt = OptU64::some(best);
         }
     }
 
@@ -869,13 +871,16 @@ impl Tcb {
     }
 
     /// RFC 9293 §3.10.7.4 "eighth": take the FIN once all data before it has arrived.
+    #[inline]
     fn maybe_take_fin(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(off) = self.peer_fin_off.get() else {
-            return;
-        };
-        if off != self.rcv_off || self.fin_received {
-            return;
+        // Inline, the common case (no FIN held) is one test per segment.
+        if self.peer_fin_off.get() == Some(self.rcv_off) && !self.fin_received {
+            self.take_fin(ctx);
         }
+    }
+
+    /// [`Tcb::maybe_take_fin`] once the FIN is reached.
+    fn take_fin(&mut self, ctx: &mut Ctx<'_>) {
         self.fin_received = true;
         self.peer_fin_off = OptU64::NONE;
         // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN"

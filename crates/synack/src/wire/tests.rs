@@ -706,6 +706,33 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
     )
 }
 
+/// The packets [`parse_v4_common_or`] is for: IPv4, no TCP options or timestamps alone.
+fn arb_common_packet() -> impl Strategy<Value = Packet> {
+    let addrs = any::<[[u8; 4]; 2]>().prop_map(|[s, d]| {
+        (
+            peerable(s.into(), Ipv4Addr::new(10, 0, 0, 1).into()),
+            IpAddr::from(d),
+        )
+    });
+    let ts = proptest::option::of(any::<[u32; 2]>());
+    let payload = proptest::collection::vec(any::<u8>(), 0..300);
+    (addrs, any::<u8>(), arb_header(), ts, payload).prop_map(
+        |((src, dst), hop_limit, mut hdr, ts, payload)| {
+            hdr.options = TcpOptions {
+                timestamps: ts.map(|[val, ecr]| Timestamps { val, ecr }),
+                ..TcpOptions::default()
+            };
+            Packet {
+                src,
+                dst,
+                hop_limit,
+                hdr,
+                payload,
+            }
+        },
+    )
+}
+
 /// Everything a caller could do with a packet, to shake out panics.
 fn poke(bytes: &[u8]) {
     let _ = parse(bytes);
@@ -779,6 +806,68 @@ proptest! {
         prop_assert_eq!(seg, Segment { src, dst, hop_limit, tcp, payload: &p.payload });
         let view = TcpPacket::new_checked(&bytes[p.ip_len()..]).unwrap();
         prop_assert_eq!(view.header_len(), p.hdr.header_len());
+    }
+
+    /// The IPv4 fast path takes every well-formed common packet, and whatever
+    /// it takes (mutated, cut, padded, checksums repaired or not) parses to
+    /// exactly what the general parser makes of it, header sum included.
+    #[test]
+    fn the_v4_fast_path_matches_the_general_parser(
+        p in arb_common_packet(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+        pad in 0usize..8,
+        repair in any::<bool>(),
+    ) {
+        // The fast path alone: a sentinel error where it would hand over.
+        fn fast(b: &[u8]) -> Option<Unverified<'_>> {
+            parse_v4_common_or(b, |_| Err(ParseError::BadExtensionHeader)).ok()
+        }
+        let mut bytes = p.build();
+        let general = parse_unverified_general(&bytes).map(|u| (u.seg, u.head_sum));
+        prop_assert_eq!(fast(&bytes).map(|u| (u.seg, u.head_sum)), general.ok());
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        bytes.extend(core::iter::repeat_n(0xa5, pad));
+        if repair {
+            fix_checksums(&mut bytes);
+        }
+        if let Some(u) = fast(&bytes) {
+            let g = parse_unverified_general(&bytes);
+            prop_assert_eq!(Ok((u.seg, u.head_sum)), g.map(|g| (g.seg, g.head_sum)));
+        }
+        prop_assert_eq!(
+            parse_unverified(&bytes).map(|u| u.verify().copied()),
+            parse_unverified_general(&bytes).map(|u| u.verify().copied())
+        );
+    }
+
+    /// Copying the payload out in one or two pieces verifies as `verify` does
+    /// and copies every byte, a damaged byte anywhere included.
+    #[test]
+    fn verify_into_matches_verify(
+        p in arb_common_packet(),
+        split in any::<prop::sample::Index>(),
+        damage in proptest::option::of((any::<prop::sample::Index>(), 1u8..)),
+    ) {
+        let mut bytes = p.build();
+        if let Some((at, x)) = damage {
+            let i = p.ip_len() + p.hdr.header_len() + at.index(p.payload.len() + 1);
+            if let Some(b) = bytes.get_mut(i) {
+                *b ^= x;
+            }
+        }
+        let u = parse_unverified(&bytes).unwrap();
+        let n = u.peek().payload.len();
+        let mut out = vec![0u8; n];
+        let (a, b) = out.split_at_mut(split.index(n + 1));
+        prop_assert_eq!(u.verify_into(a, b).copied(), u.verify().copied());
+        prop_assert_eq!(&out[..], u.peek().payload);
     }
 
     #[test]
