@@ -762,7 +762,7 @@ impl Tcb {
         let rtt_us = self
             .rcv_rtt
             .get()
-            .or(self.rtt.srtt_micros())
+            .or(self.rtt.srtt_us())
             .unwrap_or(100_000)
             .max(1_000);
         match self.rcv_space {

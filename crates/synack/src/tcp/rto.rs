@@ -200,11 +200,6 @@ impl RttEstimator {
         self.srtt_us().map(Duration::from_micros)
     }
 
-    /// [`RttEstimator::srtt`] in microseconds.
-    pub fn srtt_micros(&self) -> Option<u64> {
-        self.srtt_opt()
-    }
-
     /// The round-trip time variation, `None` before the first sample.
     pub fn rttvar(&self) -> Option<Duration> {
         self.srtt_us()
