@@ -131,6 +131,22 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
         generation: 3,
     };
     let mut t = a.pool.pop().unwrap();
+    // Fields this exchange leaves at their defaults, set as a connection with
+    // a harder life would have left them: renewal resets them too.
+    t.state = State::TimeWait;
+    t.parent = Some(h);
+    t.orphan = true;
+    t.dsack = Some((crate::SeqNum(1), crate::SeqNum(2)));
+    t.recover = Some(crate::SeqNum(3));
+    t.tlp_end = Some(crate::SeqNum(4));
+    t.user_timeout = Some(core::time::Duration::from_secs(9));
+    t.keepalive_probes = 3;
+    t.retries = 5;
+    t.quickack = 0;
+    t.linger_zero = true;
+    t.mem_over = true;
+    t.error = Some(crate::ConnectionError::Reset);
+    t.soft_error = Some(crate::ConnectionError::TimedOut);
     t.renew(h, local, remote, crate::SeqNum(77), 123, &cfg);
     let fresh = Tcb::new(h, local, remote, crate::SeqNum(77), 123, &cfg);
     assert_eq!(alloc::format!("{t:?}"), alloc::format!("{fresh:?}"));
