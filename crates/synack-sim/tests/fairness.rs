@@ -16,8 +16,24 @@ fn jain(xs: &[f64]) -> f64 {
     sum * sum / (xs.len() as f64 * sq)
 }
 
+/// When each of `flows` flows connects: the first at 0, the others at offsets
+/// drawn from `seed` within the first 50 ms (flows that start in the same
+/// microsecond stay in lockstep, which is one trajectory, not a sample).
+fn start_times(flows: usize, seed: u64) -> Vec<Instant> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..flows)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Instant::from_micros(if i == 0 { 0 } else { x % 50_000 })
+        })
+        .collect()
+}
+
 /// `flows` bulk flows over 100 Mbit/s, 20 ms RTT, one-BDP queue, for `secs` of
-/// virtual time. Returns per-flow goodput over the second half (bit/s).
+/// virtual time, started at [`start_times`]. Returns per-flow goodput over the
+/// second half (bit/s).
 fn share(algo: Algorithm, flows: usize, secs: u64, seed: u64) -> Vec<f64> {
     let cfg = TcpConfig {
         congestion: algo,
@@ -59,13 +75,10 @@ fn share(algo: Algorithm, flows: usize, secs: u64, seed: u64) -> Vec<f64> {
         .host_mut(s)
         .listen(SocketAddr::new(SERVER, 80), 64)
         .unwrap();
-    let conns: Vec<SocketHandle> = (0..flows)
-        .map(|_| {
-            sim.host_mut(c)
-                .connect(SocketAddr::new(SERVER, 80), None)
-                .unwrap()
-        })
-        .collect();
+    let starts = start_times(flows, seed);
+    let server = SocketAddr::new(SERVER, 80);
+    let mut conns: Vec<Option<SocketHandle>> = vec![None; flows];
+    conns[0] = Some(sim.host_mut(c).connect(server, None).unwrap());
     let mut servers: Vec<(SocketAddr, SocketHandle)> = Vec::new();
     let chunk = vec![0x5au8; 64 * 1024];
     let mut rbuf = vec![0u8; 256 * 1024];
@@ -82,7 +95,12 @@ fn share(algo: Algorithm, flows: usize, secs: u64, seed: u64) -> Vec<f64> {
             let peer = sim.host(s).addrs(h).unwrap().1;
             servers.push((peer, h));
         }
-        for &cc in &conns {
+        for (conn, &start) in conns.iter_mut().zip(&starts) {
+            if conn.is_none() && sim.now() >= start {
+                *conn = Some(sim.host_mut(c).connect(server, None).unwrap());
+            }
+        }
+        for cc in conns.iter().flatten().copied() {
             if sim.host(c).state(cc) == Some(State::Established)
                 && sim.host(c).send_capacity(cc) >= chunk.len()
             {
@@ -94,7 +112,7 @@ fn share(algo: Algorithm, flows: usize, secs: u64, seed: u64) -> Vec<f64> {
                 let n = sim.host_mut(s).recv(h, &mut rbuf).unwrap();
                 let k = conns
                     .iter()
-                    .position(|&cc| sim.host(c).addrs(cc).unwrap().0 == peer)
+                    .position(|cc| cc.is_some_and(|cc| sim.host(c).addrs(cc).unwrap().0 == peer))
                     .unwrap();
                 delivered[k] += n as u64;
             }
@@ -117,31 +135,47 @@ fn share(algo: Algorithm, flows: usize, secs: u64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Start patterns ([`start_times`]) each fairness test runs.
+const RUNS: u64 = 5;
+
+/// Four flows of `algo`, [`RUNS`] start patterns: every run uses ≥ 90 % of the
+/// link, and the median run's Jain index is at least `min_jain`. One run is
+/// one trajectory of a chaotic system: moving the later flows' connects by one
+/// simulator step moved a single lockstep run between 0.949 and 0.978.
 fn check(algo: Algorithm, min_jain: f64) {
     let secs = std::env::var("SYNACK_FAIR_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let rates = share(algo, 4, secs, 77);
-    let total: f64 = rates.iter().sum();
-    let j = jain(&rates);
-    eprintln!(
-        "{algo}: per-flow {:?} Mbit/s, total {:.1} Mbit/s, Jain {j:.3}",
-        rates
-            .iter()
-            .map(|r| (r / 1e5).round() / 10.0)
-            .collect::<Vec<_>>(),
-        total / 1e6
-    );
     // Utilization of the link's payload capacity (1448 of every 1500 bytes).
     let capacity = 100e6 * 1448.0 / 1500.0;
+    let mut jains = Vec::new();
+    for seed in 1..=RUNS {
+        let rates = share(algo, 4, secs, seed);
+        let total: f64 = rates.iter().sum();
+        let j = jain(&rates);
+        eprintln!(
+            "{algo} seed={seed}: per-flow {:?} Mbit/s, total {:.1} Mbit/s, Jain {j:.3}",
+            rates
+                .iter()
+                .map(|r| (r / 1e5).round() / 10.0)
+                .collect::<Vec<_>>(),
+            total / 1e6
+        );
+        assert!(
+            total >= 0.9 * capacity,
+            "{algo} seed={seed}: goodput {:.1} Mbit/s < 90% of {:.1}",
+            total / 1e6,
+            capacity / 1e6
+        );
+        jains.push(j);
+    }
+    jains.sort_by(f64::total_cmp);
+    let median = jains[jains.len() / 2];
     assert!(
-        total >= 0.9 * capacity,
-        "{algo}: goodput {:.1} Mbit/s < 90% of {:.1}",
-        total / 1e6,
-        capacity / 1e6
+        median >= min_jain,
+        "{algo}: median Jain's fairness {median:.3} < {min_jain} (runs {jains:.3?})"
     );
-    assert!(j >= min_jain, "{algo}: Jain's fairness {j:.3} < {min_jain}");
 }
 
 #[test]
@@ -161,10 +195,9 @@ fn four_cubic_flows_share_a_bottleneck_fairly() {
     check(Algorithm::Cubic, 0.95);
 }
 
-/// BBR v1 does not reach the 0.95 bar here: Jain 0.949 at this seed (0.992
-/// before the pacer allowed 1 ms of catch-up), with ~2,000 drops — each flow's
-/// cwnd_gain of 2 keeps 2 BDP in flight against a one-BDP queue. It is held to
-/// 0.90 and the same 90 % utilization.
+/// BBR v1 is held to 0.90 (and the same 90 % utilization): each flow's
+/// cwnd_gain of 2 keeps 2 BDP in flight against a one-BDP queue (~2,000 drops),
+/// and single runs range from 0.908 to 0.995 (median 0.953 over the five).
 #[test]
 fn four_bbr_flows_share_a_bottleneck_roughly_fairly() {
     check(Algorithm::Bbr, 0.90);
