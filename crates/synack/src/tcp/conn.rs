@@ -1104,7 +1104,8 @@ impl Tcb {
         }
     }
 
-    /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss.
+    /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss,
+    /// or with a loss still unrepaired from before.
     pub(crate) fn rack_detect(&mut self, ctx: &mut Ctx<'_>) {
         if !self.sack_ok {
             return;
@@ -1113,8 +1114,27 @@ impl Tcb {
         self.rack_deadline = timeout;
         // While F-RTO decides whether the timeout was spurious, its own rules
         // (RFC 5682 §3.1) say what is sent.
-        if marked && self.frto.is_none() {
+        if self.frto.is_some() {
+            return;
+        }
+        if marked {
             ctx.counters.rack_losses += 1;
+            self.enter_recovery(ctx);
+        } else if self.recover.is_none()
+            && self.snd_nxt == self.snd_max
+            && self.rack.lost_bytes() > 0
+        {
+            // A segment above the recovery point, marked lost during the
+            // episode but not yet retransmitted (PRR had no allowance) when
+            // the cumulative ACK ended it. Only `sack_recovery_segment`
+            // retransmits a lost hole, and RACK reports a segment as lost only
+            // once, so without a new episode the hole would wait for the RTO
+            // (found at 1% random loss, a 200 ms stall). It is a loss in a new
+            // window of data, so a new congestion event (RFC 6582 §3.2 step 4,
+            // RFC 6675 §5: enter recovery when IsLost(HighACK + 1); Linux
+            // tcp_time_to_recover: any lost_out). Not while going back after a
+            // timeout (snd_nxt < snd_max): there every segment is marked lost
+            // and go-back resends them (RFC 8985 §6.3).
             self.enter_recovery(ctx);
         }
     }
