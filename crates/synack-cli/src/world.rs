@@ -419,7 +419,7 @@ impl<'a> World<'a> {
         if let Some(e) = self.rec.take_io_error() {
             return Err(RunError::Io(format!("cannot write output: {e}")));
         }
-        if self.steps % 4096 == 0 {
+        if self.steps.is_multiple_of(4096) {
             if let Some(bar) = &self.progress {
                 bar.set_position(self.flow.delivered);
                 bar.set_message(format!(

@@ -240,7 +240,7 @@ fn checksum_delta(bytes: &[u8], bits: &[u64]) -> i64 {
     let mut delta: i64 = 0;
     for &bit in bits {
         let byte = (bit / 8) as usize;
-        let shift = (bit % 8) + if byte % 2 == 0 { 8 } else { 0 };
+        let shift = (bit % 8) + if byte.is_multiple_of(2) { 8 } else { 0 };
         let weight = 1i64 << shift;
         // 0 → 1 adds the weight, 1 → 0 subtracts it.
         if bytes[byte] & (1 << (bit % 8)) == 0 {

@@ -94,8 +94,6 @@ const STEP: usize = 2 * LANES;
 /// Steps per block: a `u32` lane holds 65,536 words of at most `0xffff` without
 /// wrapping (65,536 × 65,535 < 2^32), so the lanes are emptied every 4 MiB.
 const BLOCK_STEPS: usize = 65_536;
-/// Bytes summed and then copied at a time by [`lanes_native`].
-const PIECE: usize = 2048;
 /// From this many bytes the vector loop is used.
 const VECTOR_MIN: usize = 128;
 
@@ -117,10 +115,13 @@ fn add_steps(acc: &mut [u32; LANES], block: &[u8]) {
 /// given (same length as `data`), and returns the unfolded sum and how many
 /// bytes it covered.
 ///
-/// The piece is summed, then copied, while it is in L1: a load-store-load loop
-/// over the same words stalls on stores that alias the next loads 4 KiB apart,
-/// and summing the destination right after the copy stalls on loads of bytes
-/// still in the store buffer.
+/// With a destination, each 64-byte step is loaded once, stored, and summed
+/// from the registers it was loaded into: no byte is read twice, and nothing
+/// is read back from a store still in flight (an earlier version that summed
+/// the source and then loaded it again to copy it stalled on stores aliasing
+/// the next loads 4 KiB apart; one that summed the destination after the copy
+/// stalled on the store buffer; the one before this summed and then `memcpy`d
+/// 2 KiB pieces: 41–44 ns for 1,460 bytes where this takes 34–37).
 #[inline(always)]
 fn lanes_native(data: &[u8], mut dst: Option<&mut [u8]>) -> (u64, usize) {
     let mut total = 0u64;
@@ -131,9 +132,15 @@ fn lanes_native(data: &[u8], mut dst: Option<&mut [u8]>) -> (u64, usize) {
         let block = &data[done..done + n];
         match dst.as_deref_mut() {
             Some(d) => {
-                for (c, o) in block.chunks(PIECE).zip(d[done..done + n].chunks_mut(PIECE)) {
-                    add_steps(&mut acc, c);
-                    o.copy_from_slice(c);
+                // n is a whole number of steps: the remainders are empty.
+                let (src, _) = block.as_chunks::<STEP>();
+                let (out, _) = d[done..done + n].as_chunks_mut::<STEP>();
+                for (c, o) in src.iter().zip(out) {
+                    // One load of the step into registers, stored and summed
+                    // from there.
+                    let w = *c;
+                    *o = w;
+                    add_steps(&mut acc, &w);
                 }
             }
             None => add_steps(&mut acc, block),
@@ -491,7 +498,7 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         let ff = alloc::vec![0xffu8; data.len()];
-        let lens = (0..300).chain([1_448, 1_460, PIECE - 1, PIECE + STEP, 65_495, data.len()]);
+        let lens = (0..300).chain([1_448, 1_460, 2_047, 2_048 + STEP, 65_495, data.len()]);
         for (name, build) in simd::builds() {
             for n in lens.clone() {
                 for src in [&data[..n], &ff[..n]] {

@@ -336,7 +336,7 @@ pub(super) fn parse_options_loop(mut rest: &[u8]) -> Result<TcpOptions, ParseErr
 /// RFC 2018 §3: "Length: Variable ... Left Edge of 1st Block, Right Edge of 1st
 /// Block, ..."; each block is two 32-bit sequence numbers.
 fn parse_sack(body: &[u8], opts: &mut TcpOptions) -> Result<(), ParseError> {
-    if body.is_empty() || body.len() % 8 != 0 {
+    if body.is_empty() || !body.len().is_multiple_of(8) {
         return Err(ParseError::BadOption);
     }
     // A repeated SACK option replaces the earlier one; no stale slots remain.

@@ -198,7 +198,7 @@ fn narrow(x: u128) -> usize {
 
 /// `CEIL(x / y)` for `y > 0`.
 const fn ceil_div(x: u128, y: u128) -> u128 {
-    x / y + if x % y == 0 { 0 } else { 1 }
+    x / y + if x.is_multiple_of(y) { 0 } else { 1 }
 }
 
 #[cfg(test)]
