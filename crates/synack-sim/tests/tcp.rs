@@ -616,12 +616,7 @@ fn transmit_fast_path_changes_nothing_on_the_wire() {
         assert!(o.intact && o.delivered == 400_000, "seed {seed}: {o:?}");
         let fast_segs = n.sim.host(n.client).counters().segments_out_fast
             + n.sim.host(n.server).counters().segments_out_fast;
-        let wire: Vec<(Instant, Vec<u8>)> = n
-            .sim
-            .trace()
-            .iter()
-            .map(|r| (r.t, r.bytes.to_vec()))
-            .collect();
+        let wire = wire_trace(&n.sim);
         (wire, fast_segs)
     };
     for seed in 0..8 {
@@ -631,17 +626,31 @@ fn transmit_fast_path_changes_nothing_on_the_wire() {
         assert_eq!(none, 0, "seed {seed}");
         eprintln!("seed {seed}: {fast} fast of {}", with.len());
         assert!(fast > 0, "seed {seed}: no segment took the fast path");
-        assert_eq!(
-            with.len(),
-            without.len(),
-            "seed {seed}: packet counts differ"
+        assert_same_wire(seed, &with, &without);
+    }
+}
+
+/// Every packet of a run with the time it left, for comparing two runs byte
+/// for byte.
+fn wire_trace(sim: &synack_sim::Sim<synack::Stack>) -> Vec<(Instant, Vec<u8>)> {
+    sim.trace()
+        .iter()
+        .map(|r| (r.t, r.bytes.to_vec()))
+        .collect()
+}
+
+/// Two [`wire_trace`]s are the same packets at the same times.
+fn assert_same_wire(seed: u64, with: &[(Instant, Vec<u8>)], without: &[(Instant, Vec<u8>)]) {
+    assert_eq!(
+        with.len(),
+        without.len(),
+        "seed {seed}: packet counts differ"
+    );
+    if let Some(i) = (0..with.len()).find(|&i| with[i] != without[i]) {
+        panic!(
+            "seed {seed}: packet {i} differs at {:?} / {:?}",
+            with[i].0, without[i].0
         );
-        if let Some(i) = (0..with.len()).find(|&i| with[i] != without[i]) {
-            panic!(
-                "seed {seed}: packet {i} differs at {:?} / {:?}",
-                with[i].0, without[i].0
-            );
-        }
     }
 }
 
@@ -668,12 +677,7 @@ fn header_prediction_changes_nothing_on_the_wire() {
         assert!(o.intact && o.delivered == 400_000, "seed {seed}: {o:?}");
         let predicted = n.sim.host(n.client).counters().segments_predicted
             + n.sim.host(n.server).counters().segments_predicted;
-        let wire: Vec<(Instant, Vec<u8>)> = n
-            .sim
-            .trace()
-            .iter()
-            .map(|r| (r.t, r.bytes.to_vec()))
-            .collect();
+        let wire = wire_trace(&n.sim);
         (wire, predicted)
     };
     for seed in 0..8 {
@@ -685,16 +689,6 @@ fn header_prediction_changes_nothing_on_the_wire() {
             predicted > 0,
             "seed {seed}: only {predicted} segments predicted"
         );
-        assert_eq!(
-            with.len(),
-            without.len(),
-            "seed {seed}: packet counts differ"
-        );
-        if let Some(i) = (0..with.len()).find(|&i| with[i] != without[i]) {
-            panic!(
-                "seed {seed}: packet {i} differs at {:?} / {:?}",
-                with[i].0, without[i].0
-            );
-        }
+        assert_same_wire(seed, &with, &without);
     }
 }

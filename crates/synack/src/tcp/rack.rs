@@ -383,14 +383,7 @@ impl PlainRun {
             self.sample = Some(*s);
         }
         self.latest_sent = Some(self.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
-        let newer = match st.xmit_ts {
-            None => true,
-            Some(t) => s.sent_at > t || (s.sent_at == t && s.end.gt(st.end_seq)),
-        };
-        if newer {
-            st.xmit_ts = Some(s.sent_at);
-            st.end_seq = s.end;
-        }
+        st.note_delivered_send(s);
         self.last = Some(*s);
     }
 
@@ -435,7 +428,16 @@ impl RackState {
             (Some(first), Some(last)) if !first.sacked && last.end.le(start) && start.lt(end) => {}
             _ => return false,
         }
-        self.segs.push_back(SentSeg {
+        self.segs
+            .push_back(self.new_record(start, end, now, app_limited));
+        true
+    }
+
+    /// The record of new data `[start, end)` sent at `now`, with the
+    /// delivery-rate snapshot taken as it leaves (§3.2).
+    #[inline]
+    fn new_record(&self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) -> SentSeg {
+        SentSeg {
             start,
             end,
             sent_at: now,
@@ -446,8 +448,7 @@ impl RackState {
             delivered_at: self.delivered_at,
             first_sent_at: self.first_sent_at,
             app_limited,
-        });
-        true
+        }
     }
 
     fn on_send(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) {
@@ -465,18 +466,8 @@ impl RackState {
             app_limited,
         );
         if self.segs.back().is_none_or(|b| b.end.le(start)) {
-            self.segs.push_back(SentSeg {
-                start,
-                end,
-                sent_at: now,
-                rexmit: false,
-                sacked: false,
-                lost: false,
-                delivered,
-                delivered_at,
-                first_sent_at,
-                app_limited,
-            });
+            let rec = self.new_record(start, end, now, app_limited);
+            self.segs.push_back(rec);
             return;
         }
         let first = self.segs.partition_point(|s| s.end.le(start));
@@ -528,14 +519,7 @@ impl RackState {
             self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         }
         self.rtt = rtt;
-        let newer = match self.xmit_ts {
-            None => true,
-            Some(t) => seg.sent_at > t || (seg.sent_at == t && seg.end.gt(self.end_seq)),
-        };
-        if newer {
-            self.xmit_ts = Some(seg.sent_at);
-            self.end_seq = seg.end;
-        }
+        self.note_delivered_send(&seg);
     }
 
     /// The cumulative ACK reached `una`: segments below it are delivered.
@@ -562,16 +546,21 @@ impl RackState {
                 break;
             }
             self.segs.pop_front();
-            if s.lost {
-                self.lost_bytes -= s.len();
-                self.reordering_seen();
-            }
-            if s.sacked {
-                self.sacked_bytes -= s.len();
-            } else {
-                self.sample_delivery(&s, now);
-                self.delivered(s, now, false);
-            }
+            self.acked(s, now);
+        }
+    }
+
+    /// A record taken off the front by a cumulative ACK, one at a time.
+    fn acked(&mut self, s: SentSeg, now: Instant) {
+        if s.lost {
+            self.lost_bytes -= s.len();
+            self.reordering_seen();
+        }
+        if s.sacked {
+            self.sacked_bytes -= s.len();
+        } else {
+            self.sample_delivery(&s, now);
+            self.delivered(s, now, false);
         }
     }
 
@@ -610,6 +599,19 @@ impl RackState {
 
     /// Reordering was observed (a D-SACK, or a segment marked lost that arrived
     /// without being resent): widen the reordering window by one step.
+    /// RFC 8985 §6.2 step 2: RACK.xmit_ts and RACK.end_seq follow the most
+    /// recently sent segment known delivered (the higher end on a tie).
+    fn note_delivered_send(&mut self, seg: &SentSeg) {
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(t) => seg.sent_at > t || (seg.sent_at == t && seg.end.gt(self.end_seq)),
+        };
+        if newer {
+            self.xmit_ts = Some(seg.sent_at);
+            self.end_seq = seg.end;
+        }
+    }
+
     fn reordering_seen(&mut self) {
         self.reo_wnd_mult = (self.reo_wnd_mult.max(1) + 1).min(MAX_REO_MULT);
         self.reorder_events += 1;
@@ -673,16 +675,7 @@ mod tests {
                 break;
             }
             st.segs.pop_front();
-            if s.lost {
-                st.lost_bytes -= s.len();
-                st.reordering_seen();
-            }
-            if s.sacked {
-                st.sacked_bytes -= s.len();
-            } else {
-                st.sample_delivery(&s, now);
-                st.delivered(s, now, false);
-            }
+            st.acked(s, now);
         }
     }
 
