@@ -244,7 +244,7 @@ fn finish(head: u64, tail: &[u8], initial: u32) -> u32 {
 /// a message in pieces, every piece but the last must have even length.
 ///
 /// Short inputs (headers) take a scalar loop over 32-bit words; from 128 bytes a
-/// loop the compiler vectorizes (with AVX2 where the CPU has it, chosen at run
+/// loop the compiler vectorizes (with AVX-512BW or AVX2 where the CPU has it, chosen at run
 /// time when the `std` feature is on).
 ///
 /// RFC 1071 §2(B), "Byte Order Independence": the sum of byte-swapped words is
