@@ -2,7 +2,8 @@
 //! the application's operations on it, its timers and its state changes.
 //!
 //! Segment arrival lives in [`super::input`], segment production in
-//! [`super::output`]; both are `impl Tcb` blocks over the fields defined here.
+//! [`super::output`], loss recovery in [`super::recovery`], timers firing in
+//! [`super::timeout`]; all are `impl Tcb` blocks over the fields defined here.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -838,7 +839,7 @@ impl Tcb {
     /// after the last segment either way, if by then nothing waits in either
     /// direction and memory is held (the rings grow to whatever a transfer
     /// needed, up to megabytes with auto-tuning; an idle connection keeps none).
-    fn idle_trim_deadline(&self) -> Option<Instant> {
+    pub(crate) fn idle_trim_deadline(&self) -> Option<Instant> {
         // Runs on every segment (via `next_deadline`): the checks that fail
         // during a transfer come first.
         let quiet = self.snd_una == self.snd_max
@@ -860,7 +861,7 @@ impl Tcb {
 
     /// Gives back the rings and the RACK record queue of an idle connection
     /// ([`Tcb::idle_trim_deadline`]); they grow again on demand.
-    fn trim_idle(&mut self) {
+    pub(crate) fn trim_idle(&mut self) {
         self.recv_buf = RecvRing::new();
         self.reasm = Reassembly::new();
         let cap = self.send_buf.capacity();
@@ -870,7 +871,7 @@ impl Tcb {
 
     /// When the user timeout runs out, while data waits for acknowledgment or the
     /// peer's window is closed.
-    fn user_deadline(&self) -> Option<Instant> {
+    pub(crate) fn user_deadline(&self) -> Option<Instant> {
         let waiting = self.snd_una != self.snd_max || self.persist_deadline.is_some();
         self.user_timeout
             .filter(|_| waiting && self.state != State::Closed)
@@ -888,7 +889,7 @@ impl Tcb {
 
     /// RFC 1122 §4.2.3.6: probe an idle connection; after `count` unanswered probes,
     /// the connection is dead.
-    fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) {
+    pub(crate) fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) {
         let Some(&k) = self.keepalive.as_deref() else {
             return;
         };
@@ -987,185 +988,6 @@ impl Tcb {
     /// comparison covers a TCB whose SND.UNA was set directly (a SYN-cookie ACK).
     pub(crate) fn syn_acked(&self) -> bool {
         self.una_advanced || self.snd_una.gt(self.iss)
-    }
-
-    /// RFC 6675 §4 "pipe": bytes the sender believes are still in the network:
-    /// outstanding, less SACKed, less what is lost and not yet retransmitted.
-    pub(crate) fn pipe(&self) -> usize {
-        self.in_flight()
-            .saturating_sub(self.rack.sacked_bytes())
-            .saturating_sub(self.rack.lost_bytes())
-    }
-
-    /// Enters loss recovery (RFC 5681 §3.2, RFC 6675 §5, RFC 8985 §6): once per
-    /// window of data (RFC 6582), halving through the congestion controller.
-    pub(crate) fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
-        if self.recover.is_some() || self.snd_una == self.snd_max {
-            return;
-        }
-        self.recover = Some(self.snd_max);
-        self.high_rxt = self.snd_una;
-        self.undo = Some(Box::new(Undo {
-            prior_cwnd: self.cc.cwnd(),
-            prior_ssthresh: self.cc.ssthresh(),
-            retrans: 0,
-            dsacks: 0,
-        }));
-        self.cc.on_congestion_event(ctx.now, self.in_flight());
-        self.stats.recoveries += 1;
-        if self.sack_ok && self.cc.uses_prr() {
-            self.prr = Some(Box::new(Prr::start(self.cc.ssthresh(), self.in_flight())));
-            // RFC 6937: the first retransmission goes out at once.
-            self.prr_allow = usize::from(self.mss);
-        }
-        self.rtt_timing = None;
-        self.tlp_deadline = None;
-        ctx.counters.recoveries += 1;
-        ctx.counters.fast_retransmits += 1;
-        if !self.sack_ok {
-            // NewReno: retransmit the first unacknowledged segment now.
-            self.rtx_one = true;
-        }
-    }
-
-    /// Recovery ended with the ACK of everything outstanding at its start. If it
-    /// needed no retransmission, or every retransmission was reported a duplicate
-    /// by D-SACK, the losses were reordering: undo the reduction (RFC 3708 §3,
-    /// Linux `tcp_try_undo_recovery`).
-    pub(crate) fn exit_recovery(&mut self, ctx: &mut Ctx<'_>) {
-        self.recover = None;
-        self.prr = None;
-        self.prr_allow = 0;
-        if self.undo.as_ref().is_some_and(|u| u.dsacks >= u.retrans) {
-            self.undo_reduction(ctx);
-        } else {
-            // Keep the record: D-SACKs for the retransmissions may still come
-            // (Linux tcp_try_undo_dsack).
-            self.cc.on_recovery_exit(ctx.now);
-        }
-    }
-
-    /// A D-SACK arrived: after recovery, undo once every retransmission of the
-    /// episode has proved unnecessary.
-    pub(crate) fn note_dsack(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(u) = self.undo.as_mut() else { return };
-        u.dsacks += 1;
-        if self.recover.is_none() && u.dsacks >= u.retrans {
-            self.undo_reduction(ctx);
-        }
-    }
-
-    fn undo_reduction(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some(u) = self.undo.take() {
-            self.cc.undo(u.prior_cwnd, u.prior_ssthresh);
-            ctx.counters.spurious_undos += 1;
-            self.stats.spurious_undos += 1;
-        }
-    }
-
-    /// F-RTO (RFC 5682 §3.1, SACK-enhanced) on each ACK after a timeout: step 2
-    /// sends new data instead of going back if the first ACK advanced the window;
-    /// step 3 declares the timeout spurious if the second ACK advances it too
-    /// (acknowledging data that was never retransmitted) and undoes it (the
-    /// RFC 4015 response: the window as it was), else recovers conventionally.
-    pub(crate) fn frto_on_ack(&mut self, advanced: bool, ctx: &mut Ctx<'_>) {
-        let Some(mut f) = self.frto.as_deref().copied() else {
-            return;
-        };
-        if f.step == 2 {
-            // "(a) If the Cumulative Acknowledgment field covers 'recover', or the
-            // ACK is a duplicate ACK": conventional recovery.
-            let unsent = self.data_end().gt(self.snd_max);
-            if !advanced || self.snd_una.ge(f.recover) || !unsent {
-                self.frto = None;
-                return;
-            }
-            // "(b) ... transmit up to two new (previously unsent) segments".
-            self.snd_nxt = self.snd_max;
-            f.step = 3;
-            f.new_allowed = 2;
-            if let Some(slot) = self.frto.as_deref_mut() {
-                *slot = f;
-            }
-            return;
-        }
-        self.frto = None;
-        if advanced {
-            // Step 3 (b): "declare the timeout spurious".
-            self.cc.undo(f.prior_cwnd, f.prior_ssthresh);
-            self.rack.clear_lost();
-            self.stats.spurious_rtos += 1;
-            self.stats.spurious_undos += 1;
-            ctx.counters.spurious_rtos += 1;
-            ctx.counters.spurious_undos += 1;
-        } else {
-            // Step 3 (a): a duplicate ACK; retransmit what is outstanding (go back).
-            self.snd_nxt = self.snd_una;
-        }
-    }
-
-    /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss,
-    /// or with a loss still unrepaired from before.
-    pub(crate) fn rack_detect(&mut self, ctx: &mut Ctx<'_>) {
-        if !self.sack_ok {
-            return;
-        }
-        let (marked, timeout) = self.rack.detect_loss(ctx.now, self.rtt.srtt());
-        self.rack_deadline = timeout;
-        // While F-RTO decides whether the timeout was spurious, its own rules
-        // (RFC 5682 §3.1) say what is sent.
-        if self.frto.is_some() {
-            return;
-        }
-        if marked {
-            ctx.counters.rack_losses += 1;
-            self.enter_recovery(ctx);
-        } else if self.recover.is_none()
-            && self.snd_nxt == self.snd_max
-            && self.rack.lost_bytes() > 0
-        {
-            // A segment above the recovery point, marked lost during the
-            // episode but not yet retransmitted (PRR had no allowance) when
-            // the cumulative ACK ended it. Only `sack_recovery_segment`
-            // retransmits a lost hole, and RACK reports a segment as lost only
-            // once, so without a new episode the hole would wait for the RTO
-            // (found at 1% random loss, a 200 ms stall). It is a loss in a new
-            // window of data, so a new congestion event (RFC 6582 §3.2 step 4,
-            // RFC 6675 §5: enter recovery when IsLost(HighACK + 1); Linux
-            // tcp_time_to_recover: any lost_out). Not while going back after a
-            // timeout (snd_nxt < snd_max): there every segment is marked lost
-            // and go-back resends them (RFC 8985 §6.3).
-            self.enter_recovery(ctx);
-        }
-    }
-
-    /// RFC 8985 §7.2: (re)arms the tail loss probe after new data is sent or new
-    /// data is acknowledged, unless recovering or a probe is already out.
-    #[inline]
-    pub(crate) fn arm_tlp(&mut self, now: Instant) {
-        self.tlp_deadline = None;
-        if !self.sack_ok
-            || self.recover.is_some()
-            || self.tlp_end.is_some()
-            || self.snd_una == self.snd_max
-            || !self.state.is_synchronized()
-        {
-            return;
-        }
-        // In microseconds, as SRTT is kept: this runs per data segment sent.
-        let Some(srtt_us) = self.rtt.srtt_us() else {
-            return;
-        };
-        let mut pto_us = srtt_us.saturating_mul(2);
-        if self.in_flight() <= usize::from(self.mss) {
-            // "If FlightSize is one segment ... PTO += WCDelAckT", the worst-case
-            // delayed-ACK timer (200 ms).
-            pto_us = pto_us.saturating_add(200_000);
-        }
-        let at = Instant::from_micros(now.micros().saturating_add(pto_us.max(10_000)));
-        if self.rtx_deadline.is_none_or(|rto| at < rto) {
-            self.tlp_deadline = Some(at);
-        }
     }
 
     /// The congestion-control phase, for `info()`.
@@ -1359,140 +1181,6 @@ impl Tcb {
             _ => return false,
         }
         true
-    }
-
-    /// Handles whichever timers are due.
-    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now;
-        if self.idle_trim_deadline().is_some_and(|t| t <= now) {
-            self.trim_idle();
-        }
-        if self.delack_deadline.is_some_and(|t| t <= now) {
-            self.delack_deadline = None;
-            self.ack_now = true;
-        }
-        if self.persist_deadline.is_some_and(|t| t <= now) {
-            self.persist_deadline = None;
-            if self.persist_gives_up(ctx.cfg) {
-                ctx.counters.timeouts += 1;
-                ctx.counters.persist_timeouts += 1;
-                self.fail(ConnectionError::TimedOut, Cause::Timeout, ctx);
-                return;
-            }
-            self.probe_pending = true;
-            self.persist_backoff = (self.persist_backoff + 1).min(16);
-            self.probes_out = self.probes_out.saturating_add(1);
-            ctx.counters.window_probes += 1;
-        }
-        if self.user_deadline().is_some_and(|t| t <= now) {
-            ctx.counters.timeouts += 1;
-            ctx.counters.user_timeouts += 1;
-            self.fail(self.timeout_error(), Cause::Timeout, ctx);
-            return;
-        }
-        if self.fin_wait_2_deadline.is_some_and(|t| t <= now) && self.state == State::FinWait2 {
-            self.fin_wait_2_deadline = None;
-            ctx.counters.fin_wait_2_timeouts += 1;
-            self.transition(State::Closed, Cause::Timeout, ctx);
-            self.stop_timers();
-            return;
-        }
-        if self.pace_deadline.is_some_and(|t| t <= now) {
-            // The pacer lets the next segment go: the stack polls us after this.
-            self.pace_deadline = None;
-        }
-        if self.rack_deadline.is_some_and(|t| t <= now) {
-            self.rack_deadline = None;
-            self.rack_detect(ctx);
-        }
-        if self.tlp_deadline.is_some_and(|t| t <= now) {
-            self.tlp_deadline = None;
-            self.tlp_pending = true;
-            ctx.counters.tlp_probes += 1;
-        }
-        if self.rtx_deadline.is_some_and(|t| t <= now) {
-            self.rtx_deadline = None;
-            self.on_rto(ctx);
-        }
-        if self.keepalive_deadline.is_some_and(|t| t <= now) && self.state != State::Closed {
-            self.keepalive_deadline = None;
-            self.on_keepalive(ctx);
-        }
-    }
-
-    /// Whether the persist timer gives up instead of probing again.
-    ///
-    /// RFC 1122 §4.2.2.17: "As long as the receiving TCP continues to send
-    /// acknowledgments in response to the probe segments, the sending TCP MUST allow
-    /// the connection to stay open." So, as Linux's `tcp_probe_timer`: give up after
-    /// `data_retries` (`tcp_retries2`) probes in a row that drew no acceptable ACK;
-    /// an orphan, which no application will ever read from, gives up after
-    /// `orphan_retries` probes even if they are answered (Linux
-    /// `tcp_orphan_retries`). The user timeout bounds the zero window on its own
-    /// (see `user_deadline`).
-    fn persist_gives_up(&self, cfg: &TcpConfig) -> bool {
-        if self.orphan && self.persist_backoff >= cfg.orphan_retries {
-            return true;
-        }
-        self.probes_out >= cfg.data_retries
-    }
-
-    /// RFC 6298 §5.4–5.6: retransmit the earliest unacknowledged segment, back off,
-    /// restart the timer; give up after the configured number of retries.
-    fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
-        if self.snd_una == self.snd_max {
-            return;
-        }
-        self.retries += 1;
-        ctx.counters.rto_expirations += 1;
-        let limit = match self.state {
-            State::SynSent => ctx.cfg.syn_retries,
-            State::SynReceived => ctx.cfg.synack_retries,
-            // Linux `tcp_orphan_retries`: an orphan gives up sooner.
-            _ if self.orphan => ctx.cfg.data_retries.min(ctx.cfg.orphan_retries),
-            _ => ctx.cfg.data_retries,
-        };
-        if self.retries > limit {
-            ctx.counters.timeouts += 1;
-            self.fail(self.timeout_error(), Cause::Timeout, ctx);
-            return;
-        }
-        self.rtt.backoff();
-        self.stats.rtos += 1;
-        // RFC 5682 §3.1 step 1: remember what undoing would restore, and
-        // "recover" = the highest sequence number sent. Only for the first
-        // timeout of a window (a backed-off timer means the peer is really silent)
-        // and with data at hand to send new segments in step 2 (b).
-        let (prior_cwnd, prior_ssthresh) = match (self.undo.as_deref(), self.recover) {
-            (Some(u), Some(_)) => (u.prior_cwnd, u.prior_ssthresh),
-            _ => (self.cc.cwnd(), self.cc.ssthresh()),
-        };
-        self.frto =
-            (ctx.cfg.frto && self.retries == 1 && self.state.is_synchronized()).then(|| {
-                Box::new(Frto {
-                    step: 2,
-                    recover: self.snd_max,
-                    prior_cwnd,
-                    prior_ssthresh,
-                    new_allowed: 0,
-                })
-            });
-        // RFC 5681 §3.1 eq. 4 and the loss window.
-        self.cc.on_rto(ctx.now, self.in_flight());
-        self.recover = None;
-        self.dupacks = 0;
-        self.tlp_end = None;
-        self.tlp_deadline = None;
-        self.undo = None;
-        self.prr = None;
-        if self.sack_ok {
-            self.rack.mark_all_lost();
-        }
-        // Karn: no RTT sample from a retransmitted segment.
-        self.rtt_timing = None;
-        // Go back: everything after snd_una is resent as the window allows.
-        self.snd_nxt = self.snd_una;
-        self.rtx_deadline = Some(ctx.now + self.rtt.rto());
     }
 }
 
