@@ -495,23 +495,26 @@ impl Stack {
             t.recv_buf.unstage();
             t.state
         });
-        match state {
-            // What `after_change` comes to for most segments, without looking
-            // the connection up again: nothing leaves a queue or the tables.
-            Some(s)
-                if prev != State::SynReceived && !matches!(s, State::TimeWait | State::Closed) =>
-            {
-                self.touch(idx);
-            }
-            _ => self.after_change(idx, prev),
+        // The state came back from the TCB: no second lookup.
+        if let Some(state) = state {
+            self.follow_up(idx, prev, state);
         }
     }
 
     /// Follows up a change to connection `idx`: queue moves, TIME-WAIT, removal,
     /// transmit and timer scheduling.
     fn after_change(&mut self, idx: u32, prev: State) {
-        let Some(tcb) = self.conn(idx) else { return };
-        let state = tcb.state;
+        if let Some(tcb) = self.conn(idx) {
+            let state = tcb.state;
+            self.follow_up(idx, prev, state);
+        }
+    }
+
+    /// [`Stack::after_change`] with the connection's state (`state`) at hand
+    /// (inlined into every caller: it runs after every segment a connection
+    /// takes in, and a plain `#[inline]` was not taken — bulk +27 Ir per segment).
+    #[inline(always)]
+    fn follow_up(&mut self, idx: u32, prev: State, state: State) {
         if prev == State::SynReceived && state != State::SynReceived {
             self.leave_syn_queue(idx, state != State::Closed);
         }
