@@ -136,6 +136,8 @@ impl Variant {
             sack: self.options(),
             window_scaling: self.options(),
             nodelay: self.nodelay(),
+            // Every payload that may be kept in its packet is (see `inject`).
+            keep_payload_min: 1,
             ..TcpConfig::default()
         };
         if self.small_buffer() {
@@ -517,9 +519,19 @@ impl Harness {
                 self.now, t.1, t.0, hdr.flags, hdr.seq.0, hdr.ack.0, hdr.window, hdr.options
             );
         }
-        let pkt = std::mem::take(&mut self.pkt);
-        self.stack.handle_packet(self.now, &pkt[..n]);
-        self.pkt = pkt;
+        if self.injected.is_multiple_of(2) {
+            // Half the segments in a buffer of their own, which the stack may
+            // keep and let the application read in place.
+            let back = self
+                .stack
+                .handle_packet_owned(self.now, self.pkt[..n].to_vec(), n);
+            drop(back);
+            while self.stack.reclaim_buffer().is_some() {}
+        } else {
+            let pkt = std::mem::take(&mut self.pkt);
+            self.stack.handle_packet(self.now, &pkt[..n]);
+            self.pkt = pkt;
+        }
     }
 
     /// Hands the stack raw bytes; if they parse, keeps the peer's books.

@@ -231,9 +231,11 @@ impl App<SynSide, SynSide> for SynBulk<'_> {
         let mut acted = false;
         let sink = &mut self.sink;
         loop {
-            let read = b.stack.recv_with(s, |data| {
+            // Every run of data that has arrived (kept packets one by one, the
+            // ring's pieces), in one call.
+            let read = b.stack.recv_each(s, |data| {
                 sink.take(data);
-                (data.len(), data.len())
+                data.len()
             });
             match read {
                 Ok(0) | Err(synack::RecvError::WouldBlock) => return Ok(acted),

@@ -146,12 +146,18 @@ impl Side for SynSide {
         let Some((buf, len)) = rx.pop() else {
             return false;
         };
-        self.stack.handle_packet(clock.synack(), &buf[..len]);
-        rx.recycle(buf);
+        // The stack may keep the buffer (a payload it lets the application
+        // read in place); it comes back from `reclaim_buffer` once read.
+        if let Some(buf) = self.stack.handle_packet_owned(clock.synack(), buf, len) {
+            rx.recycle(buf);
+        }
         true
     }
 
-    fn egress(&mut self, _rx: &mut Pipe, tx: &mut Pipe, clock: Clock) {
+    fn egress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: Clock) {
+        while let Some(buf) = self.stack.reclaim_buffer() {
+            rx.recycle(buf);
+        }
         let now = clock.synack();
         loop {
             let mut buf = tx.buffer();

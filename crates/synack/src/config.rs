@@ -90,6 +90,16 @@ pub struct TcpConfig {
     /// every segment through the general path, with exactly the same packets
     /// (`Counters::segments_out_fast` counts the fast ones).
     pub transmit_fast_path: bool,
+    /// The smallest payload [`crate::Stack::handle_packet_owned`] keeps in its
+    /// packet's buffer for the application to read there, instead of copying
+    /// it into the receive ring (4,096 bytes by default: jumbo frames and
+    /// GRO/LRO super-packets). A smaller payload is copied into the ring while
+    /// its checksum is summed, which costs little (the ring's lines are warm)
+    /// and keeps the received bytes contiguous for the application; a large
+    /// one spares a copy whose destination is cold (`bulk --mtu 65535`:
+    /// 1.02–1.29× → 1.49–1.70× smoltcp, while keeping MTU-1500 payloads
+    /// measured 1.43× → 1.1–1.2×). `usize::MAX` never keeps one.
+    pub keep_payload_min: usize,
     /// Detect spurious retransmission timeouts with F-RTO and undo them (RFC 5682
     /// §3.1, SACK-enhanced; Linux `tcp_frto` = 2 by default).
     pub frto: bool,
@@ -214,6 +224,7 @@ impl Default for TcpConfig {
             pacing: true,
             pacing_max_lag: crate::tcp::pacing::MAX_LAG,
             header_prediction: true,
+            keep_payload_min: 4096,
             transmit_fast_path: true,
             frto: true,
             slow_start_after_idle: true,

@@ -134,6 +134,9 @@ counters! {
     /// of `Tcb::input_synchronized`: next expected data, nothing to acknowledge,
     /// window unchanged).
     segments_predicted,
+    /// Of those, segments whose payload stayed in the packet's buffer and was
+    /// read there (`Stack::handle_packet_owned`).
+    segments_kept,
     /// Segments emitted.
     segments_out,
     /// Of those, full-sized data segments written by the sender's fast path

@@ -308,8 +308,9 @@ impl Stack {
     }
 
     /// Reads received data in place, without copying it out: `f` is given the
-    /// oldest unread bytes that lie contiguous in the receive ring (all of them
-    /// unless the ring wraps: call again for the rest) and returns how many of
+    /// oldest unread bytes that lie contiguous (all of them unless the ring
+    /// wraps or they lie in a kept packet, see [`Stack::handle_packet_owned`]:
+    /// call again for the rest, or use [`Stack::recv_each`]) and returns how many of
     /// them it consumed, with a value passed back. At end of stream `f` is called
     /// with an empty slice (the `Ok(0)` of [`Stack::recv`]). A proxy can hand the
     /// slice straight to another socket's [`Stack::send`]: one copy instead of two.
@@ -341,6 +342,39 @@ impl Stack {
         self.recv_at(idx, |t| t.recv_with(f))
     }
 
+    /// Reads received data in place, piece by piece: `f` is given each
+    /// contiguous run of unread bytes in order (the payload of a kept packet,
+    /// see [`Stack::handle_packet_owned`], or a piece of the receive ring) and
+    /// returns how many of them it consumed; the call stops after the first
+    /// run `f` does not consume whole, or when nothing is left, and returns the
+    /// bytes consumed. One call reads everything that has arrived, at the cost
+    /// of one read ([`Stack::recv_with`] gives one run per call). `Ok(0)`
+    /// without `f` being called is end of stream.
+    ///
+    /// # Errors
+    /// As [`Stack::recv`]; `f` is not called then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synack::{Stack, StackConfig, SocketHandle, RecvError};
+    /// /// Feeds everything readable to `out`; `Ok(0)` at end of stream.
+    /// fn pump(stack: &mut Stack, h: SocketHandle, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+    ///     stack.recv_each(h, |data| {
+    ///         out.extend_from_slice(data);
+    ///         data.len()
+    ///     })
+    /// }
+    /// ```
+    pub fn recv_each(
+        &mut self,
+        h: SocketHandle,
+        f: impl FnMut(&[u8]) -> usize,
+    ) -> Result<usize, RecvError> {
+        let idx = self.conn_index(h).map_err(|_| RecvError::InvalidHandle)?;
+        self.recv_at(idx, |t| t.recv_each(f))
+    }
+
     /// Runs a read on connection `idx`; a read that opened the window enough to
     /// need an update wakes the connection.
     fn recv_at<R>(
@@ -351,8 +385,13 @@ impl Stack {
         let r = self
             .with_conn(idx, |t, _| read(t))
             .ok_or(RecvError::InvalidHandle)?;
-        if self.conn(idx).is_some_and(|t| t.ack_now) {
-            self.touch(idx);
+        if let Some(Some(Socket::Conn(t))) = self.slots.get_mut(idx as usize).map(|s| &mut s.sock) {
+            // Kept packets read to the end go back to the caller.
+            let spare = &mut self.spare_buffers;
+            t.recv_buf.drain_spent(|b| spare.put(b));
+            if t.ack_now {
+                self.touch(idx);
+            }
         }
         r
     }

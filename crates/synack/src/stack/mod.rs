@@ -181,6 +181,46 @@ pub struct Stack {
     totals: limits::Totals,
     /// TCBs of freed connections, parked for the next connection (see `pool`).
     pool: pool::TcbPool,
+    /// Buffers of packets kept in place and read to the end, for
+    /// [`Stack::reclaim_buffer`].
+    spare_buffers: SpareBuffers,
+}
+
+/// The most bytes of buffers (by capacity) of read kept packets the stack holds
+/// for [`Stack::reclaim_buffer`]; beyond it they are freed.
+pub const SPARE_BUFFER_BYTES: usize = 16 << 20;
+
+/// Buffers of read kept packets waiting for [`Stack::reclaim_buffer`], at
+/// most [`SPARE_BUFFER_BYTES`] of them.
+#[derive(Debug, Default)]
+struct SpareBuffers {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl SpareBuffers {
+    fn put(&mut self, b: Vec<u8>) {
+        if self.bytes + b.capacity() <= SPARE_BUFFER_BYTES {
+            self.bytes += b.capacity();
+            self.bufs.push(b);
+        }
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let b = self.bufs.pop()?;
+        self.bytes -= b.capacity();
+        Some(b)
+    }
+}
+
+/// Where a payload kept in its packet is ([`Stack::handle_packet_owned`]),
+/// and what follows up its connection once the packet is attached.
+struct KeptInput {
+    idx: u32,
+    /// The payload's offset in the packet.
+    start: usize,
+    prev: State,
+    state: State,
 }
 
 impl Stack {
@@ -214,6 +254,7 @@ impl Stack {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             totals: limits::Totals::default(),
             pool: pool::TcbPool::new(),
+            spare_buffers: SpareBuffers::default(),
             config,
         })
     }
@@ -256,6 +297,59 @@ impl Stack {
     /// Processes one received IP packet (IPv4 or IPv6). Malformed packets are counted
     /// by reason in [`Counters::parse_drops`] and dropped; this never panics.
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        // Never keeps anything: there is no buffer to keep.
+        let _ = self.input(now, packet, None);
+    }
+
+    /// [`Stack::handle_packet`] for a packet in a buffer the stack may keep:
+    /// the packet is `buf[..len]`. A segment's payload that comes next in its
+    /// connection's stream, with nothing else waiting to be read, of at least
+    /// [`crate::TcpConfig::keep_payload_min`] bytes, filling at least half of
+    /// `buf`'s capacity and passing its checksum stays where it is, and the
+    /// application reads it there ([`Stack::recv_each`], [`Stack::recv_with`],
+    /// or copied out by [`Stack::recv`]) instead of the stack copying it into
+    /// the receive ring — the receive side then reads each byte once and
+    /// writes none. Returns `buf` if the stack did not keep it; a kept
+    /// buffer comes back from [`Stack::reclaim_buffer`] once its payload is
+    /// read (or is freed with its connection's receive queue).
+    ///
+    /// A driver reading packets from a device into buffers of its own (a TUN
+    /// device, a ring of frames) hands each over this way and takes its spare
+    /// buffers from [`Stack::reclaim_buffer`] first, so that buffers circulate
+    /// without allocation.
+    #[must_use = "a buffer not kept comes back, for the caller to reuse"]
+    pub fn handle_packet_owned(
+        &mut self,
+        now: Instant,
+        buf: Vec<u8>,
+        len: usize,
+    ) -> Option<Vec<u8>> {
+        let len = len.min(buf.len());
+        let cap = buf.capacity();
+        let Some(kept) = self.input(now, &buf[..len], Some(cap)) else {
+            return Some(buf);
+        };
+        let back = match self.slots.get_mut(kept.idx as usize).map(|s| &mut s.sock) {
+            Some(Some(Socket::Conn(t))) => t.recv_buf.attach(buf, kept.start),
+            _ => Some(buf),
+        };
+        self.follow_up(kept.idx, kept.prev, kept.state);
+        back
+    }
+
+    /// A buffer handed in with [`Stack::handle_packet_owned`] whose payload
+    /// the application has read, for the caller to reuse; `None` if there is
+    /// none. The stack keeps at most [`SPARE_BUFFER_BYTES`] of them; any
+    /// beyond are freed.
+    pub fn reclaim_buffer(&mut self) -> Option<Vec<u8>> {
+        self.spare_buffers.take()
+    }
+
+    /// Takes in one packet. With `keep` (the capacity of the packet's buffer,
+    /// which the caller owns), a payload kept in place
+    /// ([`Tcb::can_keep_payload`]) returns where it is and what follows up
+    /// its connection's change, for the caller to attach the buffer first.
+    fn input(&mut self, now: Instant, packet: &[u8], keep: Option<usize>) -> Option<KeptInput> {
         self.advance(now);
         self.counters.packets_in += 1;
         let parsed = wire::parse_unverified(packet);
@@ -264,11 +358,11 @@ impl Stack {
             Ok(s) => s,
             Err(wire::ParseError::NotTcp) if wire::icmp::is_icmp(packet) => {
                 self.icmp_input(packet);
-                return;
+                return None;
             }
             &Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
-                return;
+                return None;
             }
         };
         let peek = unverified.peek();
@@ -286,17 +380,30 @@ impl Stack {
         };
         let Some(idx) = found else {
             self.input_no_conn(unverified);
-            return;
+            return None;
         };
-        let seg = match self.verify_for_conn(idx, unverified) {
+        let seg = match self.verify_for_conn(idx, unverified, keep) {
             Ok(s) => s,
             Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
-                return;
+                return None;
             }
         };
         self.counters.segments_in += 1;
-        self.conn_input(idx, &seg.tcp, seg.payload);
+        let (prev, state, kept) = self.conn_input(idx, &seg.tcp, seg.payload)?;
+        if kept {
+            self.counters.segments_kept += 1;
+            // The payload's offset in the packet (both point into it).
+            let start = seg.payload.as_ptr() as usize - packet.as_ptr() as usize;
+            return Some(KeptInput {
+                idx,
+                start,
+                prev,
+                state,
+            });
+        }
+        self.follow_up(idx, prev, state);
+        None
     }
 
     /// A segment for no connection: TIME-WAIT, a listener, or a RST.
@@ -338,10 +445,15 @@ impl Stack {
     /// go straight into the receive ring is copied there in the same pass
     /// (staged, committed only once the segment is accepted: `Tcb::stage_payload`);
     /// any other is summed where it lies.
+    ///
+    /// With `keep` (the capacity of the packet's buffer, see
+    /// [`Stack::handle_packet_owned`]), a payload that can stay in its packet
+    /// is summed where it lies and staged there instead.
     fn verify_for_conn<'u, 'p>(
         &mut self,
         idx: u32,
         seg: &'u wire::Unverified<'p>,
+        keep: Option<usize>,
     ) -> Result<&'u wire::Segment<'p>, wire::ParseError> {
         let Some(Socket::Conn(tcb)) = self
             .slots
@@ -352,6 +464,12 @@ impl Stack {
         };
         let (hdr, len) = (&seg.peek().tcp, seg.peek().payload.len());
         let seq = hdr.seq;
+        let keep = keep.filter(|_| len >= self.config.tcp.keep_payload_min);
+        if keep.is_some_and(|cap| tcb.can_keep_payload(hdr, len, cap)) {
+            let seg = seg.verify()?;
+            tcb.recv_buf.stage_kept(seq.0, len);
+            return Ok(seg);
+        }
         let Some((a, b)) = tcb.stage_payload(hdr, len) else {
             return seg.verify();
         };
@@ -462,8 +580,17 @@ impl Stack {
         }
     }
 
-    fn conn_input(&mut self, idx: u32, hdr: &TcpHeader, payload: &[u8]) {
-        let Some(tcb) = self.conn(idx) else { return };
+    /// Runs a segment through connection `idx`; returns the state before and
+    /// after, for the caller to follow up (`follow_up`), and whether its
+    /// payload was kept in its packet (which the caller attaches first),
+    /// unless the segment was dropped here.
+    fn conn_input(
+        &mut self,
+        idx: u32,
+        hdr: &TcpHeader,
+        payload: &[u8],
+    ) -> Option<(State, State, bool)> {
+        let tcb = self.conn(idx)?;
         let prev = tcb.state;
         let (local, remote) = (tcb.local, tcb.remote);
         if prev == State::SynReceived
@@ -481,9 +608,10 @@ impl Stack {
                 });
                 self.after_change(idx, prev);
             }
-            return;
+            return None;
         }
-        let state = self.with_conn(idx, |t, ctx| {
+        // The state came back from the TCB: no second lookup.
+        self.with_conn(idx, |t, ctx| {
             t.stats.segs_in += 1;
             if t.state == State::SynSent {
                 t.input_syn_sent(hdr, ctx);
@@ -493,12 +621,8 @@ impl Stack {
             // Payload staged by `verify_for_conn` and not taken is forgotten with
             // its packet.
             t.recv_buf.unstage();
-            t.state
-        });
-        // The state came back from the TCB: no second lookup.
-        if let Some(state) = state {
-            self.follow_up(idx, prev, state);
-        }
+            (prev, t.state, t.recv_buf.attaches())
+        })
     }
 
     /// Follows up a change to connection `idx`: queue moves, TIME-WAIT, removal,

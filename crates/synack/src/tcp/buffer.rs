@@ -9,7 +9,6 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-#[cfg(test)]
 use alloc::vec::Vec;
 
 /// Unacknowledged and unsent bytes, oldest first.
@@ -146,6 +145,9 @@ pub(crate) struct RecvRing {
     staged: u32,
     /// What the staged bytes were tagged with (the sequence number of the first).
     staged_tag: u32,
+    /// Whole received packets read in place, ahead of the ring's bytes (see
+    /// [`KeptPackets`]); allocated on first use, dropped by [`RecvRing::clear`].
+    kept: Option<Box<KeptPackets>>,
 }
 
 /// Largest ring: the configuration caps receive buffers at 1 GiB.
@@ -157,23 +159,38 @@ const RING_MAX: usize = 1 << 31;
 /// is pinned).
 const AHEAD: u32 = 1 << 31;
 
+/// The flag in [`RecvRing::staged`]: the staged payload lies in the received
+/// packet itself ([`RecvRing::stage_kept`]), not in the ring.
+const KEPT: u32 = 1 << 31;
+
 impl RecvRing {
     pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    /// Bytes held.
+    /// Bytes held, to be read: those of the kept packets, then the ring's.
     pub(crate) fn len(&self) -> usize {
-        self.len as usize
+        self.ring_len() + self.kept.as_deref().map_or(0, KeptPackets::bytes)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    /// Bytes held in the ring itself.
+    fn ring_len(&self) -> usize {
+        self.len as usize
     }
 
     /// The ring's allocation, in bytes.
     pub(crate) fn capacity(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Heap bytes held: the ring's storage and the kept packets' buffers with
+    /// their bookkeeping.
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.len() + self.kept.as_deref().map_or(0, KeptPackets::allocated)
     }
 
     /// Index of the oldest byte.
@@ -193,8 +210,16 @@ impl RecvRing {
         self.head & AHEAD != 0
     }
 
-    /// Empties the ring, keeping its storage; forgets staged and held bytes.
+    /// Empties the ring, keeping its storage; forgets staged and held bytes and
+    /// drops the kept packets.
     pub(crate) fn clear(&mut self) {
+        self.reset_ring();
+        self.kept = None;
+    }
+
+    /// Empties the ring itself, keeping its storage; forgets staged and held
+    /// bytes.
+    fn reset_ring(&mut self) {
         self.head = 0;
         self.len = 0;
         self.staged = 0;
@@ -207,7 +232,7 @@ impl RecvRing {
     /// and `write_ahead` call it, and both forget them).
     #[inline]
     fn reserve(&mut self, extra: usize) {
-        let need = self.len() + extra;
+        let need = self.ring_len() + extra;
         if need > self.buf.len() {
             self.grow(need);
         }
@@ -227,7 +252,7 @@ impl RecvRing {
         let keep = if self.holds_ahead() {
             self.buf.len()
         } else {
-            self.len()
+            self.ring_len()
         };
         let head = self.head();
         let first = keep.min(self.buf.len() - head);
@@ -274,7 +299,7 @@ impl RecvRing {
     fn slices_past_tail(&mut self, at: usize, n: usize) -> (&mut [u8], &mut [u8]) {
         self.reserve(at + n);
         self.staged = 0;
-        let start = self.index(self.len() + at);
+        let start = self.index(self.ring_len() + at);
         let first = n.min(self.buf.len() - start);
         let (wrapped, tail) = self.buf.split_at_mut(start);
         (&mut tail[..first], &mut wrapped[..n - first])
@@ -300,8 +325,8 @@ impl RecvRing {
     /// by [`RecvRing::write_ahead`], or filling the hole before them).
     pub(crate) fn advance(&mut self, n: usize) {
         debug_assert!(self.holds_ahead(), "advance over bytes never held");
-        debug_assert!(self.len() + n <= self.buf.len());
-        let n = n.min(self.buf.len() - self.len());
+        debug_assert!(self.ring_len() + n <= self.buf.len());
+        let n = n.min(self.buf.len() - self.ring_len());
         // At most the storage size, below RING_MAX.
         self.len += n as u32;
         self.staged = 0;
@@ -323,7 +348,7 @@ impl RecvRing {
     /// The `n` bytes written into [`RecvRing::stage`]'s storage are good and are
     /// the segment data starting at sequence number `tag`.
     pub(crate) fn set_staged(&mut self, tag: u32, n: usize) {
-        debug_assert!(self.len() + n <= self.buf.len());
+        debug_assert!(self.ring_len() + n <= self.buf.len());
         // At most the storage size, below RING_MAX.
         self.staged = n as u32;
         self.staged_tag = tag;
@@ -336,35 +361,99 @@ impl RecvRing {
 
     /// Appends the first `n` staged bytes if they are the data starting at `tag`
     /// (and there are at least `n`); returns whether it did. Either way nothing
-    /// stays staged.
+    /// stays staged. Bytes staged in their packet ([`RecvRing::stage_kept`])
+    /// count as held at once; the stack then attaches the packet
+    /// ([`RecvRing::attach`]).
     pub(crate) fn commit_staged(&mut self, tag: u32, n: usize) -> bool {
-        let ok = self.staged != 0 && self.staged_tag == tag && n <= self.staged as usize;
-        if ok {
-            // n <= staged, which fits the storage.
-            self.len += n as u32;
-        }
+        let staged = self.staged;
         self.staged = 0;
+        let ok = staged != 0 && self.staged_tag == tag && n <= (staged & !KEPT) as usize;
+        if ok {
+            match self.kept.as_deref_mut() {
+                Some(k) if staged & KEPT != 0 => k.commit(n),
+                // n <= staged, which fits the storage.
+                _ => self.len += n as u32,
+            }
+        }
         ok
     }
 
-    /// The held bytes, oldest first, as two pieces back to back.
+    /// Whether the payload (`len` bytes) of a packet in a buffer of `cap`
+    /// bytes can be kept where it lies rather than copied into the ring: it
+    /// comes first (the ring holds nothing, in order or ahead of it) and fills
+    /// at least half its buffer, so the memory held stays within twice the
+    /// bytes the window counts.
+    pub(crate) fn can_keep(&self, len: usize, cap: usize) -> bool {
+        self.len == 0 && !self.holds_ahead() && len > 0 && len.saturating_mul(2) >= cap
+    }
+
+    /// The `n` bytes starting at sequence number `tag`, verified where they lie
+    /// in the received packet, are staged for [`RecvRing::commit_staged`]
+    /// (the caller checked [`RecvRing::can_keep`]).
+    pub(crate) fn stage_kept(&mut self, tag: u32, n: usize) {
+        debug_assert!(n > 0 && n < KEPT as usize);
+        self.kept.get_or_insert_with(Box::default);
+        // A packet is far below 2^31 bytes.
+        self.staged = n as u32 | KEPT;
+        self.staged_tag = tag;
+    }
+
+    /// Takes the packet whose payload was just committed from
+    /// [`RecvRing::stage_kept`] (`start` is the payload's offset in `buf`);
+    /// hands `buf` back if nothing was.
+    pub(crate) fn attach(&mut self, buf: Vec<u8>, start: usize) -> Option<Vec<u8>> {
+        match self.kept.as_deref_mut() {
+            Some(k) if k.pending != 0 => {
+                k.attach(buf, start);
+                None
+            }
+            _ => Some(buf),
+        }
+    }
+
+    /// Whether a payload was committed from its packet and waits for
+    /// [`RecvRing::attach`].
+    pub(crate) fn attaches(&self) -> bool {
+        self.kept.as_deref().is_some_and(|k| k.pending != 0)
+    }
+
+    /// Hands the buffers of kept packets read to the end to `take` (the stack
+    /// does after every read, so they wait here for at most one call).
+    pub(crate) fn drain_spent(&mut self, take: impl FnMut(Vec<u8>)) {
+        if let Some(k) = self.kept.as_deref_mut() {
+            k.spent.drain(..).for_each(take);
+        }
+    }
+
+    /// The held bytes, oldest first, as two pieces back to back: those of the
+    /// oldest kept packet if there is one (the next call gives the next), else
+    /// the ring's.
     pub(crate) fn as_slices(&self) -> (&[u8], &[u8]) {
+        if let Some(front) = self.kept.as_deref().and_then(KeptPackets::front) {
+            return (front, &[]);
+        }
         let head = self.head();
-        let first = self.len().min(self.buf.len() - head);
+        let first = self.ring_len().min(self.buf.len() - head);
         (
             &self.buf[head..head + first],
-            &self.buf[..self.len() - first],
+            &self.buf[..self.ring_len() - first],
         )
     }
 
-    /// Drops the `n` oldest bytes (they were read).
+    /// Drops the `n` oldest bytes (they were read): the kept packets' first.
     pub(crate) fn consume(&mut self, n: usize) {
-        let n = n.min(self.len());
-        if n == self.len() && !self.holds_ahead() {
+        let mut n = n.min(self.len());
+        if let Some(k) = self.kept.as_deref_mut() {
+            n -= k.consume(n);
+            if n == 0 {
+                return;
+            }
+        }
+        if n == self.ring_len() && !self.holds_ahead() {
             // Empty: start over at index 0 (one piece for the next reads); staged
             // bytes sat at the old tail, which moves with it. (Not while bytes
             // past the tail are held: they stay at their distance from the head.)
-            self.clear();
+            self.reset_ring();
             return;
         }
         let head = self.index(n);
@@ -377,8 +466,99 @@ impl RecvRing {
     #[cfg(test)]
     fn past_tail(&self, at: usize, n: usize) -> Vec<u8> {
         (0..n)
-            .map(|k| self.buf[self.index(self.len() + at + k)])
+            .map(|k| self.buf[self.index(self.ring_len() + at + k)])
             .collect()
+    }
+}
+
+/// Received packets kept whole, their payload read in place
+/// ([`crate::Stack::handle_packet_owned`]): a segment's payload that comes next
+/// in the stream, with the ring empty, is verified where it lies and the
+/// packet's buffer joins this queue instead of being copied into the ring (the
+/// receive side then reads each byte once, for its checksum). The bytes of the
+/// queue come before the ring's; a packet is kept only while the ring is empty,
+/// so in-order data that is copied after kept packets (a small segment, a
+/// segment that arrived out of order) keeps the order, and more packets are
+/// kept only once the ring drains. Buffers read to the end wait in `spent`
+/// until the stack takes them back for its caller.
+#[derive(Debug, Default)]
+pub(crate) struct KeptPackets {
+    queue: VecDeque<Kept>,
+    /// Unread payload bytes in `queue`, and `pending`.
+    bytes: u32,
+    /// Bytes committed from the packet being taken in, which the stack
+    /// attaches next.
+    pending: u32,
+    /// Buffers read to the end, until the read that emptied them returns.
+    spent: Vec<Vec<u8>>,
+}
+
+/// One kept packet: its buffer and the unread part of its payload.
+#[derive(Debug)]
+struct Kept {
+    buf: Vec<u8>,
+    start: u32,
+    end: u32,
+}
+
+impl KeptPackets {
+    fn bytes(&self) -> usize {
+        self.bytes as usize
+    }
+
+    fn allocated(&self) -> usize {
+        core::mem::size_of::<Self>()
+            + self.queue.capacity() * core::mem::size_of::<Kept>()
+            + self.spent.capacity() * core::mem::size_of::<Vec<u8>>()
+            + self.queue.iter().map(|k| k.buf.capacity()).sum::<usize>()
+            + self.spent.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    fn commit(&mut self, n: usize) {
+        debug_assert_eq!(self.pending, 0);
+        // A packet's payload: far below 2^31, and the window bounds the sum.
+        self.pending = n as u32;
+        self.bytes += n as u32;
+    }
+
+    fn attach(&mut self, buf: Vec<u8>, start: usize) {
+        let end = start + self.pending as usize;
+        debug_assert!(end <= buf.len());
+        // Offsets inside a packet.
+        self.queue.push_back(Kept {
+            buf,
+            start: start as u32,
+            end: end as u32,
+        });
+        self.pending = 0;
+    }
+
+    /// The oldest kept packet's unread payload.
+    fn front(&self) -> Option<&[u8]> {
+        self.queue
+            .front()
+            .map(|k| &k.buf[k.start as usize..k.end as usize])
+    }
+
+    /// Drops up to `n` of the oldest bytes; returns how many.
+    fn consume(&mut self, n: usize) -> usize {
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            let k = left.min((front.end - front.start) as usize);
+            // k is at most a packet's payload.
+            front.start += k as u32;
+            self.bytes -= k as u32;
+            left -= k;
+            if front.start == front.end {
+                if let Some(done) = self.queue.pop_front() {
+                    self.spent.push(done.buf);
+                }
+            }
+        }
+        n - left
     }
 }
 
@@ -591,6 +771,67 @@ mod tests {
         assert_eq!(r.head(), 0);
     }
 
+    #[test]
+    fn kept_packets_are_read_first_and_their_buffers_come_back() {
+        let mut r = RecvRing::new();
+        // A packet of 100 payload bytes behind a 20-byte header.
+        let packet = |fill: u8| {
+            let mut p = alloc::vec![0u8; 20];
+            p.extend_from_slice(&[fill; 100]);
+            p
+        };
+        assert!(r.can_keep(100, 120));
+        assert!(!r.can_keep(100, 201), "less than half its buffer");
+        r.stage_kept(1000, 100);
+        assert!(r.commit_staged(1000, 100));
+        assert!(r.attaches());
+        assert_eq!(r.len(), 100, "counted from the commit");
+        assert!(r.attach(packet(b'a'), 20).is_none());
+        assert!(!r.attaches());
+        // Still nothing in the ring: the next one is kept too.
+        assert!(r.can_keep(100, 120));
+        r.stage_kept(1100, 100);
+        assert!(
+            r.commit_staged(1100, 60),
+            "a trimmed payload keeps its first bytes"
+        );
+        assert!(r.attach(packet(b'b'), 20).is_none());
+        // Copied data goes after them; with bytes in the ring, nothing more is kept.
+        r.extend(b"ccc");
+        assert!(!r.can_keep(100, 120));
+        assert_eq!(r.len(), 163);
+        // A staged packet that is not committed is handed back.
+        let mut r2 = RecvRing::new();
+        r2.stage_kept(5, 100);
+        r2.unstage();
+        assert!(!r2.attaches());
+        assert!(r2.attach(packet(b'z'), 20).is_some());
+        // Reads: one kept packet per run, then the ring.
+        assert_eq!(r.as_slices().0, &[b'a'; 100][..]);
+        r.consume(30);
+        assert_eq!(r.as_slices().0, &[b'a'; 70][..]);
+        r.consume(80);
+        assert_eq!(r.as_slices().0, &[b'b'; 50][..]);
+        let mut back = Vec::new();
+        r.drain_spent(|b| back.push(b));
+        assert_eq!(back.len(), 1, "the first packet, read to its end");
+        assert_eq!(&back[0][20..], &[b'a'; 100][..]);
+        r.consume(50);
+        assert_eq!(r.as_slices(), (&b"ccc"[..], &b""[..]));
+        r.consume(3);
+        assert!(r.is_empty());
+        r.drain_spent(|b| back.push(b));
+        assert_eq!(back.len(), 2);
+        // Clearing drops whatever is kept.
+        r.stage_kept(2000, 100);
+        assert!(r.commit_staged(2000, 100));
+        assert!(r.attach(packet(b'd'), 20).is_none());
+        assert!(r.allocated() >= 120);
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!(r.allocated(), r.capacity());
+    }
+
     /// How a segment reaches the mini receiver of `ring_and_queue_match_the_stream`.
     #[derive(Clone, Copy, Debug)]
     enum Arrival {
@@ -600,6 +841,10 @@ mod tests {
         BadChecksum,
         /// Checksum good but the segment is not accepted (other bytes, say).
         Rejected,
+        /// Good, in a packet buffer the receiver may keep (`Stack::handle_packet_owned`).
+        Owned,
+        /// Verified in its packet, staged there, then not accepted.
+        OwnedRejected,
     }
 
     /// The receive side of a connection in miniature: the same ring and queue
@@ -610,9 +855,36 @@ mod tests {
         q: crate::tcp::reassembly::Reassembly,
         /// Stream offset of the tail (RCV.NXT).
         off: u64,
+        /// Packets kept, and their buffers given back so far.
+        kept: usize,
+        spent: usize,
     }
 
     impl MiniRx {
+        /// As `Stack::verify_for_conn` and `Stack::handle_packet_owned` with a
+        /// packet of `data` behind a 52-byte header in a buffer twice its size
+        /// at most; true if the packet was kept.
+        fn arrive_owned(&mut self, at: u64, data: &[u8], accepted: bool) -> bool {
+            let mut packet = alloc::vec![0xaa; 52];
+            packet.extend_from_slice(data);
+            let cap = packet.capacity();
+            if !(self.stages(at, data.len())
+                && self.q.is_empty()
+                && self.ring.can_keep(data.len(), cap))
+            {
+                return false;
+            }
+            self.ring.stage_kept(at as u32, data.len());
+            if accepted {
+                self.take_in_order(data);
+            }
+            self.ring.unstage();
+            let back = self.ring.attach(packet, 52);
+            assert_eq!(back.is_none(), accepted, "kept exactly when taken");
+            self.kept += usize::from(accepted);
+            accepted
+        }
+
         fn stages(&self, at: u64, len: usize) -> bool {
             at == self.off
                 && self
@@ -622,6 +894,13 @@ mod tests {
         }
 
         fn arrive(&mut self, at: u64, data: &[u8], how: Arrival) {
+            let how = match how {
+                Arrival::Owned if self.arrive_owned(at, data, true) => return,
+                Arrival::OwnedRejected if self.arrive_owned(at, data, false) => return,
+                Arrival::Owned => Arrival::Good,
+                Arrival::OwnedRejected => Arrival::Rejected,
+                how => how,
+            };
             if self.stages(at, data.len()) {
                 let (a, b) = self.ring.stage(data.len());
                 let k = a.len();
@@ -635,7 +914,7 @@ mod tests {
                         a.fill(0xee);
                         b.fill(0xee);
                     }
-                    Arrival::Rejected => {
+                    Arrival::Rejected | Arrival::Owned | Arrival::OwnedRejected => {
                         a.fill(0xbb);
                         b.fill(0xbb);
                         self.ring.set_staged(at as u32, data.len());
@@ -685,16 +964,18 @@ mod tests {
 
     proptest::proptest! {
         /// Segments in any order, good, corrupt or rejected, staged where the
-        /// connection would stage them, with reads in between and the ring
-        /// growing from nothing: every held byte stays what was received, and the
-        /// application reads exactly the stream.
+        /// connection would stage them (in the ring, or in their own packet
+        /// when it may be kept), with reads in between and the ring growing
+        /// from nothing: every held byte stays what was received, the
+        /// application reads exactly the stream, and every kept packet's
+        /// buffer comes back once read.
         #[test]
         fn ring_and_queue_match_the_stream(
             ops in proptest::collection::vec(
                 (
                     proptest::prop_oneof![proptest::strategy::Just(0u64), 0..3000u64],
                     1..700usize,
-                    0..4u8,
+                    0..7u8,
                     0..2000usize,
                 ),
                 1..120,
@@ -705,10 +986,22 @@ mod tests {
             let mut rx = MiniRx::default();
             let mut read: Vec<u8> = Vec::new();
             let check = |rx: &mut MiniRx, read: &mut Vec<u8>, n: usize| {
-                let n = n.min(rx.ring.len());
-                let (a, b) = rx.ring.as_slices();
-                read.extend_from_slice(&[a, b].concat()[..n]);
-                rx.ring.consume(n);
+                // Kept packets one run at a time, then the ring's two pieces.
+                let mut n = n.min(rx.ring.len());
+                while n > 0 {
+                    let (a, b) = rx.ring.as_slices();
+                    let k = n.min(a.len() + b.len());
+                    proptest::prop_assert!(k > 0, "bytes held but none to read");
+                    read.extend_from_slice(&[a, b].concat()[..k]);
+                    rx.ring.consume(k);
+                    n -= k;
+                }
+                let spent = &mut rx.spent;
+                rx.ring.drain_spent(|b| {
+                    assert_eq!(&b[..52], &[0xaa; 52], "a kept packet's own buffer");
+                    *spent += 1;
+                });
+                proptest::prop_assert!(rx.spent <= rx.kept);
                 proptest::prop_assert_eq!(&read[..], &stream[..read.len()]);
                 proptest::prop_assert_eq!(rx.off, (read.len() + rx.ring.len()) as u64);
                 for (s, e) in rx.q.ranges() {
@@ -729,7 +1022,9 @@ mod tests {
                 let how = match how {
                     0 | 1 => Arrival::Good,
                     2 => Arrival::BadChecksum,
-                    _ => Arrival::Rejected,
+                    3 => Arrival::Rejected,
+                    4 | 5 => Arrival::Owned,
+                    _ => Arrival::OwnedRejected,
                 };
                 rx.arrive(at, &stream[at as usize..end as usize], how);
                 check(&mut rx, &mut read, reads)?;
@@ -744,6 +1039,7 @@ mod tests {
             // Whatever is still unread (all of it may have arrived in the ops).
             check(&mut rx, &mut read, usize::MAX)?;
             proptest::prop_assert_eq!(read, stream);
+            proptest::prop_assert_eq!(rx.spent, rx.kept, "every kept buffer came back");
         }
     }
 }

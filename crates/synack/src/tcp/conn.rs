@@ -288,7 +288,7 @@ pub(crate) struct Tcb {
     /// Proportional Rate Reduction during SACK recovery (RFC 6937), and what it
     /// currently allows to be sent.
     pub(crate) prr: Option<Box<Prr>>,
-    pub(crate) prr_allow: usize,
+    pub(crate) prr_allow: u32,
     /// The latest RTT sample (for delay-based slow-start exit, HyStart++).
     pub(crate) latest_rtt: OptU64,
     /// Retransmit one segment at `snd_una` on the next poll (fast retransmit).
@@ -631,7 +631,7 @@ impl Tcb {
     /// The heap bytes a parked TCB holds beyond its box and congestion controller.
     #[cfg(test)]
     pub(crate) fn parked_bytes(&self) -> usize {
-        self.send_buf.allocated() + self.recv_buf.capacity()
+        self.send_buf.allocated() + self.recv_buf.allocated()
     }
 
     fn with_cc(
@@ -847,7 +847,7 @@ impl Tcb {
             && self.recv_buf.is_empty()
             && self.reasm.is_empty();
         let holds = quiet
-            && (self.recv_buf.capacity() > 0
+            && (self.recv_buf.allocated() > 0
                 || self.send_buf.allocated() > 0
                 || self.rack.idle_bytes() > 0);
         if !holds {
@@ -1083,17 +1083,28 @@ impl Tcb {
         if buf.is_empty() {
             return Ok(0);
         }
-        let (a, b) = self.recv_buf.as_slices();
-        let n = buf.len().min(a.len() + b.len());
-        let na = n.min(a.len());
-        buf[..na].copy_from_slice(&a[..na]);
-        buf[na..n].copy_from_slice(&b[..n - na]);
-        self.consume_read(n);
+        let before = self.rcv_wnd();
+        let mut n = 0;
+        // The ring's two pieces in one step, each kept packet in its own.
+        while n < buf.len() {
+            let (a, b) = self.recv_buf.as_slices();
+            let k = (buf.len() - n).min(a.len() + b.len());
+            if k == 0 {
+                break;
+            }
+            let ka = k.min(a.len());
+            buf[n..n + ka].copy_from_slice(&a[..ka]);
+            buf[n + ka..n + k].copy_from_slice(&b[..k - ka]);
+            self.recv_buf.consume(k);
+            n += k;
+        }
+        self.maybe_window_update(before);
         Ok(n)
     }
 
-    /// RECEIVE in place: `f` gets the oldest unread bytes that lie contiguous in
-    /// the ring (all of them unless the ring wraps; call again for the rest) and
+    /// RECEIVE in place: `f` gets the oldest unread bytes that lie contiguous
+    /// (all of them unless the ring wraps or they are in a kept packet: call
+    /// again for the rest) and
     /// returns how many it consumed; at end of stream it gets an empty slice.
     pub(crate) fn recv_with<R>(
         &mut self,
@@ -1110,6 +1121,37 @@ impl Tcb {
             self.consume_read(n);
         }
         Ok(r)
+    }
+
+    /// RECEIVE in place, run by run: `f` gets each contiguous run of unread
+    /// bytes in order and returns how many it consumed; stops after a run not
+    /// consumed whole. Returns the bytes consumed (0 at end of stream).
+    pub(crate) fn recv_each(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> usize,
+    ) -> Result<usize, RecvError> {
+        if self.recv_buf.is_empty() {
+            return self.nothing_to_read().map(|()| 0);
+        }
+        let before = self.rcv_wnd();
+        let mut total = 0;
+        loop {
+            let (a, _) = self.recv_buf.as_slices();
+            let len = a.len();
+            if len == 0 {
+                break;
+            }
+            let n = f(a).min(len);
+            self.recv_buf.consume(n);
+            total += n;
+            if n < len {
+                break;
+            }
+        }
+        if total > 0 {
+            self.maybe_window_update(before);
+        }
+        Ok(total)
     }
 
     /// Why there is nothing to read: `Ok` at end of stream, else the error.

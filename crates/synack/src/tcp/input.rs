@@ -557,7 +557,8 @@ impl Tcb {
                 let delivered = (acked + self.rack.sacked_bytes()).saturating_sub(sacked_before);
                 let (pipe, mss) = (self.pipe(), usize::from(self.mss));
                 if let Some(prr) = self.prr.as_mut() {
-                    self.prr_allow = prr.on_ack(delivered, pipe, mss);
+                    self.prr_allow =
+                        u32::try_from(prr.on_ack(delivered, pipe, mss)).unwrap_or(u32::MAX);
                 }
             }
         }
@@ -830,11 +831,32 @@ impl Tcb {
         hdr: &TcpHeader,
         len: usize,
     ) -> Option<(&mut [u8], &mut [u8])> {
+        if !self.goes_straight_in(hdr, len) {
+            return None;
+        }
+        Some(self.recv_buf.stage(len))
+    }
+
+    /// [`Tcb::stage_payload`] for a payload that may stay in its packet (a
+    /// buffer of `cap` bytes the stack owns): true if it goes straight in and
+    /// the receive queue can keep it whole ([`RecvRing::can_keep`]: nothing
+    /// held before or after it); the stack then verifies it where it lies and
+    /// declares it good with `recv_buf.stage_kept`.
+    ///
+    /// [`RecvRing::can_keep`]: crate::tcp::buffer::RecvRing::can_keep
+    pub(crate) fn can_keep_payload(&self, hdr: &TcpHeader, len: usize, cap: usize) -> bool {
+        self.recv_buf.can_keep(len, cap) && self.reasm.is_empty() && self.goes_straight_in(hdr, len)
+    }
+
+    /// Whether a payload of `len` bytes goes straight into the receive queue
+    /// if its segment is accepted: data at RCV.NXT, within the window, ending
+    /// before the first byte held out of order, in a state that takes data.
+    fn goes_straight_in(&self, hdr: &TcpHeader, len: usize) -> bool {
         let takes_data = matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
         );
-        if len == 0
+        !(len == 0
             || !takes_data
             || hdr.flags.syn()
             || hdr.flags.rst()
@@ -845,11 +867,7 @@ impl Tcb {
                 .reasm
                 .first_start()
                 .is_some_and(|s| s.saturating_sub(self.rcv_off) < len as u64)
-            || len > self.accept_window()
-        {
-            return None;
-        }
-        Some(self.recv_buf.stage(len))
+            || len > self.accept_window())
     }
 
     /// RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second full-sized

@@ -266,7 +266,7 @@ impl Tcb {
         let mss = usize::from(self.mss);
         // PRR (RFC 6937) paces the reduction; without it, RFC 6675's cwnd − pipe.
         let room = if self.prr.is_some() {
-            self.prr_allow
+            self.prr_allow as usize
         } else {
             self.cc.cwnd().saturating_sub(self.pipe())
         };
@@ -291,7 +291,9 @@ impl Tcb {
     fn prr_sent(&mut self, bytes: usize) {
         if let Some(prr) = self.prr.as_mut() {
             prr.on_sent(bytes);
-            self.prr_allow = self.prr_allow.saturating_sub(bytes);
+            self.prr_allow = self
+                .prr_allow
+                .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
         }
     }
 

@@ -37,7 +37,7 @@ impl Tcb {
         if self.sack_ok && self.cc.uses_prr() {
             self.prr = Some(Box::new(Prr::start(self.cc.ssthresh(), self.in_flight())));
             // RFC 6937: the first retransmission goes out at once.
-            self.prr_allow = usize::from(self.mss);
+            self.prr_allow = u32::from(self.mss);
         }
         self.rtt_timing = None;
         self.tlp_deadline = None;

@@ -143,7 +143,16 @@ fn lanes_native(data: &[u8], mut dst: Option<&mut [u8]>) -> (u64, usize) {
                     add_steps(&mut acc, &w);
                 }
             }
-            None => add_steps(&mut acc, block),
+            None => {
+                // As above without the store: each step loaded once into
+                // registers and summed there (summing the block in place made
+                // the compiler spill the lanes and copy them per block).
+                let (src, _) = block.as_chunks::<STEP>();
+                for c in src {
+                    let w = *c;
+                    add_steps(&mut acc, &w);
+                }
+            }
         }
         total += acc.iter().map(|&a| u64::from(a)).sum::<u64>();
         done += n;
@@ -159,14 +168,157 @@ fn lanes_native(data: &[u8], mut dst: Option<&mut [u8]>) -> (u64, usize) {
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod simd {
+    use super::{BLOCK_STEPS, STEP};
+    use core::arch::x86_64::{
+        __m256i, __m512i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepu16_epi32,
+        _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_storeu_si256,
+        _mm512_add_epi32, _mm512_castsi512_si256, _mm512_cvtepu16_epi32, _mm512_extracti64x4_epi64,
+        _mm512_loadu_si512, _mm512_setzero_si512, _mm512_storeu_si512,
+    };
+
+    // The two builds below are written with the vector instructions
+    // themselves rather than left to the compiler's vectorizer: from the same
+    // plain loop, the compiler once kept each step in registers (load, store,
+    // sum) and, after an unrelated change elsewhere in the crate, turned the
+    // stores into one `memcpy` of the whole block followed by a second pass
+    // to sum — two passes over the data, which `copy_and_sum` exists to
+    // avoid. Each 64-byte step is loaded once, stored if copying, and its 32
+    // words zero-extended into `u32` lanes; the lanes are emptied once per
+    // block (at most 65,536 steps: no lane wraps) into a `u64`.
+
+    /// Adds the `u32` lanes of `v` into a `u64`.
+    #[inline(always)]
+    fn lanes_total<T: Copy, const N: usize>(v: T) -> u64 {
+        debug_assert_eq!(core::mem::size_of::<T>(), 4 * N);
+        let mut words = [0u32; N];
+        // SAFETY: `T` is a vector of exactly `N` `u32` lanes (checked above in
+        // debug builds; the two callers pass 8 lanes of a `__m256i` and 16 of
+        // a `__m512i`); `words` is writable for that many bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping((&raw const v).cast::<u32>(), words.as_mut_ptr(), N)
+        };
+        words.iter().map(|&w| u64::from(w)).sum()
+    }
+
+    /// Steps per block of the builds below: their lanes are added together at
+    /// the end of a block (four into one for AVX2) before the one horizontal
+    /// sum, so a lane may reach only a quarter of `u32` (16,384 × 4 × 65,535
+    /// < 2^32).
+    const VEC_BLOCK: usize = BLOCK_STEPS / 4;
+
     #[target_feature(enable = "avx512bw")]
     fn lanes_avx512(data: &[u8], dst: Option<&mut [u8]>) -> (u64, usize) {
-        super::lanes_native(data, dst)
+        let (src, _) = data.as_chunks::<STEP>();
+        let mut total = 0u64;
+        match dst {
+            Some(d) => {
+                let (out, _) = d.as_chunks_mut::<STEP>();
+                for (s, o) in src.chunks(VEC_BLOCK).zip(out.chunks_mut(VEC_BLOCK)) {
+                    let mut acc = [_mm512_setzero_si512(); 2];
+                    for (c, o) in s.iter().zip(o) {
+                        // SAFETY: `c` is 64 readable bytes, `o` 64 writable
+                        // ones; neither needs alignment.
+                        let v: __m512i = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+                        unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), v) };
+                        add512(&mut acc, v);
+                    }
+                    total += lanes_total::<__m512i, 16>(_mm512_add_epi32(acc[0], acc[1]));
+                }
+            }
+            None => {
+                for s in src.chunks(VEC_BLOCK) {
+                    let mut acc = [_mm512_setzero_si512(); 2];
+                    for c in s {
+                        // SAFETY: `c` is 64 readable bytes; no alignment needed.
+                        add512(&mut acc, unsafe { _mm512_loadu_si512(c.as_ptr().cast()) });
+                    }
+                    total += lanes_total::<__m512i, 16>(_mm512_add_epi32(acc[0], acc[1]));
+                }
+            }
+        }
+        (total, src.len() * STEP)
+    }
+
+    /// One step's 32 words zero-extended into the two accumulators.
+    #[target_feature(enable = "avx512bw")]
+    #[inline]
+    fn add512(acc: &mut [__m512i; 2], v: __m512i) {
+        acc[0] = _mm512_add_epi32(acc[0], _mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)));
+        acc[1] = _mm512_add_epi32(
+            acc[1],
+            _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(v)),
+        );
     }
 
     #[target_feature(enable = "avx2")]
     fn lanes_avx2(data: &[u8], dst: Option<&mut [u8]>) -> (u64, usize) {
-        super::lanes_native(data, dst)
+        let (src, _) = data.as_chunks::<STEP>();
+        let mut total = 0u64;
+        match dst {
+            Some(d) => {
+                let (out, _) = d.as_chunks_mut::<STEP>();
+                for (s, o) in src.chunks(VEC_BLOCK).zip(out.chunks_mut(VEC_BLOCK)) {
+                    let mut acc = [_mm256_setzero_si256(); 4];
+                    for (c, o) in s.iter().zip(o) {
+                        // SAFETY: `c` is 64 readable bytes, `o` 64 writable
+                        // ones, each as two 32-byte halves; no alignment needed.
+                        let v: [__m256i; 2] = unsafe {
+                            [
+                                _mm256_loadu_si256(c.as_ptr().cast()),
+                                _mm256_loadu_si256(c[32..].as_ptr().cast()),
+                            ]
+                        };
+                        unsafe {
+                            _mm256_storeu_si256(o.as_mut_ptr().cast(), v[0]);
+                            _mm256_storeu_si256(o[32..].as_mut_ptr().cast(), v[1]);
+                        }
+                        add256(&mut acc, v);
+                    }
+                    total += total256(acc);
+                }
+            }
+            None => {
+                for s in src.chunks(VEC_BLOCK) {
+                    let mut acc = [_mm256_setzero_si256(); 4];
+                    for c in s {
+                        // SAFETY: `c` is 64 readable bytes, two 32-byte
+                        // halves; no alignment needed.
+                        let v = unsafe {
+                            [
+                                _mm256_loadu_si256(c.as_ptr().cast()),
+                                _mm256_loadu_si256(c[32..].as_ptr().cast()),
+                            ]
+                        };
+                        add256(&mut acc, v);
+                    }
+                    total += total256(acc);
+                }
+            }
+        }
+        (total, src.len() * STEP)
+    }
+
+    /// One step's 32 words (two halves) zero-extended into four accumulators.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn add256(acc: &mut [__m256i; 4], v: [__m256i; 2]) {
+        for (k, half) in v.into_iter().enumerate() {
+            let low = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(half));
+            let high = _mm256_cvtepu16_epi32(_mm256_extracti128_si256::<1>(half));
+            acc[2 * k] = _mm256_add_epi32(acc[2 * k], low);
+            acc[2 * k + 1] = _mm256_add_epi32(acc[2 * k + 1], high);
+        }
+    }
+
+    /// The four accumulators of a block added up.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn total256(acc: [__m256i; 4]) -> u64 {
+        let a = _mm256_add_epi32(
+            _mm256_add_epi32(acc[0], acc[1]),
+            _mm256_add_epi32(acc[2], acc[3]),
+        );
+        lanes_total::<__m256i, 8>(a)
     }
 
     /// [`super::lanes_native`], in the widest build the CPU runs.

@@ -49,6 +49,13 @@ pub struct Pair {
     pub filter: Option<Filter>,
     pub events_a: Vec<Event>,
     pub events_b: Vec<Event>,
+    /// Hand packets over in buffers the stacks may keep
+    /// (`Stack::handle_packet_owned`) instead of as borrowed slices.
+    pub owned: bool,
+    /// Buffers the stacks gave back (`Stack::reclaim_buffer`).
+    pub reclaimed: usize,
+    /// Read in place with `Stack::recv_each` instead of copying out with `recv`.
+    pub read_in_place: bool,
 }
 
 pub fn config(seed: u64) -> StackConfig {
@@ -77,6 +84,9 @@ impl Pair {
             filter: None,
             events_a: Vec::new(),
             events_b: Vec::new(),
+            owned: false,
+            reclaimed: 0,
+            read_in_place: false,
         }
     }
 
@@ -142,7 +152,13 @@ impl Pair {
             let (_, from, pkt) = self.in_flight.pop_front().unwrap();
             let to = if from == Side::A { Side::B } else { Side::A };
             let now = self.now;
-            self.stack(to).handle_packet(now, &pkt);
+            if self.owned {
+                let len = pkt.len();
+                // A buffer not kept comes back at once; kept ones once read.
+                let _ = self.stack(to).handle_packet_owned(now, pkt, len);
+            } else {
+                self.stack(to).handle_packet(now, &pkt);
+            }
         } else {
             let now = self.now;
             self.a.handle_timeout(now);
@@ -276,14 +292,28 @@ impl Pair {
     /// Reads everything available on `h`; returns (bytes, eof).
     pub fn read_available(&mut self, side: Side, h: SocketHandle, into: &mut Vec<u8>) -> bool {
         let mut buf = [0u8; 16384];
-        loop {
-            match self.stack(side).recv(h, &mut buf) {
-                Ok(0) => return true,
-                Ok(n) => into.extend_from_slice(&buf[..n]),
-                Err(synack::RecvError::WouldBlock) => return false,
+        let eof = loop {
+            let read = if self.read_in_place {
+                self.stack(side).recv_each(h, |d| {
+                    into.extend_from_slice(d);
+                    d.len()
+                })
+            } else {
+                self.stack(side).recv(h, &mut buf).inspect(|&n| {
+                    into.extend_from_slice(&buf[..n]);
+                })
+            };
+            match read {
+                Ok(0) => break true,
+                Ok(_) => {}
+                Err(synack::RecvError::WouldBlock) => break false,
                 Err(e) => panic!("recv failed: {e} ({:?})", self.stack(side).error(h)),
             }
+        };
+        while self.stack(side).reclaim_buffer().is_some() {
+            self.reclaimed += 1;
         }
+        eof
     }
 
     pub fn dropped_count(&self) -> usize {
