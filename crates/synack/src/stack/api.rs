@@ -683,7 +683,9 @@ impl Stack {
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(SocketError::InvalidArgument);
         }
-        self.with_conn(idx, |t, _| t.user_timeout = timeout);
+        self.with_conn(idx, |t, _| {
+            t.user_timeout = crate::tcp::conn::user_timeout_us(timeout);
+        });
         self.touch(idx);
         Ok(())
     }
@@ -801,7 +803,7 @@ impl Stack {
             spurious_undos: t.stats.spurious_undos,
             congestion: t.cc.name(),
             phase: t.phase(),
-            pacing_rate: if t.pacing { t.pacing_rate } else { 0 },
+            pacing_rate: if t.pacing { t.pacing_rate.rate() } else { 0 },
             recoveries: t.stats.recoveries,
             rtos: t.stats.rtos,
             spurious_rtos: t.stats.spurious_rtos,

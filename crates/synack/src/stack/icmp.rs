@@ -134,6 +134,8 @@ impl Tcb {
         ctx.counters.icmp_mtu_lowered += 1;
         self.mss = mss;
         self.cc.set_mss(usize::from(mss));
+        // The pacer's times are for segments of the old size.
+        self.pacing_rate_stale = true;
         if self.snd_una == self.snd_max {
             return;
         }

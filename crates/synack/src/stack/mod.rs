@@ -515,6 +515,9 @@ impl Stack {
         let (r, before, after) = self.run_conn(idx, |t, ctx| {
             let before = (t.mem_bytes(), t.orphan);
             let r = f(t, ctx);
+            // What the advertised window depends on may have changed (see
+            // `Tcb::window_field`): only here, never while transmitting.
+            t.wnd_cache_key = crate::tcp::conn::WND_CACHE_STALE;
             (r, before, (t.mem_bytes(), t.orphan))
         })?;
         if after != before {

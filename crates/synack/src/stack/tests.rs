@@ -139,7 +139,7 @@ fn freed_tcbs_are_pooled_small_and_renewed_fresh() {
     t.dsack = Some((crate::SeqNum(1), crate::SeqNum(2)));
     t.recover = Some(crate::SeqNum(3));
     t.tlp_end = Some(crate::SeqNum(4));
-    t.user_timeout = Some(core::time::Duration::from_secs(9));
+    t.user_timeout = crate::tcp::conn::OptU64::some(9_000_000);
     t.keepalive_probes = 3;
     t.retries = 5;
     t.quickack = 0;

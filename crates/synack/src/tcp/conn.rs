@@ -17,7 +17,7 @@ use crate::event::{Counters, Event, EventQueue};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::{RecvRing, SendBuffer};
 use crate::tcp::congestion::{CongestionControl, Prr};
-use crate::tcp::pacing::{default_rate, Pacer};
+use crate::tcp::pacing::{default_rate, PaceRate, Pacer};
 use crate::tcp::rack::{Rack, RackSpares};
 use crate::tcp::reassembly::Reassembly;
 use crate::tcp::rto::RttEstimator;
@@ -131,6 +131,18 @@ impl OptU64 {
     }
 }
 
+/// A user timeout as a TCB keeps it: whole microseconds, the resolution of
+/// the deadline it sets (`Instant + Duration` drops the rest).
+pub(crate) fn user_timeout_us(t: Option<Duration>) -> OptU64 {
+    t.map_or(OptU64::NONE, OptU64::from_duration)
+}
+
+/// `Tcb::wnd_cache_key`: the cached window field must be computed again.
+pub(crate) const WND_CACHE_STALE: u8 = 0;
+/// `Tcb::wnd_cache_key` of a valid field computed without memory pressure
+/// (one more with it).
+pub(crate) const WND_CACHE_VALID: u8 = 1;
+
 /// The earlier of two optional deadlines.
 #[inline]
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -224,6 +236,11 @@ pub(crate) struct Tcb {
     pub(crate) rcv_wscale: u8,
     /// Right edge of the window we last advertised; never moves left (RFC 9293 §3.8.6.2.2).
     pub(crate) rcv_adv: SeqNum,
+    /// The window field last computed for a segment other than a SYN, valid
+    /// while `wnd_cache_key` is `WND_CACHE_VALID` + `mem_pressure` (see
+    /// `Tcb::window_field`; `Stack::with_conn` marks it stale).
+    pub(crate) wnd_cache: u16,
+    pub(crate) wnd_cache_key: u8,
     pub(crate) recv_buf: RecvRing,
     pub(crate) recv_cap: usize,
     pub(crate) reasm: Reassembly,
@@ -300,11 +317,12 @@ pub(crate) struct Tcb {
     /// RFC 5681 §4.1 restart window after idle (`TcpConfig::slow_start_after_idle`).
     pub(crate) idle_restart: bool,
     /// Pacing (see `tcp::pacing`): on or off, the earliest next departure, the
-    /// timer that wakes a paced-out sender, and the rate last used (bytes/s).
+    /// timer that wakes a paced-out sender, and the rate last used (bytes/s,
+    /// with the times of a full segment and of a burst at it).
     pub(crate) pacing: bool,
     pub(crate) pacer: Pacer,
     pub(crate) pace_deadline: Option<Instant>,
-    pub(crate) pacing_rate: u64,
+    pub(crate) pacing_rate: PaceRate,
     /// What the rate depends on may have changed since it was last computed
     /// (see `Tcb::pace`).
     pub(crate) pacing_rate_stale: bool,
@@ -332,7 +350,8 @@ pub(crate) struct Tcb {
     pub(crate) keepalive_pending: bool,
     /// When the last segment arrived from the peer.
     pub(crate) last_rcv: Instant,
-    pub(crate) user_timeout: Option<Duration>,
+    /// RFC 5482 user timeout, in whole microseconds (as deadlines are kept).
+    pub(crate) user_timeout: OptU64,
     /// When the send side last made progress (an ACK advanced, or it left idle).
     pub(crate) progress_at: Instant,
 
@@ -438,6 +457,8 @@ impl Tcb {
             rcv_nxt,
             rcv_wscale,
             rcv_adv,
+            wnd_cache,
+            wnd_cache_key,
             recv_buf,
             recv_cap,
             reasm,
@@ -535,6 +556,8 @@ impl Tcb {
         *rcv_nxt = SeqNum(0);
         *rcv_wscale = cfg.rcv_wscale();
         *rcv_adv = SeqNum(0);
+        *wnd_cache = 0;
+        *wnd_cache_key = WND_CACHE_STALE;
         recv_buf.clear();
         *recv_cap = cfg.recv_buffer;
         *reasm = Reassembly::new();
@@ -586,7 +609,7 @@ impl Tcb {
         *pacing = cfg.pacing;
         *pacer = Pacer::default();
         *pace_deadline = None;
-        *pacing_rate = 0;
+        *pacing_rate = PaceRate::default();
         *pacing_rate_stale = true;
         *last_data_sent = None;
         *ack_now = false;
@@ -600,7 +623,7 @@ impl Tcb {
         *keepalive_probes = 0;
         *keepalive_pending = false;
         *last_rcv = Instant::ZERO;
-        *user_timeout = cfg.user_timeout;
+        *user_timeout = user_timeout_us(cfg.user_timeout);
         *progress_at = Instant::ZERO;
         *rcvbuf_locked = !cfg.auto_tune;
         *sndbuf_locked = !cfg.auto_tune;
@@ -668,6 +691,8 @@ impl Tcb {
             rcv_nxt: SeqNum(0),
             rcv_wscale: cfg.rcv_wscale(),
             rcv_adv: SeqNum(0),
+            wnd_cache: 0,
+            wnd_cache_key: WND_CACHE_STALE,
             recv_buf: RecvRing::new(),
             recv_cap: cfg.recv_buffer,
             reasm: Reassembly::new(),
@@ -719,7 +744,7 @@ impl Tcb {
             pacing: cfg.pacing,
             pacer: Pacer::default(),
             pace_deadline: None,
-            pacing_rate: 0,
+            pacing_rate: PaceRate::default(),
             pacing_rate_stale: true,
             last_data_sent: None,
             ack_now: false,
@@ -733,7 +758,7 @@ impl Tcb {
             keepalive_probes: 0,
             keepalive_pending: false,
             last_rcv: Instant::ZERO,
-            user_timeout: cfg.user_timeout,
+            user_timeout: user_timeout_us(cfg.user_timeout),
             progress_at: Instant::ZERO,
             rcvbuf_locked: !cfg.auto_tune,
             sndbuf_locked: !cfg.auto_tune,
@@ -829,7 +854,7 @@ impl Tcb {
         t = earliest(t, self.tlp_deadline);
         t = earliest(t, self.pace_deadline);
         t = earliest(t, self.delack_deadline);
-        if self.user_timeout.is_some() {
+        if self.user_timeout.get().is_some() {
             t = earliest(t, self.user_deadline());
         }
         earliest(t, self.idle_trim_deadline())
@@ -874,6 +899,7 @@ impl Tcb {
     pub(crate) fn user_deadline(&self) -> Option<Instant> {
         let waiting = self.snd_una != self.snd_max || self.persist_deadline.is_some();
         self.user_timeout
+            .duration()
             .filter(|_| waiting && self.state != State::Closed)
             .map(|t| self.progress_at + t)
     }

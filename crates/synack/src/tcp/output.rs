@@ -9,8 +9,8 @@
 use core::cmp::min;
 use core::net::SocketAddr;
 
-use crate::tcp::conn::{Ctx, Tcb};
-use crate::tcp::pacing::{burst_bytes, HEADER_BYTES};
+use crate::tcp::conn::{Ctx, Tcb, WND_CACHE_STALE, WND_CACHE_VALID};
+use crate::tcp::pacing::{PaceRate, HEADER_BYTES};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::State;
 use crate::time::Instant;
@@ -135,7 +135,7 @@ impl Tcb {
             seq: seg.seq,
             ack: self.rcv_nxt,
             flags: seg.flags,
-            window: self.window_field(false),
+            window: self.window_field_kept(),
             urgent: 0,
             options: TcpOptions {
                 timestamps: Some(Timestamps {
@@ -535,21 +535,32 @@ impl Tcb {
     /// the RTT estimate) may have changed since: that happens with ACKs,
     /// timeouts and application calls, each of which the stack follows with
     /// `Stack::touch`, which marks it stale, and in `restart_after_idle` —
-    /// not between the segments of a flight.
+    /// not between the segments of a flight. With it are kept the times a
+    /// full segment and a burst take at it ([`PaceRate`]), for the MSS of
+    /// then: a lowered MSS (`on_packet_too_big`) marks it stale too. Debug
+    /// assertions compare both with a fresh computation on every segment.
     #[inline]
     fn pace(&mut self, now: Instant, payload: usize, max_lag: core::time::Duration) {
         if !self.pacing || (self.pacing_rate_stale && !self.refresh_pacing_rate()) {
             return;
         }
-        let rate = self.pacing_rate;
+        let segment = usize::from(self.mss) + HEADER_BYTES;
         debug_assert_eq!(
-            Some(rate),
+            Some(self.pacing_rate.rate()),
             self.pacing_rate_now(),
             "pacing rate not marked stale after a change"
         );
-        let burst = burst_bytes(rate, usize::from(self.mss) + HEADER_BYTES);
-        self.pacer
-            .on_send(now, payload + HEADER_BYTES, rate, burst, max_lag);
+        debug_assert!(
+            self.pacing_rate.is_for(segment),
+            "pacing times not marked stale after an MSS change"
+        );
+        self.pacer.on_send_at(
+            now,
+            payload + HEADER_BYTES,
+            segment,
+            &mut self.pacing_rate,
+            max_lag,
+        );
     }
 
     /// Computes the pacing rate afresh (see [`Tcb::pace`]); false before the
@@ -559,7 +570,7 @@ impl Tcb {
         let Some(rate) = self.pacing_rate_now() else {
             return false;
         };
-        self.pacing_rate = rate;
+        self.pacing_rate = PaceRate::new(rate);
         self.pacing_rate_stale = false;
         true
     }
@@ -775,7 +786,51 @@ impl Tcb {
     /// The window field to advertise, never moving the right edge left (RFC 9293
     /// §3.8.6.2.2) and holding it until it can open by a useful amount (receiver-side
     /// SWS avoidance, RFC 1122 §4.2.3.3).
+    #[inline]
     fn window_field(&mut self, syn: bool) -> u16 {
+        let (field, edge) = self.window_now(syn);
+        if let Some(edge) = edge {
+            self.rcv_adv = edge;
+        }
+        if syn {
+            // A SYN's field is unscaled, and may have moved the edge past
+            // what the field kept for the fast path implies.
+            self.wnd_cache_key = WND_CACHE_STALE;
+        }
+        field
+    }
+
+    /// [`Tcb::window_field`] for a segment other than a SYN, as last computed
+    /// here if that still holds (the sender's fast path: many segments per
+    /// change). The general path computes it afresh and need not update it:
+    /// with the same inputs it finds the same field.
+    /// What it depends on (RCV.NXT, the receive buffer and its size, the
+    /// advertised edge, the MSS and the window scale) changes only in
+    /// `Stack::with_conn` — segments in, application calls, timeouts — which
+    /// marks it stale, never while transmitting; memory pressure, set before
+    /// every call, is part of its key. Computed again, it is the same field
+    /// and leaves the edge where it is (the edge it moved to is the window it
+    /// advertised), which a debug assertion checks on every use.
+    #[inline]
+    fn window_field_kept(&mut self) -> u16 {
+        let key = WND_CACHE_VALID + u8::from(self.mem_pressure);
+        if self.wnd_cache_key != key {
+            self.wnd_cache = self.window_field(false);
+            self.wnd_cache_key = key;
+            return self.wnd_cache;
+        }
+        debug_assert_eq!(
+            self.window_now(false),
+            (self.wnd_cache, None),
+            "the window's inputs changed outside Stack::with_conn"
+        );
+        self.wnd_cache
+    }
+
+    /// [`Tcb::window_field`] computed afresh: the field, and the new right
+    /// edge if it moves.
+    #[inline]
+    fn window_now(&self, syn: bool) -> (u16, Option<SeqNum>) {
         let shift = if syn { 0 } else { self.rcv_wscale };
         let wnd = self.rcv_wnd();
         let adv = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
@@ -790,11 +845,8 @@ impl Tcb {
         };
         let field = min((wnd + (1 << shift) - 1) >> shift, 65535);
         let edge = self.rcv_nxt + (field << shift);
-        if edge.gt(self.rcv_adv) {
-            self.rcv_adv = edge;
-        }
         // field <= 65535 by the min above.
-        field as u16
+        (field as u16, edge.gt(self.rcv_adv).then_some(edge))
     }
 
     /// Bookkeeping common to every segment sent.

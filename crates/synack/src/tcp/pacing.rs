@@ -157,21 +157,143 @@ impl Pacer {
         if rate == 0 {
             return;
         }
-        let now_ns = nanos(now);
-        // A 64-bit division whenever the product fits (any segment or burst),
-        // the 128-bit one beyond; the quotient is the same.
-        let time_of = |b: u64| match b.checked_mul(1_000_000_000) {
-            Some(n) => n / rate,
-            None => {
-                u64::try_from(u128::from(b) * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX)
-            }
+        let bytes = bytes as u64; // usize fits in u64
+        self.charge(now, time_of(bytes, rate), || time_of(burst, rate), max_lag);
+    }
+
+    /// [`Pacer::on_send`] at a rate kept as a [`PaceRate`], for segments of
+    /// usually `segment` bytes (headers included), with the same result: the
+    /// time such a segment takes, and a burst's, are computed the first time
+    /// they are needed and remembered in `rate` (no division afterwards).
+    #[inline]
+    pub fn on_send_at(
+        &mut self,
+        now: Instant,
+        bytes: usize,
+        segment: usize,
+        rate: &mut PaceRate,
+        max_lag: Duration,
+    ) {
+        if rate.rate == 0 {
+            return;
+        }
+        let time = if bytes != segment {
+            time_of(bytes as u64, rate.rate) // usize fits in u64
+        } else if rate.segment_ns != PaceRate::UNKNOWN {
+            u64::from(rate.segment_ns)
+        } else {
+            rate.segment_time(segment)
         };
+        let burst_time = || match rate.burst_ns {
+            PaceRate::UNKNOWN => rate.burst_time(segment),
+            ns => u64::from(ns),
+        };
+        self.charge(now, time, burst_time, max_lag);
+    }
+
+    /// The schedule after a segment that takes `time` ns at the rate; a
+    /// segment whose slot had come opens a burst taking `burst_time()` ns.
+    #[inline]
+    fn charge(
+        &mut self,
+        now: Instant,
+        time: u64,
+        burst_time: impl FnOnce() -> u64,
+        max_lag: Duration,
+    ) {
+        let now_ns = nanos(now);
         if self.next_ns <= now_ns {
-            self.burst_end_ns = now_ns.saturating_add(time_of(burst));
+            self.burst_end_ns = now_ns.saturating_add(burst_time());
         }
         let lag = u64::try_from(max_lag.as_nanos()).unwrap_or(u64::MAX);
         let start = self.next_ns.max(now_ns.saturating_sub(lag));
-        self.next_ns = start.saturating_add(time_of(bytes as u64)); // usize fits in u64
+        self.next_ns = start.saturating_add(time);
+    }
+}
+
+/// Nanoseconds `bytes` take at `rate` bytes per second (`rate` > 0), rounded
+/// down: a 64-bit division whenever the product fits (any segment or burst),
+/// the 128-bit one beyond; the quotient is the same.
+#[inline]
+fn time_of(bytes: u64, rate: u64) -> u64 {
+    match bytes.checked_mul(1_000_000_000) {
+        Some(n) => n / rate,
+        None => {
+            u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX)
+        }
+    }
+}
+
+/// A pacing rate with what each segment needs from it remembered: the times a
+/// segment of the usual size and a burst ([`burst_bytes`]) take, computed
+/// the first time [`Pacer::on_send_at`] needs them. A connection sends many
+/// segments between changes of its rate, and then divides nothing. The
+/// times are kept in 32 bits (16 bytes in all: it lives in every
+/// connection); one that does not fit (over 4.29 s, a rate below ~360 B/s)
+/// is computed every time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaceRate {
+    /// Bytes per second; 0 = unpaced.
+    rate: u64,
+    /// Nanoseconds a segment of the usual size takes at `rate`, or `UNKNOWN`.
+    segment_ns: u32,
+    /// Nanoseconds a burst of [`burst_bytes`]`(rate, segment)` takes, or
+    /// `UNKNOWN`.
+    burst_ns: u32,
+}
+
+impl Default for PaceRate {
+    /// Unpaced.
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl PaceRate {
+    /// Not computed yet, or too long for 32 bits.
+    const UNKNOWN: u32 = u32::MAX;
+
+    /// `rate` bytes per second.
+    pub const fn new(rate: u64) -> Self {
+        Self {
+            rate,
+            segment_ns: Self::UNKNOWN,
+            burst_ns: Self::UNKNOWN,
+        }
+    }
+
+    /// The rate in bytes per second.
+    pub fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// Whether the times remembered are those of segments of `segment` bytes
+    /// (what [`Pacer::on_send_at`] must always be given between changes of
+    /// the rate).
+    pub fn is_for(&self, segment: usize) -> bool {
+        let agrees =
+            |ns: u32, time: &dyn Fn() -> u64| ns == Self::UNKNOWN || u64::from(ns) == time();
+        self.rate == 0
+            || (agrees(self.segment_ns, &|| time_of(segment as u64, self.rate))
+                && agrees(self.burst_ns, &|| {
+                    time_of(burst_bytes(self.rate, segment), self.rate)
+                }))
+    }
+
+    /// The time of a segment of `segment` bytes, remembered.
+    #[inline]
+    fn segment_time(&mut self, segment: usize) -> u64 {
+        let ns = time_of(segment as u64, self.rate); // usize fits in u64
+        self.segment_ns = u32::try_from(ns).unwrap_or(Self::UNKNOWN);
+        ns
+    }
+
+    /// The time of a burst for segments of `segment` bytes, remembered.
+    #[inline]
+    fn burst_time(&mut self, segment: usize) -> u64 {
+        let ns = time_of(burst_bytes(self.rate, segment), self.rate);
+        self.burst_ns = u32::try_from(ns).unwrap_or(Self::UNKNOWN);
+        ns
     }
 }
 
@@ -329,10 +451,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A kept rate schedules exactly as the rate itself, for segments of
+        /// the usual size (times remembered) and for any other.
+        #[test]
+        fn kept_rate_schedules_as_the_rate(
+            rate in proptest::prop_oneof![1u64..1_000, 1_000u64..20_000_000_000, proptest::prelude::Just(u64::MAX)],
+            segment in 1usize..70_000,
+            steps in proptest::collection::vec((0u64..2_000_000, proptest::bool::ANY, 0usize..70_000), 1..40),
+            lag_us in 0u64..3_000,
+        ) {
+            let mut kept = PaceRate::new(rate);
+            let burst = burst_bytes(rate, segment);
+            let lag = Duration::from_micros(lag_us);
+            let (mut a, mut b) = (Pacer::default(), Pacer::default());
+            let mut now_us = 1_000_000u64;
+            for (dt_ns, usual, other) in steps {
+                now_us += dt_ns / 1000;
+                let now = Instant::from_micros(now_us);
+                let bytes = if usual { segment } else { other };
+                a.on_send(now, bytes, rate, burst, lag);
+                b.on_send_at(now, bytes, segment, &mut kept, lag);
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert!(kept.is_for(segment));
+            }
+        }
+    }
+
     #[test]
     fn zero_rate_means_unpaced() {
         let mut p = Pacer::default();
         p.on_send(Instant::ZERO, 1000, 0, 3000, MAX_LAG);
+        p.on_send_at(Instant::ZERO, 1000, 1000, &mut PaceRate::new(0), MAX_LAG);
         assert!(p.ready(Instant::ZERO));
     }
 }
