@@ -639,7 +639,7 @@ impl Stack {
             return Err(SocketError::InvalidArgument);
         }
         self.with_conn(idx, |t, _| {
-            t.recv_cap = bytes;
+            t.recv_cap = crate::tcp::conn::buffer_u32(bytes);
             t.rcvbuf_locked = true;
         });
         self.touch(idx);

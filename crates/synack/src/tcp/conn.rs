@@ -143,6 +143,11 @@ pub(crate) const WND_CACHE_STALE: u8 = 0;
 /// (one more with it).
 pub(crate) const WND_CACHE_VALID: u8 = 1;
 
+/// A buffer size as a TCB keeps it (the configuration caps buffers at 1 GiB).
+pub(crate) fn buffer_u32(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// The earlier of two optional deadlines.
 #[inline]
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -242,7 +247,7 @@ pub(crate) struct Tcb {
     pub(crate) wnd_cache: u16,
     pub(crate) wnd_cache_key: u8,
     pub(crate) recv_buf: RecvRing,
-    pub(crate) recv_cap: usize,
+    pub(crate) recv_cap: u32,
     pub(crate) reasm: Reassembly,
     /// Stream offset of `rcv_nxt` (0 = the first data byte).
     pub(crate) rcv_off: u64,
@@ -559,7 +564,7 @@ impl Tcb {
         *wnd_cache = 0;
         *wnd_cache_key = WND_CACHE_STALE;
         recv_buf.clear();
-        *recv_cap = cfg.recv_buffer;
+        *recv_cap = buffer_u32(cfg.recv_buffer);
         *reasm = Reassembly::new();
         *rcv_off = 0;
         *peer_fin_off = OptU64::NONE;
@@ -694,7 +699,7 @@ impl Tcb {
             wnd_cache: 0,
             wnd_cache_key: WND_CACHE_STALE,
             recv_buf: RecvRing::new(),
-            recv_cap: cfg.recv_buffer,
+            recv_cap: buffer_u32(cfg.recv_buffer),
             reasm: Reassembly::new(),
             rcv_off: 0,
             peer_fin_off: OptU64::NONE,
@@ -977,8 +982,8 @@ impl Tcb {
                     want = want.saturating_add(grow.saturating_mul(2));
                 }
                 let want = want.min(cfg.recv_buffer_max);
-                if want > self.recv_cap {
-                    self.recv_cap = want;
+                if want > self.recv_cap as usize {
+                    self.recv_cap = buffer_u32(want);
                 }
                 self.rcv_space_prev = self.rcv_space_prev.max(bytes);
                 self.rcv_space = Some((now, self.rcv_off));
@@ -1046,7 +1051,7 @@ impl Tcb {
 
     /// The window we can advertise now, in bytes (unscaled).
     pub(crate) fn rcv_wnd(&self) -> u32 {
-        let mut free = self.recv_cap.saturating_sub(self.recv_buf.len());
+        let mut free = (self.recv_cap as usize).saturating_sub(self.recv_buf.len());
         if self.mem_pressure {
             // Linux tcp_clamp_window / tcp_adjust_rcv_ssthresh under memory
             // pressure: open the window by at most 4·MSS (never moving its right
@@ -1209,8 +1214,7 @@ impl Tcb {
     fn maybe_window_update(&mut self, before: u32) {
         let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         let now_wnd = self.rcv_wnd();
-        let threshold =
-            (2 * u32::from(self.our_mss)).min(u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX));
+        let threshold = (2 * u32::from(self.our_mss)).min(self.recv_cap / 2);
         if self.state.can_receive()
             && now_wnd > before
             && now_wnd.saturating_sub(advertised) >= threshold

@@ -760,7 +760,7 @@ impl Tcb {
         // bytes of bookkeeping per MSS of buffer.
         let mss = usize::from(self.our_mss).max(1);
         self.reasm
-            .set_max_ranges((self.recv_cap / mss).max(crate::tcp::reassembly::MAX_RANGES));
+            .set_max_ranges((self.recv_cap as usize / mss).max(crate::tcp::reassembly::MAX_RANGES));
         let base = self.rcv_off;
         let mut ring = (!self.read_closed).then_some(&mut self.recv_buf);
         let held = self.reasm.insert(off, data, |at, bytes| {

@@ -834,10 +834,7 @@ impl Tcb {
         let shift = if syn { 0 } else { self.rcv_wscale };
         let wnd = self.rcv_wnd();
         let adv = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
-        let step = min(
-            u32::from(self.our_mss),
-            u32::try_from(self.recv_cap / 2).unwrap_or(u32::MAX),
-        );
+        let step = min(u32::from(self.our_mss), self.recv_cap / 2);
         let wnd = if wnd < adv || wnd - adv < step {
             adv
         } else {

@@ -195,8 +195,8 @@ mod simd {
         // debug builds; the two callers pass 8 lanes of a `__m256i` and 16 of
         // a `__m512i`); `words` is writable for that many bytes.
         unsafe {
-            core::ptr::copy_nonoverlapping((&raw const v).cast::<u32>(), words.as_mut_ptr(), N)
-        };
+            core::ptr::copy_nonoverlapping((&raw const v).cast::<u32>(), words.as_mut_ptr(), N);
+        }
         words.iter().map(|&w| u64::from(w)).sum()
     }
 
