@@ -8,7 +8,6 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::demux::FourTuple;
-use super::time_wait::TwEntry;
 use super::{ports, Socket, SocketHandle, Stack};
 use crate::error::{
     AcceptError, ConnectError, ConnectionError, ListenError, RecvError, SendError, SocketError,
@@ -165,18 +164,20 @@ impl Stack {
         let mut reuse_tw = None;
         let local = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(port) => {
-                let local = SocketAddr::new(local_ip, port);
-                let key = self.conns.key(&FourTuple { local, remote });
+                let key = FourTuple {
+                    local: SocketAddr::new(local_ip, port),
+                    remote,
+                };
                 if self.conns.contains_key(&key) {
                     return Err(ConnectError::AddrInUse);
                 }
-                if let Some(e) = self.time_wait.get(&key) {
-                    if !self.tw_reusable(e) {
+                if self.time_wait.get(&key).is_some() {
+                    if !self.tw_reusable(&key) {
                         return Err(ConnectError::AddrInUse);
                     }
                     reuse_tw = Some(key);
                 }
-                local
+                key.local
             }
             None => {
                 let hint = self.rng.next_u32();
@@ -184,13 +185,15 @@ impl Stack {
                 let base = SocketAddr::new(local_ip, 0);
                 let mut tw_candidate = None;
                 let port = ports::pick(&range, hint, |p| {
-                    let local = ports::with_port(base, p);
-                    let key = self.conns.key(&FourTuple { local, remote });
-                    if self.conns.contains_key(&key) || self.find_listener(&local).is_some() {
+                    let key = FourTuple {
+                        local: ports::with_port(base, p),
+                        remote,
+                    };
+                    if self.conns.contains_key(&key) || self.find_listener(&key.local).is_some() {
                         return false;
                     }
-                    if let Some(e) = self.time_wait.get(&key) {
-                        if tw_candidate.is_none() && self.tw_reusable(e) {
+                    if self.time_wait.get(&key).is_some() {
+                        if tw_candidate.is_none() && self.tw_reusable(&key) {
                             tw_candidate = Some(p);
                         }
                         return false;
@@ -200,9 +203,9 @@ impl Stack {
                 match (port, tw_candidate) {
                     (Some(p), _) => ports::with_port(base, p),
                     (None, Some(p)) => {
-                        let local = ports::with_port(base, p);
-                        reuse_tw = Some(self.conns.key(&FourTuple { local, remote }));
-                        local
+                        let l = ports::with_port(base, p);
+                        reuse_tw = Some(FourTuple { local: l, remote });
+                        l
                     }
                     (None, None) => {
                         self.counters.connect_no_ports += 1;
@@ -217,17 +220,12 @@ impl Stack {
                 // Like Linux's tcp_twsk_unique: start well past the old incarnation.
                 iss = e.snd_nxt + 65537u32;
                 self.counters.time_wait_reused += 1;
-                self.time_wait_closed(&FourTuple { local, remote }, &e, Cause::TimeWaitReused);
+                self.time_wait_closed(&key, &e, Cause::TimeWaitReused);
             }
         }
         let ts_offset = self.ts_offsets.get(&self.isn, local, remote);
         let h = self.alloc_conn(local, remote, iss, ts_offset);
-        // Absent from both tables: checked above (or its TIME-WAIT entry removed).
-        let key = match reuse_tw {
-            Some(k) => k,
-            None => self.conns.key(&FourTuple { local, remote }),
-        };
-        self.conns.insert_new(&key, h.index);
+        self.conns.insert(FourTuple { local, remote }, h.index);
         self.counters.active_opens += 1;
         self.with_conn(h.index, |t, ctx| {
             t.transition(State::SynSent, Cause::AppConnect, ctx);
@@ -239,12 +237,16 @@ impl Stack {
     /// Linux tcp_tw_reuse: a TIME-WAIT 4-tuple may be reused for an outgoing
     /// connection if timestamps were in use and the last one seen is over a second
     /// old, so PAWS on the peer rejects any old duplicate.
-    fn tw_reusable(&self, e: &TwEntry) -> bool {
+    fn tw_reusable(&self, key: &FourTuple) -> bool {
         self.config.tcp.time_wait_reuse
             && self.config.tcp.timestamps
-            && e.ts.is_some_and(|(_, _, at)| {
-                self.now.saturating_duration_since(at) >= Duration::from_secs(1)
-            })
+            && self
+                .time_wait
+                .get(key)
+                .and_then(|e| e.ts)
+                .is_some_and(|(_, _, at)| {
+                    self.now.saturating_duration_since(at) >= Duration::from_secs(1)
+                })
     }
 
     /// Takes a completed connection from a listener's accept queue.
@@ -418,9 +420,10 @@ impl Stack {
             && prev == state.unwrap_or(State::Closed)
         {
             // Already finished (a husk): just let go.
-            let key = self.conns.key(&key);
             self.time_wait.detach(&key);
-            self.conns.remove_if(&key, idx);
+            if self.conns.get(&key) == Some(idx) {
+                self.conns.remove(&key);
+            }
             self.free_slot(idx);
             return Ok(());
         }
@@ -479,14 +482,15 @@ impl Stack {
                 t.fail(ConnectionError::Aborted, cause, ctx);
             }
         });
-        let key = self.conns.key(&key);
         if prev == State::TimeWait {
             self.time_wait.detach(&key);
         }
         if prev == State::SynReceived {
             self.leave_syn_queue(idx, false);
         }
-        self.conns.remove_if(&key, idx);
+        if self.conns.get(&key) == Some(idx) {
+            self.conns.remove(&key);
+        }
         self.free_slot(idx);
     }
 

@@ -41,7 +41,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use foldhash::fast::FoldHasher;
 use foldhash::SharedSeed;
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashMap;
 use siphasher::sip::SipHasher24;
 
 /// A hasher builder keyed with a secret: foldhash with every seed derived from
@@ -175,179 +175,76 @@ impl V4Key {
     }
 }
 
-/// A 4-tuple with its hash under the tables' hasher, computed once for every
-/// table it is looked up in: the connection and TIME-WAIT tables share one
-/// [`KeyedHasher`], so a segment that matches no connection probes TIME-WAIT
-/// (and a connection entering TIME-WAIT leaves one table for the other) without
-/// hashing again.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TupleKey {
-    kind: TupleKind,
-    pub(crate) hash: u64,
-}
-
-/// A 4-tuple the way the tables store it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TupleKind {
-    V4(V4Key),
-    Other(FourTuple),
-}
-
-impl TupleKind {
-    #[inline]
-    fn of(t: &FourTuple) -> Self {
-        match V4Key::of(t) {
-            Some(k) => Self::V4(k),
-            None => Self::Other(*t),
-        }
-    }
-}
-
-impl KeyedHasher {
-    /// `t` with its hash: an IPv4 tuple's is its [`V4Key`]'s.
-    #[inline]
-    pub(crate) fn key(&self, t: &FourTuple) -> TupleKey {
-        let kind = TupleKind::of(t);
-        let hash = match &kind {
-            TupleKind::V4(k) => self.hash_one(k),
-            TupleKind::Other(t) => self.hash_one(t),
-        };
-        TupleKey { kind, hash }
-    }
-}
-
-impl TupleKey {
-    /// `t` with the hash a table's miss computed for it ([`ConnTable::lookup_v4`]);
-    /// the tables check it in debug builds.
-    #[inline]
-    pub(crate) fn with_hash(t: &FourTuple, hash: u64) -> Self {
-        Self {
-            kind: TupleKind::of(t),
-            hash,
-        }
-    }
-
-    /// The 4-tuple back.
-    pub(crate) fn tuple(&self) -> FourTuple {
-        match self.kind {
-            TupleKind::V4(k) => k.tuple(),
-            TupleKind::Other(t) => t,
-        }
-    }
-
-    /// The IPv4 key, if the tuple is IPv4.
-    pub(crate) fn v4(&self) -> Option<V4Key> {
-        match self.kind {
-            TupleKind::V4(k) => Some(k),
-            TupleKind::Other(_) => None,
-        }
-    }
-}
-
 /// A map keyed by 4-tuple: IPv4 tuples as 12-byte keys ([`V4Key`]), anything
-/// else under the full tuple in a second table. Looked up by [`TupleKey`], whose
-/// hash must come from this map's hasher (debug builds check).
+/// else under the full tuple in a second map.
 #[derive(Debug)]
 pub(crate) struct TupleMap<V> {
-    v4: HashTable<(V4Key, V)>,
-    other: HashTable<(FourTuple, V)>,
-    hasher: KeyedHasher,
+    v4: KeyedMap<V4Key, V>,
+    other: KeyedMap<FourTuple, V>,
 }
 
 impl<V> TupleMap<V> {
     pub(crate) fn new(hasher: KeyedHasher) -> Self {
         Self {
-            v4: HashTable::new(),
-            other: HashTable::new(),
-            hasher,
+            v4: keyed_map(hasher.clone()),
+            other: keyed_map(hasher),
         }
     }
 
-    #[inline]
-    pub(crate) fn key(&self, t: &FourTuple) -> TupleKey {
-        self.hasher.key(t)
-    }
-
-    /// Checks that `key` was hashed with this map's hasher.
-    fn check(&self, key: &TupleKey) {
-        debug_assert_eq!(self.hasher.key(&key.tuple()).hash, key.hash, "{key:?}");
-    }
-
-    pub(crate) fn get(&self, key: &TupleKey) -> Option<&V> {
-        self.check(key);
-        match key.kind {
-            TupleKind::V4(k) => self.v4.find(key.hash, |e| e.0 == k).map(|e| &e.1),
-            TupleKind::Other(t) => self.other.find(key.hash, |e| e.0 == t).map(|e| &e.1),
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<&V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.get(&k),
+            None => self.other.get(key),
         }
     }
 
-    /// [`TupleMap::get`] of an IPv4 key, hashed here.
-    pub(crate) fn get_v4(&self, k: &V4Key) -> Option<&V> {
-        self.get_v4_hashed(k, self.hasher.hash_one(k))
+    pub(crate) fn get_v4(&self, key: &V4Key) -> Option<&V> {
+        self.v4.get(key)
     }
 
-    /// [`TupleMap::get`] of an IPv4 key and its hash.
-    #[inline]
-    fn get_v4_hashed(&self, k: &V4Key, hash: u64) -> Option<&V> {
-        self.v4.find(hash, |e| e.0 == *k).map(|e| &e.1)
-    }
-
-    pub(crate) fn get_mut(&mut self, key: &TupleKey) -> Option<&mut V> {
-        self.check(key);
-        match key.kind {
-            TupleKind::V4(k) => self.v4.find_mut(key.hash, |e| e.0 == k).map(|e| &mut e.1),
-            TupleKind::Other(t) => self
-                .other
-                .find_mut(key.hash, |e| e.0 == t)
-                .map(|e| &mut e.1),
+    pub(crate) fn get_mut(&mut self, key: &FourTuple) -> Option<&mut V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.get_mut(&k),
+            None => self.other.get_mut(key),
         }
     }
 
-    pub(crate) fn contains_key(&self, key: &TupleKey) -> bool {
+    pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
         self.get(key).is_some()
     }
 
-    /// Inserts or replaces; returns the value replaced.
-    #[cfg(test)]
-    fn insert(&mut self, key: &TupleKey, v: V) -> Option<V> {
-        let old = self.remove(key);
-        self.insert_new(key, v);
-        old
-    }
-
-    /// Inserts a key the caller knows is absent (debug builds check), without
-    /// looking for it first.
-    pub(crate) fn insert_new(&mut self, key: &TupleKey, v: V) {
-        debug_assert!(!self.contains_key(key), "{key:?} already present");
-        let h = &self.hasher;
-        match key.kind {
-            TupleKind::V4(k) => {
-                self.v4.insert_unique(key.hash, (k, v), |e| h.hash_one(e.0));
-            }
-            TupleKind::Other(t) => {
-                self.other
-                    .insert_unique(key.hash, (t, v), |e| h.hash_one(e.0));
-            }
+    pub(crate) fn insert(&mut self, key: FourTuple, v: V) -> Option<V> {
+        match V4Key::of(&key) {
+            Some(k) => self.v4.insert(k, v),
+            None => self.other.insert(key, v),
         }
     }
 
-    pub(crate) fn remove(&mut self, key: &TupleKey) -> Option<V> {
-        self.remove_if(key, |_| true)
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<V> {
+        match V4Key::of(key) {
+            Some(k) => self.v4.remove(&k),
+            None => self.other.remove(key),
+        }
     }
 
-    /// Removes `key` if `f` approves of its value (one probe of the table);
-    /// returns the value removed.
-    pub(crate) fn remove_if(&mut self, key: &TupleKey, f: impl FnOnce(&V) -> bool) -> Option<V> {
-        self.check(key);
-        match key.kind {
-            TupleKind::V4(k) => match self.v4.find_entry(key.hash, |e| e.0 == k) {
-                Ok(e) if f(&e.get().1) => Some(e.remove().0 .1),
-                _ => None,
-            },
-            TupleKind::Other(t) => match self.other.find_entry(key.hash, |e| e.0 == t) {
-                Ok(e) if f(&e.get().1) => Some(e.remove().0 .1),
-                _ => None,
-            },
+    /// Removes `key` if `f` approves of its value (one probe of the table).
+    pub(crate) fn remove_if(&mut self, key: &FourTuple, f: impl FnOnce(&V) -> bool) {
+        use hashbrown::hash_map::Entry;
+        match V4Key::of(key) {
+            Some(k) => {
+                if let Entry::Occupied(e) = self.v4.entry(k) {
+                    if f(e.get()) {
+                        e.remove();
+                    }
+                }
+            }
+            None => {
+                if let Entry::Occupied(e) = self.other.entry(*key) {
+                    if f(e.get()) {
+                        e.remove();
+                    }
+                }
+            }
         }
     }
 
@@ -363,12 +260,12 @@ impl<V> TupleMap<V> {
 
 /// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy server)
 /// are kept as 12-byte keys, 16 bytes per entry instead of 72 for a `FourTuple`
-/// key; anything else goes to a second table with the full tuple.
+/// key; anything else goes to a second map with the full tuple.
 #[derive(Debug)]
 pub(crate) struct ConnTable {
     map: TupleMap<u32>,
-    /// The IPv4 entry [`ConnTable::lookup_v4`] found last: a bulk flow's segments
-    /// skip the hash. Cleared by every insert and remove.
+    /// The IPv4 entry [`ConnTable::lookup`] found last: a bulk flow's segments skip
+    /// the hash. Cleared by every insert and remove.
     last: Option<(V4Key, u32)>,
 }
 
@@ -380,66 +277,48 @@ impl ConnTable {
         }
     }
 
-    #[inline]
-    pub(crate) fn key(&self, t: &FourTuple) -> TupleKey {
-        self.map.key(t)
-    }
-
-    pub(crate) fn get(&self, key: &TupleKey) -> Option<u32> {
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<u32> {
         self.map.get(key).copied()
     }
 
-    /// [`ConnTable::get`] the way the packet path looks: an IPv4 key through
-    /// [`ConnTable::lookup_v4`]'s cache.
-    #[cfg(test)]
-    fn lookup(&mut self, key: &TupleKey) -> Option<u32> {
-        match key.v4() {
-            Some(k) => self.lookup_v4(k).ok(),
-            None => self.get(key),
+    /// [`ConnTable::get`] for the packet path, remembering the IPv4 entry it finds
+    /// so the next segment of the same flow is found without hashing.
+    pub(crate) fn lookup(&mut self, key: &FourTuple) -> Option<u32> {
+        match V4Key::of(key) {
+            Some(k) => self.lookup_v4(k),
+            None => self.map.get(key).copied(),
         }
     }
 
-    /// The slot of IPv4 key `k`, remembering the entry it finds so the next
-    /// segment of the same flow is found without hashing; on a miss, `Err` with
-    /// the key's hash for the tables probed next ([`TupleKey::with_hash`]).
+    /// [`ConnTable::lookup`] of an IPv4 key.
     #[inline]
-    pub(crate) fn lookup_v4(&mut self, k: V4Key) -> Result<u32, u64> {
+    pub(crate) fn lookup_v4(&mut self, k: V4Key) -> Option<u32> {
         if let Some((lk, idx)) = self.last {
             if lk == k {
-                return Ok(idx);
+                return Some(idx);
             }
         }
-        let hash = self.map.hasher.hash_one(k);
-        let idx = *self.map.get_v4_hashed(&k, hash).ok_or(hash)?;
+        let idx = *self.map.get_v4(&k)?;
         self.last = Some((k, idx));
-        Ok(idx)
+        Some(idx)
     }
 
-    pub(crate) fn contains_key(&self, key: &TupleKey) -> bool {
-        self.map.contains_key(key)
+    pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
+        self.get(key).is_some()
     }
 
-    /// Adds a key the caller knows is absent (debug builds check): a tuple is in
-    /// at most one of this table and TIME-WAIT, and callers look in both first.
-    pub(crate) fn insert_new(&mut self, key: &TupleKey, idx: u32) {
-        self.last = None;
-        self.map.insert_new(key, idx);
-    }
-
-    /// Inserts or replaces; returns the slot replaced.
-    #[cfg(test)]
-    fn insert(&mut self, key: &TupleKey, idx: u32) -> Option<u32> {
+    pub(crate) fn insert(&mut self, key: FourTuple, idx: u32) -> Option<u32> {
         self.last = None;
         self.map.insert(key, idx)
     }
 
-    pub(crate) fn remove(&mut self, key: &TupleKey) -> Option<u32> {
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
         self.last = None;
         self.map.remove(key)
     }
 
     /// Removes `key` if it maps to `idx` (one probe of the table).
-    pub(crate) fn remove_if(&mut self, key: &TupleKey, idx: u32) {
+    pub(crate) fn remove_if(&mut self, key: &FourTuple, idx: u32) {
         self.last = None;
         self.map.remove_if(key, |&v| v == idx);
     }
@@ -599,28 +478,28 @@ mod tests {
         let mut t = ConnTable::new(KeyedHasher::new(&[1; 16]));
         let v4 = |ip: [u8; 4], port| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port);
         let v6 = |port| SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port);
-        let a = t.key(&FourTuple {
+        let a = FourTuple {
             local: v4([10, 0, 0, 1], 80),
             remote: v4([10, 0, 0, 2], 1000),
-        });
-        let b = t.key(&FourTuple {
+        };
+        let b = FourTuple {
             local: v4([10, 0, 0, 1], 80),
             remote: v4([10, 0, 0, 2], 1001),
-        });
-        let c = t.key(&FourTuple {
+        };
+        let c = FourTuple {
             local: v6(80),
             remote: v6(1000),
-        });
+        };
         // An IPv4 local address with an IPv6 remote one goes to the general map.
-        let d = t.key(&FourTuple {
+        let d = FourTuple {
             local: v4([10, 0, 0, 1], 80),
             remote: v6(1000),
-        });
-        assert_eq!(t.insert(&a, 1), None);
-        t.insert_new(&b, 2);
-        assert_eq!(t.insert(&c, 3), None);
-        t.insert_new(&d, 4);
-        assert_eq!(t.insert(&a, 5), Some(1));
+        };
+        assert_eq!(t.insert(a, 1), None);
+        assert_eq!(t.insert(b, 2), None);
+        assert_eq!(t.insert(c, 3), None);
+        assert_eq!(t.insert(d, 4), None);
+        assert_eq!(t.insert(a, 5), Some(1));
         assert_eq!(
             (t.get(&a), t.get(&b), t.get(&c), t.get(&d)),
             (Some(5), Some(2), Some(3), Some(4))
@@ -631,23 +510,16 @@ mod tests {
             (t.lookup(&a), t.lookup(&a), t.lookup(&c)),
             (Some(5), Some(5), Some(3))
         );
-        assert_eq!(t.insert(&a, 6), Some(5));
+        assert_eq!(t.insert(a, 6), Some(5));
         assert_eq!(t.lookup(&a), Some(6));
         assert_eq!(t.lookup(&b), Some(2));
         assert_eq!(t.remove(&b), Some(2));
         assert_eq!(t.lookup(&b), None);
-        // A miss hands back the hash of the key it missed.
-        let kb = b.v4().unwrap();
-        assert_eq!(t.lookup_v4(kb), Err(b.hash));
         assert_eq!(t.lookup(&a), Some(6));
         assert!(!t.contains_key(&b));
         assert_eq!(t.remove(&c), Some(3));
         assert_eq!(t.remove(&c), None);
-        t.remove_if(&d, 99);
         assert!(t.contains_key(&a) && t.contains_key(&d));
         assert_eq!(t.len(), 2);
-        t.remove_if(&d, 4);
-        assert!(!t.contains_key(&d));
-        assert_eq!(t.len(), 1);
     }
 }

@@ -49,10 +49,10 @@ impl Stack {
                 return;
             }
         };
-        let key = self.conns.key(&FourTuple {
+        let key = FourTuple {
             local: err.local,
             remote: err.remote,
-        });
+        };
         let Some(idx) = self.conns.get(&key) else {
             self.counters.drop_icmp_no_connection += 1;
             return;

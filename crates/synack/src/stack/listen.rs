@@ -12,7 +12,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 
-use super::demux::{FourTuple, TupleKey};
+use super::demux::FourTuple;
 use super::{Socket, SocketHandle, Stack};
 use crate::config::SynCookies;
 use crate::error::ListenError;
@@ -153,13 +153,11 @@ impl Stack {
             .is_some_and(|l| l.accept_queue.contains(&tcb.handle))
     }
 
-    /// RFC 9293 §3.10.7.2: a segment arrives for a listener. Its 4-tuple, `key`
-    /// (hashed: `tk`), is in neither the connection table nor TIME-WAIT.
+    /// RFC 9293 §3.10.7.2: a segment arrives for a listener.
     pub(super) fn listen_input(
         &mut self,
         idx: u32,
         key: FourTuple,
-        tk: &TupleKey,
         hdr: &TcpHeader,
         payload: &[u8],
     ) {
@@ -180,7 +178,7 @@ impl Stack {
                     .check(self.now, key.local, key.remote, hdr.seq, hdr.ack)
                 {
                     self.counters.syncookies_ok += 1;
-                    self.accept_cookie(idx, key, tk, hdr, payload, d);
+                    self.accept_cookie(idx, key, hdr, payload, d);
                     return;
                 }
                 self.counters.syncookies_failed += 1;
@@ -232,7 +230,7 @@ impl Stack {
         let ts_offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
         let h = self.alloc_conn(key.local, key.remote, iss, ts_offset);
         let cidx = h.index;
-        self.conns.insert_new(tk, cidx);
+        self.conns.insert(key, cidx);
         self.counters.passive_opens += 1;
         self.with_conn(cidx, |t, ctx| {
             t.parent = Some(parent);
@@ -315,7 +313,6 @@ impl Stack {
         &mut self,
         lidx: u32,
         key: FourTuple,
-        tk: &TupleKey,
         hdr: &TcpHeader,
         payload: &[u8],
         d: CookieData,
@@ -336,7 +333,7 @@ impl Stack {
         let ts_offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
         let h = self.alloc_conn(key.local, key.remote, iss, ts_offset);
         let cidx = h.index;
-        self.conns.insert_new(tk, cidx);
+        self.conns.insert(key, cidx);
         self.counters.passive_opens += 1;
         self.with_conn(cidx, |t, ctx| {
             t.parent = Some(parent);

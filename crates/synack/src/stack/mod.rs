@@ -38,7 +38,7 @@ use crate::time::Instant;
 use crate::wire::{self, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
-use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap, TupleKey, V4Key};
+use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap, V4Key};
 pub use limits::Usage;
 use listen::Listener;
 use time_wait::{TimeWaitTable, TwDisposition, TwEntry};
@@ -277,23 +277,16 @@ impl Stack {
         // keep working after the catch-all listener that accepted it is closed.
         // Only segments that would open something or draw a RST need the address
         // to be ours.
-        // A miss hands back the key's hash for the tables probed next.
         let found = match (peek.dst, peek.src) {
             (IpAddr::V4(l), IpAddr::V4(r)) => {
                 let key = V4Key::new(l, peek.tcp.dst_port, r, peek.tcp.src_port);
-                self.conns.lookup_v4(key).map_err(Some)
+                self.conns.lookup_v4(key)
             }
-            _ => {
-                let key = self.conns.key(&segment_tuple(peek));
-                self.conns.get(&key).ok_or(Some(key.hash))
-            }
+            _ => self.conns.lookup(&segment_tuple(peek)),
         };
-        let idx = match found {
-            Ok(idx) => idx,
-            Err(hash) => {
-                self.input_no_conn(unverified, hash);
-                return;
-            }
+        let Some(idx) = found else {
+            self.input_no_conn(unverified);
+            return;
         };
         let seg = match self.verify_for_conn(idx, unverified) {
             Ok(s) => s,
@@ -306,15 +299,10 @@ impl Stack {
         self.conn_input(idx, &seg.tcp, seg.payload);
     }
 
-    /// A segment for no connection: TIME-WAIT, a listener, or a RST. `hash` is
-    /// its 4-tuple's, when the connection table's miss computed it.
+    /// A segment for no connection: TIME-WAIT, a listener, or a RST.
     #[inline(never)]
-    fn input_no_conn(&mut self, unverified: &wire::Unverified<'_>, hash: Option<u64>) {
-        let tuple = segment_tuple(unverified.peek());
-        let key = match hash {
-            Some(hash) => TupleKey::with_hash(&tuple, hash),
-            None => self.conns.key(&tuple),
-        };
+    fn input_no_conn(&mut self, unverified: &wire::Unverified<'_>) {
+        let key = segment_tuple(unverified.peek());
         let seg = match unverified.verify() {
             Ok(s) => s,
             Err(e) => {
@@ -338,12 +326,12 @@ impl Stack {
             self.counters.drop_not_our_address += 1;
             return;
         }
-        if let Some(idx) = self.find_listener(&tuple.local) {
-            self.listen_input(idx, tuple, &key, &seg.tcp, seg.payload);
+        if let Some(idx) = self.find_listener(&key.local) {
+            self.listen_input(idx, key, &seg.tcp, seg.payload);
             return;
         }
         self.counters.drop_no_socket += 1;
-        self.reply_rst(tuple, &seg.tcp, seg.payload.len());
+        self.reply_rst(key, &seg.tcp, seg.payload.len());
     }
 
     /// Verifies the checksum of a segment for connection `idx`. Payload that will
@@ -620,7 +608,6 @@ impl Stack {
             remote: tcb.remote,
         };
         let free = tcb.orphan || (tcb.parent.is_some() && !self.in_accept_queue(tcb));
-        let key = self.conns.key(&key);
         self.conns.remove_if(&key, idx);
         if free {
             self.free_slot(idx);
@@ -653,10 +640,8 @@ impl Stack {
             handle: (!tcb.orphan).then_some(tcb.handle),
         };
         let orphan = tcb.orphan;
-        // One hash for both tables; the tuple leaves one for the other.
-        let key = self.conns.key(&key);
         self.conns.remove(&key);
-        if self.time_wait.insert(&key, entry) {
+        if self.time_wait.insert(key, entry) {
             self.counters.time_wait_entered += 1;
         } else {
             self.counters.time_wait_overflow += 1;
@@ -697,7 +682,7 @@ impl Stack {
     }
 
     /// Segment for a TIME-WAIT entry. Returns true if it should go on to a listener.
-    fn time_wait_input(&mut self, key: &TupleKey, hdr: &TcpHeader, payload_len: usize) -> bool {
+    fn time_wait_input(&mut self, key: &FourTuple, hdr: &TcpHeader, payload_len: usize) -> bool {
         let two_msl = self.config.tcp.msl * 2;
         match self
             .time_wait
@@ -706,8 +691,8 @@ impl Stack {
             TwDisposition::Drop => false,
             TwDisposition::Ack(h) => {
                 self.push_ctrl(CtrlSegment {
-                    src: key.tuple().local,
-                    dst: key.tuple().remote,
+                    src: key.local,
+                    dst: key.remote,
                     hdr: h,
                 });
                 false
@@ -715,19 +700,19 @@ impl Stack {
             TwDisposition::AckRestart(h) => {
                 self.counters.time_wait_restarted += 1;
                 self.push_ctrl(CtrlSegment {
-                    src: key.tuple().local,
-                    dst: key.tuple().remote,
+                    src: key.local,
+                    dst: key.remote,
                     hdr: h,
                 });
                 false
             }
             TwDisposition::Reset(e) => {
-                self.time_wait_closed(&key.tuple(), &e, Cause::RcvRst);
+                self.time_wait_closed(key, &e, Cause::RcvRst);
                 false
             }
             TwDisposition::Reuse(e) => {
                 self.counters.time_wait_reused += 1;
-                self.time_wait_closed(&key.tuple(), &e, Cause::TimeWaitReused);
+                self.time_wait_closed(key, &e, Cause::TimeWaitReused);
                 true
             }
         }

@@ -10,7 +10,7 @@
 
 use alloc::collections::VecDeque;
 
-use crate::stack::demux::{FourTuple, KeyedHasher, TupleKey, TupleMap, V4Key};
+use crate::stack::demux::{FourTuple, KeyedHasher, TupleMap, V4Key};
 use crate::stack::SocketHandle;
 use crate::tcp::seq::SeqNum;
 use crate::time::Instant;
@@ -87,13 +87,7 @@ impl TimeWaitTable {
         self.map.len()
     }
 
-    /// `t` with its hash (the stack gets it from the connection table).
-    #[cfg(test)]
-    pub(crate) fn key(&self, t: &FourTuple) -> TupleKey {
-        self.map.key(t)
-    }
-
-    pub(crate) fn get(&self, key: &TupleKey) -> Option<&TwEntry> {
+    pub(crate) fn get(&self, key: &FourTuple) -> Option<&TwEntry> {
         self.map.get(key)
     }
 
@@ -107,15 +101,15 @@ impl TimeWaitTable {
     /// timer) or a stream of reused tuples would grow the queue without bound
     /// meanwhile, so once stale records outnumber live entries the queue is
     /// compacted (O(queue), paid for by as many earlier changes).
-    fn enqueue(&mut self, key: &TupleKey, expires: Instant) {
-        match key.v4() {
+    fn enqueue(&mut self, key: &FourTuple, expires: Instant) {
+        match V4Key::of(key) {
             Some(k) => self.v4_queue.q.push_back((expires, k)),
-            None => self.other_queue.q.push_back((expires, key.tuple())),
+            None => self.other_queue.q.push_back((expires, *key)),
         }
         if self.v4_queue.q.len() + self.other_queue.q.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             compact(&mut self.v4_queue, |k| map.get_v4(k));
-            compact(&mut self.other_queue, |k| map.get(&map.key(k)));
+            compact(&mut self.other_queue, |k| map.get(k));
         }
     }
 
@@ -131,29 +125,29 @@ impl TimeWaitTable {
         self.other_queue.front_ok = false;
     }
 
-    /// Adds an entry for a tuple not in the table (debug builds check): a tuple
-    /// is in at most one of the connection table and this one, and a connection
-    /// leaves its table before it enters this one. Returns false when the table
-    /// is full.
-    pub(crate) fn insert(&mut self, key: &TupleKey, entry: TwEntry) -> bool {
-        if self.map.len() >= self.cap {
+    /// Adds an entry; returns false when the table is full.
+    pub(crate) fn insert(&mut self, key: FourTuple, entry: TwEntry) -> bool {
+        if self.map.len() >= self.cap && !self.map.contains_key(&key) {
             return false;
         }
         // The entry goes in first: a compaction while enqueueing keeps only the
         // records of entries in the table.
-        self.map.insert_new(key, entry);
-        self.enqueue(key, entry.expires);
+        let replaced = self.map.insert(key, entry).is_some();
+        self.enqueue(&key, entry.expires);
+        if replaced {
+            self.fronts_changed();
+        }
         true
     }
 
-    pub(crate) fn remove(&mut self, key: &TupleKey) -> Option<TwEntry> {
+    pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<TwEntry> {
         let e = self.map.remove(key)?;
         self.fronts_changed();
         Some(e)
     }
 
     /// Forgets the application's handle (it closed its socket).
-    pub(crate) fn detach(&mut self, key: &TupleKey) {
+    pub(crate) fn detach(&mut self, key: &FourTuple) {
         if let Some(e) = self.map.get_mut(key) {
             e.handle = None;
         }
@@ -163,7 +157,7 @@ impl TimeWaitTable {
     pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
         let map = &self.map;
         let v4 = front(&mut self.v4_queue, |k| map.get_v4(k));
-        let other = front(&mut self.other_queue, |k| map.get(&map.key(k)));
+        let other = front(&mut self.other_queue, |k| map.get(k));
         match (v4, other) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -184,13 +178,13 @@ impl TimeWaitTable {
         }?;
         self.v4_queue.front_ok = false;
         self.other_queue.front_ok = false;
-        self.map.remove(&self.map.key(&key)).map(|e| (key, e))
+        self.map.remove(&key).map(|e| (key, e))
     }
 
     /// RFC 9293 §3.10.7.4 for TIME-WAIT, and RFC 6191 for a new SYN.
     pub(crate) fn on_segment(
         &mut self,
-        key: &TupleKey,
+        key: &FourTuple,
         hdr: &TcpHeader,
         payload_len: usize,
         now: Instant,
@@ -227,13 +221,13 @@ impl TimeWaitTable {
                 self.remove(key);
                 return TwDisposition::Reuse(e);
             }
-            return TwDisposition::Ack(Self::ack(&key.tuple(), e, now));
+            return TwDisposition::Ack(Self::ack(key, e, now));
         }
         // "The only thing that can arrive in this state is a retransmission of the
         // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
         if f.fin() && (hdr.seq + payload_len) + 1u32 == e.rcv_nxt {
             e.expires = now + two_msl;
-            let (expires, hdr) = (e.expires, Self::ack(&key.tuple(), e, now));
+            let (expires, hdr) = (e.expires, Self::ack(key, e, now));
             self.enqueue(key, expires);
             self.fronts_changed();
             return TwDisposition::AckRestart(hdr);
@@ -244,7 +238,7 @@ impl TimeWaitTable {
         if payload_len == 0 && !f.fin() && !f.syn() && hdr.seq == e.rcv_nxt {
             return TwDisposition::Drop;
         }
-        TwDisposition::Ack(Self::ack(&key.tuple(), e, now))
+        TwDisposition::Ack(Self::ack(key, e, now))
     }
 
     /// The ACK a TIME-WAIT entry sends.

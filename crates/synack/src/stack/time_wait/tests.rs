@@ -27,7 +27,7 @@ fn table(ts: bool) -> TimeWaitTable {
         ts: ts.then_some((RECENT, 0, Instant::from_micros(0))),
         handle: None,
     };
-    assert!(t.insert(&t.key(&key()), entry));
+    assert!(t.insert(key(), entry));
     t
 }
 
@@ -75,7 +75,7 @@ fn rfc6191_reuse_cases() {
     for (name, old_ts, seq, tsval, reopens) in cases {
         let mut t = table(old_ts);
         let d = t.on_segment(
-            &t.key(&key()),
+            &key(),
             &syn(seq, tsval),
             0,
             Instant::from_micros(1_000_000),
@@ -124,10 +124,10 @@ fn expiry_order_across_families_restarts_and_removals() {
         handle: None,
     };
     assert_eq!(t.next_expiry(), None);
-    assert!(t.insert(&t.key(&v4(1)), entry(10)));
-    assert!(t.insert(&t.key(&v6(2)), entry(20)));
-    assert!(t.insert(&t.key(&v4(3)), entry(30)));
-    assert!(t.insert(&t.key(&v6(4)), entry(40)));
+    assert!(t.insert(v4(1), entry(10)));
+    assert!(t.insert(v6(2), entry(20)));
+    assert!(t.insert(v4(3), entry(30)));
+    assert!(t.insert(v6(4), entry(40)));
     assert_eq!(t.next_expiry(), Some(at(10)));
     assert_eq!(t.next_expiry(), Some(at(10)), "peeking twice");
     // A retransmitted FIN restarts v4(1) at 50 ms.
@@ -136,10 +136,10 @@ fn expiry_order_across_families_restarts_and_removals() {
         flags: TcpFlags::FIN | TcpFlags::ACK,
         ..TcpHeader::default()
     };
-    let d = t.on_segment(&t.key(&v4(1)), &fin, 0, at(0), Duration::from_millis(50));
+    let d = t.on_segment(&v4(1), &fin, 0, at(0), Duration::from_millis(50));
     assert!(matches!(d, TwDisposition::AckRestart(_)), "{d:?}");
     assert_eq!(t.next_expiry(), Some(at(20)));
-    assert!(t.remove(&t.key(&v6(2))).is_some());
+    assert!(t.remove(&v6(2)).is_some());
     assert_eq!(t.next_expiry(), Some(at(30)));
     let keys: alloc::vec::Vec<_> =
         core::iter::from_fn(|| t.pop_expired(at(100)).map(|(k, e)| (k, e.expires))).collect();
@@ -163,16 +163,16 @@ fn expiry_queue_stays_bounded_under_rearming_and_reuse() {
     let two_msl = Duration::from_secs(60);
     for i in 0..10_000u64 {
         let now = Instant::from_micros(i);
-        let d = t.on_segment(&t.key(&key()), &fin, 0, now, two_msl);
+        let d = t.on_segment(&key(), &fin, 0, now, two_msl);
         assert!(matches!(d, TwDisposition::AckRestart(_)), "{d:?}");
         // Other tuples come and go (reused or reset) meanwhile.
         let other = FourTuple {
             local: key().local,
             remote: SocketAddr::new(key().remote.ip(), 1 + (i % 50_000) as u16),
         };
-        let e = *t.get(&t.key(&key())).unwrap();
-        assert!(t.insert(&t.key(&other), e));
-        assert!(t.remove(&t.key(&other)).is_some());
+        let e = *t.get(&key()).unwrap();
+        assert!(t.insert(other, e));
+        assert!(t.remove(&other).is_some());
         assert!(
             t.queued() <= 2 * t.len() + 65,
             "{} records for {}",
