@@ -26,8 +26,8 @@
 //! reach the product through carries that depend on the key. Like `jhash` (and
 //! unlike SipHash) this is not a PRF: an attacker who could observe many hashes,
 //! or time enough lookups precisely, could recover the key — the foldhash
-//! authors say as much — so the key is per stack, derived from its secret, and
-//! never printed (`Debug` shows no seed). The secret itself is the caller's
+//! authors say as much — so the key is per stack and derived from its secret
+//! (`KeyedHasher`'s `Debug` shows none of it). The secret itself is the caller's
 //! (`StackConfig::secret`: a random one per stack in the TUN runtime, fixed
 //! seeds in the simulator, which is what keeps runs deterministic).
 //!
