@@ -554,6 +554,11 @@ impl Stack {
         for c in children {
             self.abort_conn(c, Cause::ListenerClosed);
         }
+        // Every half-open child left the SYN queue as it was aborted.
+        if let Some(Socket::Listener(l)) = self.slots[idx as usize].sock.as_ref() {
+            debug_assert_eq!(l.syn_queue, 0, "half-open children left behind");
+            self.totals.half_open -= l.syn_queue.min(self.totals.half_open);
+        }
         self.listeners.remove(&local);
         self.events.push(
             Event::StateChanged {

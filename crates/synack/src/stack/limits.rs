@@ -33,6 +33,9 @@ pub struct Usage {
 /// Running totals kept by the stack.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Totals {
+    /// Half-open connections across every listener (the sum of their
+    /// `syn_queue`s), kept as they change: each SYN asks.
+    pub(crate) half_open: usize,
     pub(crate) orphans: usize,
     pub(crate) buffer_bytes: usize,
     pub(crate) buffer_bytes_peak: usize,
@@ -45,7 +48,7 @@ impl Stack {
     pub fn usage(&self) -> Usage {
         Usage {
             connections: self.conns.len(),
-            half_open: self.half_open_total(),
+            half_open: self.totals.half_open,
             orphans: self.totals.orphans,
             time_wait: self.time_wait.len(),
             buffer_bytes: self.totals.buffer_bytes,
@@ -58,29 +61,23 @@ impl Stack {
     /// tests and fuzzers to check the running totals against; the peak is
     /// carried over.
     pub fn recount_usage(&self) -> Usage {
-        let (mut orphans, mut buffer_bytes) = (0, 0);
+        let (mut half_open, mut orphans, mut buffer_bytes) = (0, 0, 0);
         for slot in &self.slots {
-            if let Some(Socket::Conn(t)) = &slot.sock {
-                orphans += usize::from(t.orphan);
-                buffer_bytes += t.mem_bytes();
+            match &slot.sock {
+                Some(Socket::Conn(t)) => {
+                    orphans += usize::from(t.orphan);
+                    buffer_bytes += t.mem_bytes();
+                }
+                Some(Socket::Listener(l)) => half_open += l.syn_queue,
+                None => {}
             }
         }
         Usage {
+            half_open,
             orphans,
             buffer_bytes,
             ..self.usage()
         }
-    }
-
-    /// Half-open connections across every listener.
-    pub(super) fn half_open_total(&self) -> usize {
-        self.listeners
-            .values()
-            .filter_map(|&i| match self.slots.get(i as usize)?.sock.as_ref()? {
-                Socket::Listener(l) => Some(l.syn_queue),
-                Socket::Conn(_) => None,
-            })
-            .sum()
     }
 
     /// (under pressure, over the maximum) for buffered bytes now.

@@ -48,6 +48,10 @@ impl Stack {
     /// The listener for a local address: exact address first, then the wildcard,
     /// then the catch-all of transparent mode.
     pub(super) fn find_listener(&self, local: &SocketAddr) -> Option<u32> {
+        // A client's stack listens nowhere: its port search asks for every port.
+        if self.listeners.is_empty() {
+            return None;
+        }
         if let Some(&i) = self.listeners.get(local) {
             return Some(i);
         }
@@ -197,7 +201,7 @@ impl Stack {
             self.counters.drop_conn_limit += 1;
             return;
         }
-        let global_full = self.half_open_total() >= self.config.tcp.max_half_open;
+        let global_full = self.totals.half_open >= self.config.tcp.max_half_open;
         let Some(l) = self.listener_mut(idx) else {
             return;
         };
@@ -225,6 +229,7 @@ impl Stack {
         }
         l.syn_queue += 1;
         let parent = l.handle;
+        self.totals.half_open += 1;
         // Data on a SYN is not accepted (no TCP Fast Open); the peer resends it.
         let iss = self.isn.isn(self.now, key.local, key.remote);
         let ts_offset = self.ts_offsets.get(&self.isn, key.local, key.remote);
@@ -393,7 +398,8 @@ impl Stack {
         let Some(l) = self.listener_mut(pidx) else {
             return;
         };
-        l.syn_queue = l.syn_queue.saturating_sub(1);
+        let left = l.syn_queue > 0;
+        l.syn_queue -= usize::from(left);
         if completed {
             l.accept_queue.push_back(handle);
             self.events.push(
@@ -404,6 +410,7 @@ impl Stack {
                 &mut self.counters,
             );
         }
+        self.totals.half_open -= usize::from(left);
     }
 }
 

@@ -63,6 +63,11 @@ impl<K> Queue<K> {
             front_ok: false,
         }
     }
+
+    /// Whether the front needs no check: known live, or no front at all.
+    fn front_known(&self) -> bool {
+        self.front_ok || self.q.is_empty()
+    }
 }
 
 #[derive(Debug)]
@@ -153,8 +158,22 @@ impl TimeWaitTable {
         }
     }
 
-    /// The earliest expiry still pending.
+    /// The earliest expiry still pending. Asked before every wait
+    /// (`Stack::poll_timeout`), so the common case — each queue's front known
+    /// live, or the queue empty — takes no lookup and no call.
+    #[inline]
     pub(crate) fn next_expiry(&mut self) -> Option<Instant> {
+        if self.v4_queue.front_known() && self.other_queue.front_known() {
+            let v4 = self.v4_queue.q.front().map(|&(t, _)| t);
+            let other = self.other_queue.q.front().map(|&(t, _)| t);
+            return Instant::earliest(v4, other);
+        }
+        self.next_expiry_checked()
+    }
+
+    /// [`TimeWaitTable::next_expiry`], dropping stale queue fronts first.
+    #[inline(never)]
+    fn next_expiry_checked(&mut self) -> Option<Instant> {
         let map = &self.map;
         let v4 = front(&mut self.v4_queue, |k| map.get_v4(k));
         let other = front(&mut self.other_queue, |k| map.get(k));
