@@ -103,6 +103,19 @@ pub use trace::{DropReason, Fate, Hop, PacketRecord, SimStats};
 pub trait Endpoint {
     /// Deliver one IP packet.
     fn handle_packet(&mut self, now: Instant, packet: &[u8]);
+    /// Deliver one IP packet (all of `packet`) in a buffer the endpoint may
+    /// keep; returns the buffer unless it kept it. By default, as
+    /// [`handle_packet`](Self::handle_packet), keeping nothing.
+    fn handle_packet_buf(&mut self, now: Instant, packet: Vec<u8>) -> Option<Vec<u8>> {
+        self.handle_packet(now, &packet);
+        Some(packet)
+    }
+    /// A buffer handed to [`handle_packet_buf`](Self::handle_packet_buf) and
+    /// kept, which the endpoint is done with (the simulator asks after each
+    /// call into the host and reuses it). By default none.
+    fn reclaim_buffer(&mut self) -> Option<Vec<u8>> {
+        None
+    }
     /// Produce the next outgoing IP packet into `buf`, returning its length, or
     /// `None` when there is nothing to send. `buf` is at least 65,536 bytes long.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
@@ -116,6 +129,12 @@ pub trait Endpoint {
 impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         (**self).handle_packet(now, packet);
+    }
+    fn handle_packet_buf(&mut self, now: Instant, packet: Vec<u8>) -> Option<Vec<u8>> {
+        (**self).handle_packet_buf(now, packet)
+    }
+    fn reclaim_buffer(&mut self) -> Option<Vec<u8>> {
+        (**self).reclaim_buffer()
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         (**self).poll_transmit(now, buf)
@@ -133,6 +152,15 @@ impl<E: Endpoint + ?Sized> Endpoint for Box<E> {
 impl Endpoint for synack::Stack {
     fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
         Self::handle_packet(self, now, packet);
+    }
+    /// [`synack::Stack::handle_packet_owned`]: a payload the stack keeps is
+    /// read in place (the simulator hands every packet over this way).
+    fn handle_packet_buf(&mut self, now: Instant, packet: Vec<u8>) -> Option<Vec<u8>> {
+        let len = packet.len();
+        self.handle_packet_owned(now, packet, len)
+    }
+    fn reclaim_buffer(&mut self) -> Option<Vec<u8>> {
+        Self::reclaim_buffer(self)
     }
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         Self::poll_transmit(self, now, buf)

@@ -838,6 +838,9 @@ pub struct Tally {
     pub aborted: u64,
     /// Ends that never got a connection (the opener failed first).
     pub none: u64,
+    /// Segments whose payload a host kept in the packet's buffer
+    /// (`Counters::segments_kept`: the simulator hands packets over owned).
+    pub kept: u64,
 }
 
 impl Tally {
@@ -845,6 +848,10 @@ impl Tally {
         let mut t = Self {
             seeds: 1,
             flows: run.flows.len() as u64,
+            kept: [Side::A, Side::B]
+                .iter()
+                .map(|&side| run.sim.host(run.host(side)).counters().segments_kept)
+                .sum(),
             ..Self::default()
         };
         for f in &run.flows {
@@ -877,6 +884,7 @@ impl Tally {
         self.refused += o.refused;
         self.aborted += o.aborted;
         self.none += o.none;
+        self.kept += o.kept;
     }
 }
 
@@ -964,7 +972,7 @@ impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} seeds, {} flows, {:.1} MiB delivered; ends: {} done, {} reset, {} timed out, {} refused, {} aborted, {} never connected",
+            "{} seeds, {} flows, {:.1} MiB delivered; ends: {} done, {} reset, {} timed out, {} refused, {} aborted, {} never connected; {} payloads read in place",
             self.seeds,
             self.flows,
             self.bytes as f64 / f64::from(1u32 << 20),
@@ -973,7 +981,8 @@ impl fmt::Display for Tally {
             self.timed_out,
             self.refused,
             self.aborted,
-            self.none
+            self.none,
+            self.kept
         )
     }
 }

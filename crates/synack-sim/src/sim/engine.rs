@@ -205,10 +205,14 @@ impl<E: Endpoint> Sim<E> {
         stats.delivered += 1;
         stats.delivered_bytes += ev.bytes.len() as u64;
         self.stats.deliveries += 1;
-        self.hosts[ev.to.0]
+        // Owned: an endpoint may keep the packet's buffer (synack reads a
+        // payload in place), giving it back later (`drain`).
+        if let Some(bytes) = self.hosts[ev.to.0]
             .endpoint
-            .handle_packet(self.now, &ev.bytes);
-        recycle(&mut self.pool, ev.bytes);
+            .handle_packet_buf(self.now, ev.bytes)
+        {
+            recycle(&mut self.pool, bytes);
+        }
         self.drain(ev.to.0);
     }
 
@@ -222,6 +226,9 @@ impl<E: Endpoint> Sim<E> {
 
     /// Sends everything host `h` has to send.
     fn drain(&mut self, h: usize) {
+        while let Some(kept) = self.hosts[h].endpoint.reclaim_buffer() {
+            recycle(&mut self.pool, kept);
+        }
         let mut buf = std::mem::take(&mut self.tx_buf);
         buf.resize(TX_BUF_LEN, 0);
         self.hosts[h].dirty = true;
