@@ -212,9 +212,12 @@ impl RecvRing {
 
     /// Empties the ring, keeping its storage; forgets staged and held bytes and
     /// drops the kept packets.
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.reset_ring();
-        self.kept = None;
+        if self.kept.is_some() {
+            self.kept = None;
+        }
     }
 
     /// Empties the ring itself, keeping its storage; forgets staged and held
@@ -419,15 +422,19 @@ impl RecvRing {
 
     /// Hands the buffers of kept packets read to the end to `take` (the stack
     /// does after every read, so they wait here for at most one call).
+    #[inline]
     pub(crate) fn drain_spent(&mut self, take: impl FnMut(Vec<u8>)) {
         if let Some(k) = self.kept.as_deref_mut() {
-            k.spent.drain(..).for_each(take);
+            if !k.spent.is_empty() {
+                k.spent.drain(..).for_each(take);
+            }
         }
     }
 
     /// The held bytes, oldest first, as two pieces back to back: those of the
     /// oldest kept packet if there is one (the next call gives the next), else
     /// the ring's.
+    #[inline]
     pub(crate) fn as_slices(&self) -> (&[u8], &[u8]) {
         if let Some(front) = self.kept.as_deref().and_then(KeptPackets::front) {
             return (front, &[]);
@@ -441,6 +448,7 @@ impl RecvRing {
     }
 
     /// Drops the `n` oldest bytes (they were read): the kept packets' first.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
         let mut n = n.min(self.len());
         if let Some(k) = self.kept.as_deref_mut() {
@@ -449,6 +457,11 @@ impl RecvRing {
                 return;
             }
         }
+        self.consume_ring(n);
+    }
+
+    /// Drops the `n` oldest bytes of the ring itself.
+    fn consume_ring(&mut self, n: usize) {
         if n == self.ring_len() && !self.holds_ahead() {
             // Empty: start over at index 0 (one piece for the next reads); staged
             // bytes sat at the old tail, which moves with it. (Not while bytes

@@ -1128,6 +1128,9 @@ impl Tcb {
             buf[n + ka..n + k].copy_from_slice(&b[..k - ka]);
             self.recv_buf.consume(k);
             n += k;
+            if self.recv_buf.is_empty() {
+                break;
+            }
         }
         self.maybe_window_update(before);
         Ok(n)

@@ -851,6 +851,7 @@ impl Tcb {
     /// Whether a payload of `len` bytes goes straight into the receive queue
     /// if its segment is accepted: data at RCV.NXT, within the window, ending
     /// before the first byte held out of order, in a state that takes data.
+    #[inline]
     fn goes_straight_in(&self, hdr: &TcpHeader, len: usize) -> bool {
         let takes_data = matches!(
             self.state,
