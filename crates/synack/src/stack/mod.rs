@@ -318,6 +318,7 @@ impl Stack {
     /// buffers from [`Stack::reclaim_buffer`] first, so that buffers circulate
     /// without allocation.
     #[must_use = "a buffer not kept comes back, for the caller to reuse"]
+    #[inline]
     pub fn handle_packet_owned(
         &mut self,
         now: Instant,
