@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, sa, Pair, Side, B_IP};
+use common::{pattern, sa, Pair, Side, B6_IP, B_IP};
 use synack::{Shutdown, TcpConfig};
 
 /// What one transfer showed: every packet on the wire, the bytes each end read,
@@ -21,7 +21,7 @@ struct Run {
 
 /// Both ways at once over a lossy pipe with 9,000-byte segments (so payloads
 /// reach `TcpConfig::keep_payload_min`), each end shutting down its side when
-/// done.
+/// done; IPv4 for even seeds, IPv6 for odd ones.
 fn transfer(seed: u64, owned: bool, in_place: bool) -> Run {
     let cfg = TcpConfig {
         mss: 8960,
@@ -31,8 +31,10 @@ fn transfer(seed: u64, owned: bool, in_place: bool) -> Run {
     p.loss = 0.03;
     p.owned = owned;
     p.read_in_place = in_place;
-    let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
-    let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+    // Odd seeds over IPv6.
+    let b_ip = if seed % 2 == 0 { B_IP } else { B6_IP };
+    let l = p.b.listen(sa(b_ip, 80), 16).unwrap();
+    let c = p.a.connect(sa(b_ip, 80), None).unwrap();
     let mut s = None;
     p.run_until(Duration::from_secs(120), |p| {
         s = s.or_else(|| p.b.accept(l).ok());
