@@ -32,7 +32,7 @@ fn transfer(seed: u64, owned: bool, in_place: bool) -> Run {
     p.owned = owned;
     p.read_in_place = in_place;
     // Odd seeds over IPv6.
-    let b_ip = if seed % 2 == 0 { B_IP } else { B6_IP };
+    let b_ip = if seed.is_multiple_of(2) { B_IP } else { B6_IP };
     let l = p.b.listen(sa(b_ip, 80), 16).unwrap();
     let c = p.a.connect(sa(b_ip, 80), None).unwrap();
     let mut s = None;
@@ -61,7 +61,7 @@ fn transfer(seed: u64, owned: bool, in_place: bool) -> Run {
         }
         // Reads only every other step, so data piles up (kept packets and the
         // ring mixed).
-        if p.now.micros() / 5000 % 2 == 0 {
+        if (p.now.micros() / 5000).is_multiple_of(2) {
             return false;
         }
         let ea = p.read_available(Side::A, c, &mut got_down);
