@@ -785,6 +785,7 @@ impl Tcb {
 
     /// Receiver-side RTT from the echo of our own timestamp (the smallest seen, so
     /// delayed ACKs and queueing do not inflate it).
+    #[inline]
     fn rcv_rtt_sample(&mut self, ecr: u32, now: crate::time::Instant) {
         if ecr == 0 {
             return;
