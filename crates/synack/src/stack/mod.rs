@@ -446,7 +446,7 @@ impl Stack {
     /// The receive fast path (header prediction taken to the stack, under
     /// `TcpConfig::header_prediction`): the next in-order data segment of an
     /// ESTABLISHED connection that header prediction takes and whose payload
-    /// goes straight into the receive queue ([`Tcb::receivable_fast`]) is
+    /// goes straight into the receive queue ([`Tcb::predicted_straight_in`]) is
     /// verified into the queue (or kept in its packet), taken
     /// ([`Tcb::input_fast`]) and scheduled (`touch`) in one step: no
     /// `conn_input`/`with_conn` (the connection's buffers are not measured
@@ -488,7 +488,8 @@ impl Stack {
         }
         #[cfg(debug_assertions)]
         let before = (tcb.mem_bytes(), tcb.orphan);
-        // As `verify_for_conn`: `receivable_fast` is `goes_straight_in` and more.
+        // As `verify_for_conn` (`predicted` and `predicted_straight_in`
+        // imply `goes_straight_in`).
         let tag = hdr.seq.0;
         let verified = if keep
             .is_some_and(|cap| len >= cfg.keep_payload_min && tcb.recv_buf.can_keep(len, cap))
