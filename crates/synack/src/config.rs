@@ -82,6 +82,9 @@ pub struct TcpConfig {
     /// on it (Van Jacobson's fast path, Linux's `tcp_rcv_established`). On by
     /// default; off runs every segment through the full processing, with exactly
     /// the same result (`Counters::segments_predicted` counts the fast ones).
+    /// Most of them the stack takes in one step, without its general
+    /// per-segment bookkeeping (`Stack::input_fast`, counted in
+    /// `Counters::segments_in_fast`), which this switch turns off too.
     pub header_prediction: bool,
     /// The sender's fast path: a full-sized segment of new data, in the middle
     /// of a flight with nothing else to do (no recovery, timer action or SACK

@@ -134,6 +134,10 @@ counters! {
     /// of `Tcb::input_synchronized`: next expected data, nothing to acknowledge,
     /// window unchanged).
     segments_predicted,
+    /// Of those, segments the stack took in one step (its receive fast path,
+    /// `Stack::input_fast`: predicted, and their payload goes straight into
+    /// the receive queue; `TcpConfig::header_prediction`).
+    segments_in_fast,
     /// Of those, segments whose payload stayed in the packet's buffer and was
     /// read there (`Stack::handle_packet_owned`).
     segments_kept,

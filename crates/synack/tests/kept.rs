@@ -103,3 +103,72 @@ fn kept_payloads_change_nothing_on_the_wire_or_in_the_stream() {
         }
     }
 }
+
+/// One way, the receiver reading every other step: its in-order segments take
+/// the stack's receive fast path (`Stack::input_fast`, under
+/// `TcpConfig::header_prediction`) with their payloads kept in their packets.
+/// Returns the wire, the bytes read, and how many segments took the fast path
+/// and were kept; the receiver's buffer accounting is checked at every step.
+fn one_way(seed: u64, prediction: bool) -> (Vec<String>, Vec<u8>, u64, u64) {
+    let cfg = TcpConfig {
+        mss: 8960,
+        header_prediction: prediction,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::with_config(seed, cfg.clone(), cfg);
+    p.loss = 0.03;
+    p.owned = true;
+    p.read_in_place = true;
+    let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
+    let c = p.a.connect(sa(B_IP, 80), None).unwrap();
+    let mut s = None;
+    p.run_until(Duration::from_secs(120), |p| {
+        s = s.or_else(|| p.b.accept(l).ok());
+        s.is_some()
+    });
+    let s = s.unwrap();
+    let up = pattern(3_000_000, seed);
+    let mut got = Vec::new();
+    let (mut sent, mut closed) = (0, false);
+    p.run_until(Duration::from_secs(1200), |p| {
+        if sent < up.len() {
+            sent += p.a.send(c, &up[sent..]).unwrap_or(0);
+        } else if !closed {
+            p.a.shutdown(c, Shutdown::Write).unwrap();
+            closed = true;
+        }
+        assert_eq!(p.b.usage(), p.b.recount_usage(), "seed {seed}");
+        if p.now.micros() / 5000 % 2 == 0 {
+            return false;
+        }
+        p.read_available(Side::B, s, &mut got)
+    });
+    assert_eq!(got, up, "seed {seed}");
+    let counters = p.b.counters();
+    (
+        p.trace.iter().map(|t| format!("{t:?}")).collect(),
+        got,
+        counters.segments_in_fast,
+        counters.segments_kept,
+    )
+}
+
+#[test]
+fn kept_payloads_through_the_receive_fast_path_change_nothing() {
+    for seed in 0..3 {
+        let (wire, got, fast, kept) = one_way(seed, true);
+        let (wire_off, got_off, fast_off, kept_off) = one_way(seed, false);
+        eprintln!("seed {seed}: {fast} fast, {kept} kept ({kept_off} with prediction off)");
+        assert_eq!(fast_off, 0, "seed {seed}");
+        assert!(fast > 100, "seed {seed}: only {fast} fast");
+        assert!(
+            kept > 100 && kept_off > 100,
+            "seed {seed}: {kept} / {kept_off} kept"
+        );
+        assert_eq!(got, got_off);
+        assert_eq!(wire.len(), wire_off.len(), "seed {seed}: packet count");
+        for (i, (a, b)) in wire.iter().zip(&wire_off).enumerate() {
+            assert_eq!(a, b, "seed {seed}: packet {i} differs");
+        }
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! Buffered bytes are kept up to date incrementally: every change to a connection
 //! goes through `Stack::with_conn`, which measures the connection's buffers before
-//! and after, and a freed connection gives its bytes back. Under pressure windows
+//! and after (the receive fast path, `Stack::input_fast`, adds the bytes it
+//! took), and a freed connection gives its bytes back. Under pressure windows
 //! open by at most 4·MSS and auto-tuning stops; above the maximum, data that
 //! cannot go straight to an empty receive queue is dropped, as Linux's `tcp_mem`.
 
@@ -85,6 +86,20 @@ impl Stack {
         let b = self.totals.buffer_bytes;
         let cfg = &self.config.tcp;
         (b > cfg.mem_pressure, b > cfg.mem_max)
+    }
+
+    /// A connection took `n` more bytes into its buffers and is as orphaned as
+    /// it was: [`Stack::account`] for the receive fast path (`Stack::input_fast`).
+    #[inline]
+    pub(super) fn account_received(&mut self, n: usize) {
+        let t = &mut self.totals;
+        t.buffer_bytes += n;
+        t.buffer_bytes_peak = t.buffer_bytes_peak.max(t.buffer_bytes);
+        let pressure = t.buffer_bytes > self.config.tcp.mem_pressure;
+        if pressure && !t.pressure {
+            self.counters.memory_pressure += 1;
+        }
+        t.pressure = pressure;
     }
 
     /// A connection's (buffered bytes, orphan) changed from `before` to `after`.

@@ -35,7 +35,7 @@ use crate::tcp::input::rst_segment;
 use crate::tcp::isn::{IsnGenerator, TsOffsetCache};
 use crate::tcp::state::{Cause, State};
 use crate::time::Instant;
-use crate::wire::{self, TcpHeader};
+use crate::wire::{self, TcpFlags, TcpHeader};
 
 pub use api::{Shutdown, SocketInfo, TcpInfo};
 use demux::{keyed_map, ConnTable, FourTuple, KeyedHasher, KeyedMap, V4Key};
@@ -99,6 +99,28 @@ impl Slot {
         self.timer_stale = true;
         stale.push(idx);
         true
+    }
+
+    /// `Stack::touch` for this slot (`idx`), whose connection's pacing rate
+    /// the caller marked stale: queued for transmit, listed as ready, its
+    /// deadline marked for recomputing; whether it was listed in `stale` now.
+    #[inline(always)]
+    fn touch(
+        &mut self,
+        idx: u32,
+        tx_queue: &mut VecDeque<u32>,
+        ready: &mut Vec<u32>,
+        stale: &mut Vec<u32>,
+    ) -> bool {
+        if !self.queued {
+            self.queued = true;
+            tx_queue.push_back(idx);
+        }
+        if !self.ready {
+            self.ready = true;
+            ready.push(idx);
+        }
+        self.mark_timer_stale(stale, idx)
     }
 }
 
@@ -383,6 +405,21 @@ impl Stack {
             self.input_no_conn(unverified);
             return None;
         };
+        // The fast path's first tests, on the header alone (header prediction
+        // takes data with ACK or ACK,PSH only): a handshake, a pure ACK or a
+        // FIN makes no call.
+        let (flags, len) = (unverified.peek().tcp.flags, unverified.peek().payload.len());
+        // Header prediction's verdict: false for anything that fails these.
+        let mut predicted = false;
+        if len > 0
+            && (flags == TcpFlags::ACK || flags == TcpFlags::ACK | TcpFlags::PSH)
+            && self.config.tcp.header_prediction
+        {
+            match self.input_fast(idx, unverified, packet, keep) {
+                Ok(r) => return r,
+                Err(p) => predicted = p,
+            }
+        }
         let seg = match self.verify_for_conn(idx, unverified, keep) {
             Ok(s) => s,
             Err(e) => {
@@ -391,7 +428,7 @@ impl Stack {
             }
         };
         self.counters.segments_in += 1;
-        let (prev, state, kept) = self.conn_input(idx, &seg.tcp, seg.payload)?;
+        let (prev, state, kept) = self.conn_input(idx, &seg.tcp, seg.payload, predicted)?;
         if kept {
             self.counters.segments_kept += 1;
             // The payload's offset in the packet (both point into it).
@@ -405,6 +442,118 @@ impl Stack {
         }
         self.follow_up(idx, prev, state);
         None
+    }
+
+    /// The receive fast path (header prediction taken to the stack, under
+    /// `TcpConfig::header_prediction`): the next in-order data segment of an
+    /// ESTABLISHED connection that header prediction takes and whose payload
+    /// goes straight into the receive queue ([`Tcb::predicted_straight_in`]) is
+    /// verified into the queue (or kept in its packet), taken
+    /// ([`Tcb::input_fast`]) and scheduled (`touch`) in one step: no
+    /// `conn_input`/`with_conn` (the connection's buffers are not measured
+    /// before and after: only the receive queue grows, by the bytes taken),
+    /// no repeated stage and state checks. The same result as the general
+    /// path, packet for packet (sim test
+    /// `header_prediction_changes_nothing_on_the_wire`).
+    ///
+    /// What [`Stack::input`] returns, or if the segment is not for this path,
+    /// header prediction's verdict on it ([`Tcb::predicted`], which nothing
+    /// before `Tcb::input_synchronized_as` changes: the general path takes it
+    /// from here). Before the connection's memory flags decide, they are set
+    /// as `run_conn` sets them again.
+    #[inline(never)]
+    fn input_fast(
+        &mut self,
+        idx: u32,
+        unverified: &wire::Unverified<'_>,
+        packet: &[u8],
+        keep: Option<usize>,
+    ) -> Result<Option<KeptInput>, bool> {
+        let (hdr, len) = (&unverified.peek().tcp, unverified.peek().payload.len());
+        let cfg = &self.config.tcp;
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return Err(false);
+        };
+        let Some(Socket::Conn(tcb)) = slot.sock.as_mut() else {
+            return Err(false);
+        };
+        if !tcb.predicted(hdr, len) {
+            return Err(false);
+        }
+        // `mem_flags`, with the slot borrowed.
+        let b = self.totals.buffer_bytes;
+        tcb.mem_pressure = b > cfg.mem_pressure;
+        tcb.mem_over = b > cfg.mem_max;
+        if !tcb.predicted_straight_in(len) {
+            return Err(true);
+        }
+        #[cfg(debug_assertions)]
+        let before = (tcb.mem_bytes(), tcb.orphan);
+        // As `verify_for_conn` (`predicted` and `predicted_straight_in`
+        // imply `goes_straight_in`).
+        let tag = hdr.seq.0;
+        let verified = if keep
+            .is_some_and(|cap| len >= cfg.keep_payload_min && tcb.recv_buf.can_keep(len, cap))
+        {
+            unverified
+                .verify()
+                .inspect(|_| tcb.recv_buf.stage_kept(tag, len))
+        } else {
+            let (a, b) = tcb.recv_buf.stage(len);
+            unverified
+                .verify_into(a, b)
+                .inspect(|_| tcb.recv_buf.set_staged(tag, len))
+        };
+        let seg = match verified {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.parse_drops[e.index()] += 1;
+                return Ok(None);
+            }
+        };
+        self.counters.segments_in += 1;
+        self.counters.segments_in_fast += 1;
+        let mut ctx = Ctx {
+            now: self.now,
+            cfg,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            ctrl: &mut self.ctrl,
+            challenge: &mut self.challenge,
+            racks: &mut self.pool.racks,
+        };
+        let n = tcb.input_fast(&seg.tcp, seg.payload, &mut ctx);
+        // As `with_conn`: the receive window's inputs changed.
+        tcb.wnd_cache_key = crate::tcp::conn::WND_CACHE_STALE;
+        #[cfg(debug_assertions)]
+        debug_assert_eq!((before.0 + n, before.1), (tcb.mem_bytes(), tcb.orphan));
+        // ESTABLISHED, or CLOSE-WAIT if the data reached a FIN held out of order.
+        let (state, kept) = (tcb.state, tcb.recv_buf.attaches());
+        if kept {
+            self.account_received(n);
+            self.counters.segments_kept += 1;
+            let start = seg.payload.as_ptr() as usize - packet.as_ptr() as usize;
+            // `handle_packet_owned` attaches the packet, then follows up.
+            return Ok(Some(KeptInput {
+                idx,
+                start,
+                prev: State::Established,
+                state,
+            }));
+        }
+        // `follow_up` of ESTABLISHED to `state`: `touch`, with the slot at hand.
+        tcb.pacing_rate_stale = true;
+        let grew = slot.touch(
+            idx,
+            &mut self.tx_queue,
+            &mut self.ready,
+            &mut self.stale_timers,
+        );
+        self.account_received(n);
+        if grew {
+            self.bound_stale_timers();
+        }
+        Ok(None)
     }
 
     /// A segment for no connection: TIME-WAIT, a listener, or a RST.
@@ -584,15 +733,17 @@ impl Stack {
         }
     }
 
-    /// Runs a segment through connection `idx`; returns the state before and
-    /// after, for the caller to follow up (`follow_up`), and whether its
-    /// payload was kept in its packet (which the caller attaches first),
-    /// unless the segment was dropped here.
+    /// Runs a segment through connection `idx` (`predicted`: header
+    /// prediction's verdict on it, from `input_fast`); returns the state
+    /// before and after, for the caller to follow up (`follow_up`), and
+    /// whether its payload was kept in its packet (which the caller attaches
+    /// first), unless the segment was dropped here.
     fn conn_input(
         &mut self,
         idx: u32,
         hdr: &TcpHeader,
         payload: &[u8],
+        predicted: bool,
     ) -> Option<(State, State, bool)> {
         let tcb = self.conn(idx)?;
         let prev = tcb.state;
@@ -620,7 +771,7 @@ impl Stack {
             if t.state == State::SynSent {
                 t.input_syn_sent(hdr, ctx);
             } else {
-                t.input_synchronized(hdr, payload, ctx);
+                t.input_synchronized_as(hdr, payload, predicted, ctx);
             }
             // Payload staged by `verify_for_conn` and not taken is forgotten with
             // its packet.
@@ -664,15 +815,12 @@ impl Stack {
         };
         // Whatever changed may have changed what the pacing rate depends on.
         tcb.pacing_rate_stale = true;
-        if !slot.queued {
-            slot.queued = true;
-            self.tx_queue.push_back(idx);
-        }
-        if !slot.ready {
-            slot.ready = true;
-            self.ready.push(idx);
-        }
-        if slot.mark_timer_stale(&mut self.stale_timers, idx) {
+        if slot.touch(
+            idx,
+            &mut self.tx_queue,
+            &mut self.ready,
+            &mut self.stale_timers,
+        ) {
             self.bound_stale_timers();
         }
     }

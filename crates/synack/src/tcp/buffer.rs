@@ -292,6 +292,7 @@ impl RecvRing {
 
     /// The `n` bytes of storage past the tail (allocating them if needed), as two
     /// pieces back to back; forgets staged bytes.
+    #[inline]
     fn free_slices(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
         self.slices_past_tail(0, n)
     }
@@ -299,6 +300,7 @@ impl RecvRing {
     /// The `n` bytes of storage starting `at` bytes past the tail (allocating
     /// them if needed, keeping held bytes), as two pieces back to back; forgets
     /// staged bytes.
+    #[inline]
     fn slices_past_tail(&mut self, at: usize, n: usize) -> (&mut [u8], &mut [u8]) {
         self.reserve(at + n);
         self.staged = 0;
@@ -344,6 +346,7 @@ impl RecvRing {
     /// with [`RecvRing::set_staged`]. Nothing in the ring changes until
     /// [`RecvRing::commit_staged`]. If bytes past the tail are held, the caller
     /// asks only for storage before the first of them.
+    #[inline]
     pub(crate) fn stage(&mut self, n: usize) -> (&mut [u8], &mut [u8]) {
         self.free_slices(n)
     }

@@ -948,6 +948,7 @@ impl Tcb {
     }
 
     /// A segment arrived from the peer: it is alive.
+    #[inline]
     pub(crate) fn note_peer_alive(&mut self, now: Instant) {
         self.last_rcv = now;
         if self.keepalive_probes > 0 {
@@ -960,6 +961,7 @@ impl Tcb {
     /// once per receiver RTT, make room for twice what arrived in the last RTT, plus
     /// twice the growth over the previous RTT while the sender is still speeding up,
     /// up to the cap.
+    #[inline]
     pub(crate) fn autotune_recv(&mut self, now: Instant, cfg: &TcpConfig) {
         if self.rcvbuf_locked || self.mem_pressure {
             return;

@@ -80,6 +80,7 @@ impl Tcb {
 
     /// Records the peer's window from a segment that may update it (RFC 9293
     /// §3.10.7.4 "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)").
+    #[inline]
     fn update_window(&mut self, hdr: &TcpHeader) {
         // RFC 7323 §2.2: "The window field in a segment where the SYN bit is set
         // (i.e., a <SYN> or <SYN,ACK>) MUST NOT be scaled."
@@ -98,6 +99,7 @@ impl Tcb {
     /// RFC 9293 §3.10.7.4 "fifth": "If SND.UNA =< SEG.ACK =< SND.NXT, the send
     /// window should be updated" — by a segment newer than the one that last
     /// set it (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+    #[inline]
     fn update_window_if_newer(&mut self, hdr: &TcpHeader) {
         if self.snd_wl1.lt(hdr.seq) || (self.snd_wl1 == hdr.seq && self.snd_wl2.le(hdr.ack)) {
             self.update_window(hdr);
@@ -232,7 +234,8 @@ impl Tcb {
     /// processing but the text is a no-op or a plain update, so
     /// [`Tcb::input_predicted`] does just those. The common case of a pure
     /// receiver: a bulk download, a request arriving at a server.
-    fn predicted(&self, hdr: &TcpHeader, len: usize) -> bool {
+    #[inline]
+    pub(crate) fn predicted(&self, hdr: &TcpHeader, len: usize) -> bool {
         let f = hdr.flags;
         self.state == State::Established
             && (f == TcpFlags::ACK || f == TcpFlags::ACK | TcpFlags::PSH)
@@ -268,6 +271,61 @@ impl Tcb {
         self.maybe_take_fin(ctx);
     }
 
+    /// The receive fast path (`Stack::input_fast`, under
+    /// `TcpConfig::header_prediction`): whether the payload (`len` bytes) of a
+    /// [`Tcb::predicted`] segment goes straight into the receive queue —
+    /// nothing held out of order, within the window, reading open, not over
+    /// the memory maximum (the stack has set `mem_over` and `mem_pressure` for
+    /// now). For such a segment the stage checks (`goes_straight_in`),
+    /// `process_text`'s trimming and the stack's general accounting have
+    /// nothing to do: [`Tcb::input_fast`] does the rest.
+    #[inline]
+    pub(crate) fn predicted_straight_in(&self, len: usize) -> bool {
+        // `len <= accept_window()`, the advertised part first (no call).
+        let advertised = (self.rcv_adv - self.rcv_nxt).max(0) as usize;
+        !self.read_closed
+            && !self.mem_over
+            && self.reasm.is_empty()
+            && (len <= advertised || len <= self.rcv_wnd() as usize)
+    }
+
+    /// What `input_synchronized` does with a [`Tcb::predicted`] segment
+    /// that goes [`Tcb::predicted_straight_in`]
+    /// whose payload the stack staged in the receive queue (or in its packet),
+    /// step for step ([`Tcb::input_predicted`], then `process_text` with
+    /// nothing to trim, straight in): returns the bytes taken into the queue.
+    /// The caller marks the window-field cache stale and accounts the bytes.
+    /// (Inlined into its one caller: the call cost ~25 Ir per segment.)
+    #[inline(always)]
+    pub(crate) fn input_fast(
+        &mut self,
+        hdr: &TcpHeader,
+        payload: &[u8],
+        ctx: &mut Ctx<'_>,
+    ) -> usize {
+        debug_assert!(
+            self.predicted(hdr, payload.len()) && self.predicted_straight_in(payload.len())
+        );
+        self.stats.segs_in += 1;
+        ctx.counters.segments_predicted += 1;
+        self.note_peer_alive(ctx.now);
+        self.probes_out = 0;
+        self.update_window_if_newer(hdr);
+        self.update_ts_recent(hdr, ctx);
+        // `take_in_order`, reading open: the payload was staged at RCV.NXT
+        // (committing leaves nothing staged).
+        let n = payload.len();
+        if self.recv_buf.commit_staged(self.rcv_nxt.0, n) {
+            self.delivered(n);
+        } else {
+            debug_assert!(false, "a fast segment's payload was not staged");
+            self.deliver(payload);
+        }
+        self.took_text(hdr, n, ctx);
+        self.maybe_take_fin(ctx);
+        n
+    }
+
     /// RFC 9293 §3.10.7.4: a segment arrives in SYN-RECEIVED or a synchronized state.
     pub(crate) fn input_synchronized(
         &mut self,
@@ -275,6 +333,24 @@ impl Tcb {
         payload: &[u8],
         ctx: &mut Ctx<'_>,
     ) {
+        let predicted = ctx.cfg.header_prediction && self.predicted(hdr, payload.len());
+        self.input_synchronized_as(hdr, payload, predicted, ctx);
+    }
+
+    /// [`Tcb::input_synchronized`] with header prediction's verdict at hand
+    /// (`predicted`: on, and [`Tcb::predicted`]), from the stack's receive
+    /// fast path that tried it.
+    pub(crate) fn input_synchronized_as(
+        &mut self,
+        hdr: &TcpHeader,
+        payload: &[u8],
+        predicted: bool,
+        ctx: &mut Ctx<'_>,
+    ) {
+        debug_assert_eq!(
+            predicted,
+            ctx.cfg.header_prediction && self.predicted(hdr, payload.len())
+        );
         let f = hdr.flags;
         if self.state == State::SynReceived
             && self.parent.is_some()
@@ -288,7 +364,7 @@ impl Tcb {
             self.snd_nxt = self.iss;
             return;
         }
-        if ctx.cfg.header_prediction && self.predicted(hdr, payload.len()) {
+        if predicted {
             self.input_predicted(hdr, payload, ctx);
             return;
         }
@@ -692,16 +768,24 @@ impl Tcb {
             // an out-of-order segment arrives" — and an immediate ACK when it fills a gap.
             self.ack_now = true;
         }
-        ctx.counters.bytes_received += data.len() as u64;
+        self.took_text(hdr, data.len(), ctx);
+    }
+
+    /// `process_text` took `len` bytes of `hdr`'s segment (in order or held):
+    /// counters, the receiver's RTT sample, buffer auto-tuning and the ACK.
+    #[inline]
+    fn took_text(&mut self, hdr: &TcpHeader, len: usize, ctx: &mut Ctx<'_>) {
+        ctx.counters.bytes_received += len as u64;
         if let (true, Some(ts)) = (self.ts_ok, hdr.options.timestamps) {
             self.rcv_rtt_sample(ts.ecr, ctx.now);
         }
         self.autotune_recv(ctx.now, ctx.cfg);
-        self.schedule_ack(data.len(), ctx);
+        self.schedule_ack(len, ctx);
     }
 
     /// Receiver-side RTT from the echo of our own timestamp (the smallest seen, so
     /// delayed ACKs and queueing do not inflate it).
+    #[inline]
     fn rcv_rtt_sample(&mut self, ecr: u32, now: crate::time::Instant) {
         if ecr == 0 {
             return;
