@@ -38,7 +38,10 @@ const VACANT: SentSeg = SentSeg {
 #[derive(Clone)]
 pub(super) enum Records {
     /// `buf[..len]`, oldest first.
-    Inline { len: u8, buf: [SentSeg; INLINE] },
+    Inline {
+        len: u8,
+        buf: [SentSeg; INLINE],
+    },
     Heap(VecDeque<SentSeg>),
 }
 
@@ -178,9 +181,7 @@ impl Records {
         &mut self,
     ) -> Chain<slice::IterMut<'_, SentSeg>, slice::IterMut<'_, SentSeg>> {
         match self {
-            Self::Inline { len, buf } => buf[..usize::from(*len)]
-                .iter_mut()
-                .chain([].iter_mut()),
+            Self::Inline { len, buf } => buf[..usize::from(*len)].iter_mut().chain([].iter_mut()),
             Self::Heap(v) => {
                 let (a, b) = v.as_mut_slices();
                 a.iter_mut().chain(b.iter_mut())
