@@ -466,17 +466,23 @@ impl RackState {
     /// any other case.
     #[inline]
     fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) -> bool {
-        // A full queue grows on the general path, which keeps this one short.
-        if self.segs.len() == self.segs.capacity() {
-            return false;
-        }
-        match (self.segs.front(), self.segs.back()) {
-            (Some(first), Some(last)) if !first.sacked && last.end.le(start) && start.lt(end) => {}
-            _ => return false,
-        }
-        self.segs
-            .push_back(self.new_record(start, end, now, app_limited));
-        true
+        let (delivered, delivered_at, first_sent_at) =
+            (self.delivered, self.delivered_at, self.first_sent_at);
+        self.segs.push_back_if(
+            |first, last| !first.sacked && last.end.le(start) && start.lt(end),
+            || SentSeg {
+                start,
+                end,
+                sent_at: now,
+                rexmit: false,
+                sacked: false,
+                lost: false,
+                delivered,
+                delivered_at,
+                first_sent_at,
+                app_limited,
+            },
+        )
     }
 
     /// The record of new data `[start, end)` sent at `now`, with the

@@ -74,6 +74,7 @@ impl Records {
     }
 
     /// Records the queue holds without growing.
+    #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
         match self {
             Self::Inline { .. } => INLINE,
@@ -137,6 +138,42 @@ impl Records {
             Self::Inline { .. } => self.spill(seg),
             Self::Heap(v) => v.push_back(seg),
         }
+    }
+
+    /// Appends `rec()` if the queue has room without growing (a full queue
+    /// grows on [`Records::push_back`]'s path, which keeps this one short) and
+    /// holds a first and a last record that `ok` accepts; returns whether it
+    /// did. One look at where the records live, for the sender's per-segment
+    /// path.
+    #[inline]
+    pub(super) fn push_back_if(
+        &mut self,
+        ok: impl FnOnce(&SentSeg, &SentSeg) -> bool,
+        rec: impl FnOnce() -> SentSeg,
+    ) -> bool {
+        match self {
+            Self::Inline { len, buf } => {
+                let n = usize::from(*len);
+                if n == 0 || n == INLINE || !ok(&buf[0], &buf[n - 1]) {
+                    return false;
+                }
+                buf[n] = rec();
+                *len += 1;
+            }
+            Self::Heap(v) => {
+                if v.len() == v.capacity() {
+                    return false;
+                }
+                let (Some(first), Some(last)) = (v.front(), v.back()) else {
+                    return false;
+                };
+                if !ok(first, last) {
+                    return false;
+                }
+                v.push_back(rec());
+            }
+        }
+        true
     }
 
     /// [`Records::push_back`] onto a full inline array: the records move to the
@@ -241,6 +278,32 @@ mod tests {
         assert!(r.is_empty() && r.heap_bytes() > 0);
         r.release();
         assert_eq!((r.heap_bytes(), r.capacity()), (0, INLINE));
+    }
+
+    #[test]
+    fn push_back_if_appends_only_with_room_and_approval() {
+        for heap in [false, true] {
+            let mut r = Records::default();
+            if heap {
+                (0..5).for_each(|k| r.push_back(seg(k)));
+                for _ in 0..5 {
+                    r.pop_front();
+                }
+            }
+            assert!(!r.push_back_if(|_, _| true, || seg(0)), "empty");
+            r.push_back(seg(0));
+            assert!(!r.push_back_if(|_, _| false, || seg(1)), "refused");
+            assert!(r.push_back_if(
+                |f, l| f.start == SeqNum(0) && l.end == SeqNum(10),
+                || seg(1)
+            ));
+            assert!(r.iter().map(|s| s.start).eq([SeqNum(0), SeqNum(10)]));
+            while r.len() < r.capacity() {
+                r.push_back(seg(2));
+            }
+            assert!(!r.push_back_if(|_, _| true, || seg(3)), "full");
+            assert_eq!(matches!(r, Records::Heap(_)), heap);
+        }
     }
 
     #[test]
