@@ -805,13 +805,13 @@ impl Stack {
             sacked: t.rack.sacked_bytes(),
             lost: t.rack.lost_bytes(),
             reordering: t.rack.reorder_events(),
-            spurious_undos: t.stats.spurious_undos,
+            spurious_undos: u64::from(t.stats.spurious_undos),
             congestion: t.cc.name(),
             phase: t.phase(),
             pacing_rate: if t.pacing { t.pacing_rate.rate() } else { 0 },
-            recoveries: t.stats.recoveries,
-            rtos: t.stats.rtos,
-            spurious_rtos: t.stats.spurious_rtos,
+            recoveries: u64::from(t.stats.recoveries),
+            rtos: u64::from(t.stats.rtos),
+            spurious_rtos: u64::from(t.stats.spurious_rtos),
             cwnd_unvalidated_acks: t.stats.cwnd_unvalidated_acks,
         })
     }

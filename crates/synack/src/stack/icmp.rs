@@ -149,7 +149,7 @@ impl Tcb {
         self.undo = None;
         self.prr = None;
         self.rack.mark_all_lost();
-        self.rtt_timing = None;
+        self.rtt_timing_at = None;
         self.snd_nxt = self.snd_una;
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(ctx.now + self.rtt.rto());

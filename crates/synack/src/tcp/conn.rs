@@ -16,7 +16,7 @@ use crate::error::{ConnectionError, RecvError, SendError};
 use crate::event::{Counters, Event, EventQueue};
 use crate::stack::SocketHandle;
 use crate::tcp::buffer::{RecvRing, SendBuffer};
-use crate::tcp::congestion::{CongestionControl, Prr};
+use crate::tcp::congestion::{Cc, Prr};
 use crate::tcp::pacing::{default_rate, PaceRate, Pacer};
 use crate::tcp::rack::{Rack, RackSpares};
 use crate::tcp::reassembly::Reassembly;
@@ -167,7 +167,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) racks: &'a mut RackSpares,
 }
 
-/// Per-connection statistics surfaced by `info()`.
+/// Per-connection statistics surfaced by `info()`. Counts of loss-recovery
+/// episodes are kept in 32 bits (counted saturating: at most one per round
+/// trip, they do not reach 2^32), the rest in 64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ConnStats {
     pub(crate) segs_in: u64,
@@ -175,13 +177,13 @@ pub(crate) struct ConnStats {
     pub(crate) retransmits: u64,
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_received: u64,
-    pub(crate) spurious_undos: u64,
+    pub(crate) spurious_undos: u32,
     /// Loss-recovery episodes entered (fast retransmit / SACK / RACK).
-    pub(crate) recoveries: u64,
+    pub(crate) recoveries: u32,
     /// Retransmission timeouts.
-    pub(crate) rtos: u64,
+    pub(crate) rtos: u32,
     /// Timeouts F-RTO found spurious and undid (RFC 5682).
-    pub(crate) spurious_rtos: u64,
+    pub(crate) spurious_rtos: u32,
     /// ACKs that did not grow the window because it was not in use (RFC 7661).
     pub(crate) cwnd_unvalidated_acks: u64,
 }
@@ -278,14 +280,17 @@ pub(crate) struct Tcb {
     pub(crate) persist_deadline: Option<Instant>,
     pub(crate) delack_deadline: Option<Instant>,
     pub(crate) rtt: RttEstimator,
-    /// Karn: the segment being timed (its end) and when it was first sent.
-    pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
+    /// Karn: the segment being timed (its end) and when it was first sent
+    /// (see [`Tcb::rtt_timing`]); two fields, so that the sequence number
+    /// packs with the other 4-byte fields (12 bytes, not 16).
+    pub(crate) rtt_timing_end: SeqNum,
+    pub(crate) rtt_timing_at: Option<Instant>,
     pub(crate) retries: u32,
     pub(crate) persist_backoff: u32,
     /// Zero-window probes sent since the peer last sent an acceptable ACK
     /// (Linux `icsk_probes_out`).
     pub(crate) probes_out: u32,
-    pub(crate) cc: Box<dyn CongestionControl + Send>,
+    pub(crate) cc: Cc,
     pub(crate) dupacks: u32,
     /// NewReno (RFC 6582) recovery point while in fast recovery.
     pub(crate) recover: Option<SeqNum>,
@@ -367,7 +372,7 @@ pub(crate) struct Tcb {
     /// Start of the current receive measurement: (time, stream offset).
     pub(crate) rcv_space: Option<(Instant, u64)>,
     /// The most bytes seen arriving in one receiver RTT.
-    pub(crate) rcv_space_prev: usize,
+    pub(crate) rcv_space_prev: u32,
     /// Receiver-side RTT estimate from echoed timestamps (Linux tcp_rcv_rtt_measure_ts).
     pub(crate) rcv_rtt: OptU64,
 
@@ -412,13 +417,14 @@ impl Tcb {
         ts_offset: u32,
         cfg: &TcpConfig,
     ) -> Self {
-        let cc = cfg.congestion.build(usize::from(our_mss(local, cfg)));
+        let cc = Cc::new(cfg.congestion, usize::from(our_mss(local, cfg)));
         Self::with_cc(handle, local, remote, iss, ts_offset, cfg, cc)
     }
 
     /// Makes a freed connection's TCB (see [`Tcb::park`]) into the new connection
-    /// [`Tcb::new`] would make, in the same allocations: the box itself, the
-    /// congestion controller's box, and the small rings [`Tcb::park`] kept
+    /// [`Tcb::new`] would make, in the same allocations: the box itself (with
+    /// CUBIC in it, or another congestion controller's box), and the small
+    /// rings [`Tcb::park`] kept
     /// (the RACK state is not kept: a new connection has none until it sends).
     ///
     /// Field by field, in place: building a whole `Tcb` and moving it in cost a
@@ -486,7 +492,8 @@ impl Tcb {
             persist_deadline,
             delack_deadline,
             rtt,
-            rtt_timing,
+            rtt_timing_end,
+            rtt_timing_at,
             retries,
             persist_backoff,
             probes_out,
@@ -589,11 +596,12 @@ impl Tcb {
         *persist_deadline = None;
         *delack_deadline = None;
         *rtt = RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto);
-        *rtt_timing = None;
+        *rtt_timing_end = SeqNum(0);
+        *rtt_timing_at = None;
         *retries = 0;
         *persist_backoff = 0;
         *probes_out = 0;
-        cfg.congestion.rebuild(cc, usize::from(advertised));
+        cc.rebuild(cfg.congestion, usize::from(advertised));
         *dupacks = 0;
         *recover = None;
         *sb = Scoreboard::default();
@@ -669,7 +677,7 @@ impl Tcb {
         iss: SeqNum,
         ts_offset: u32,
         cfg: &TcpConfig,
-        cc: Box<dyn CongestionControl + Send>,
+        cc: Cc,
     ) -> Self {
         let our_mss = our_mss(local, cfg);
         Self {
@@ -724,7 +732,8 @@ impl Tcb {
             persist_deadline: None,
             delack_deadline: None,
             rtt: RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto),
-            rtt_timing: None,
+            rtt_timing_end: SeqNum(0),
+            rtt_timing_at: None,
             retries: 0,
             persist_backoff: 0,
             probes_out: 0,
@@ -978,7 +987,7 @@ impl Tcb {
             Some((t, off)) if now.micros().saturating_sub(t.micros()) >= rtt_us => {
                 let bytes = usize::try_from(self.rcv_off - off).unwrap_or(usize::MAX);
                 let mut want = bytes.saturating_mul(2);
-                let prev = self.rcv_space_prev;
+                let prev = self.rcv_space_prev as usize;
                 if prev > 0 && bytes > prev {
                     let grow = want.saturating_mul(bytes - prev) / prev;
                     want = want.saturating_add(grow.saturating_mul(2));
@@ -987,7 +996,8 @@ impl Tcb {
                 if want > self.recv_cap as usize {
                     self.recv_cap = buffer_u32(want);
                 }
-                self.rcv_space_prev = self.rcv_space_prev.max(bytes);
+                let bytes32 = u32::try_from(bytes).unwrap_or(u32::MAX);
+                self.rcv_space_prev = self.rcv_space_prev.max(bytes32);
                 self.rcv_space = Some((now, self.rcv_off));
             }
             Some(_) => {}
@@ -1061,6 +1071,18 @@ impl Tcb {
             free = free.min(4 * usize::from(self.our_mss));
         }
         u32::try_from(free).unwrap_or(u32::MAX)
+    }
+
+    /// The segment being timed for an RTT sample (its end), and when it was
+    /// first sent.
+    pub(crate) fn rtt_timing(&self) -> Option<(SeqNum, Instant)> {
+        self.rtt_timing_at.map(|at| (self.rtt_timing_end, at))
+    }
+
+    /// Starts timing the segment ending at `end`, sent at `now`.
+    pub(crate) fn start_rtt_timing(&mut self, end: SeqNum, now: Instant) {
+        self.rtt_timing_end = end;
+        self.rtt_timing_at = Some(now);
     }
 
     /// Bytes this connection holds in its buffers (for the stack's accounting).
@@ -1267,10 +1289,15 @@ mod size_tests {
     use core::mem::size_of;
 
     /// Issue 7: an idle established connection with empty buffers costs at most
-    /// 1 KiB of heap: the boxed `Tcb`, the boxed congestion controller (CUBIC by
-    /// default) and its share of the stack's tables (~70-100 bytes). These pin
-    /// the sizes that add up to it (64-bit targets); a field that grows them has
-    /// to be paid for elsewhere, or the state it needs boxed until it is used.
+    /// 1 KiB of heap: the boxed `Tcb` (CUBIC, the default congestion
+    /// controller, inside it; any other algorithm boxed) and its share of the
+    /// stack's tables (~70-100 bytes). These pin the sizes that add up to it
+    /// (64-bit targets); a field that grows them has to be paid for elsewhere,
+    /// or the state it needs boxed until it is used. 832 = the 752 of the TCB
+    /// with a boxed controller, plus CUBIC's 120 in place of a 16-byte box
+    /// pointer, minus 24 bytes shaved (4-byte episode counters in the stats,
+    /// the RTT-timing sequence number and `rcv_space_prev` packed with the
+    /// other 4-byte fields).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn idle_connection_sizes_are_pinned() {
@@ -1280,8 +1307,9 @@ mod size_tests {
         assert_eq!(size_of::<Scoreboard>(), 8);
         assert_eq!(size_of::<RttEstimator>(), 48);
         let tcb = size_of::<Tcb>();
-        assert!(tcb <= 752, "Tcb is {tcb} bytes");
+        assert!(tcb <= 832, "Tcb is {tcb} bytes");
         let cubic = size_of::<crate::tcp::congestion::Cubic>();
-        assert!(cubic <= 128, "Cubic is {cubic} bytes");
+        assert!(cubic <= 120, "Cubic is {cubic} bytes");
+        assert_eq!(size_of::<crate::tcp::congestion::Cc>(), cubic);
     }
 }

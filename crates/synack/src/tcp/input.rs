@@ -75,7 +75,7 @@ impl Tcb {
             self.ts_ok = false;
         }
         // The initial window depends on the MSS (RFC 5681 §3.1), now known.
-        cfg.congestion.rebuild(&mut self.cc, usize::from(self.mss));
+        self.cc.rebuild(cfg.congestion, usize::from(self.mss));
     }
 
     /// Records the peer's window from a segment that may update it (RFC 9293
@@ -156,7 +156,7 @@ impl Tcb {
             // Resend our SYN, now with ACK: go back to ISS.
             self.snd_nxt = self.iss;
             self.retries = 0;
-            self.rtt_timing = None;
+            self.rtt_timing_at = None;
         }
         if let Some(ts) = hdr.options.timestamps {
             if self.ts_ok && f.ack() {
@@ -529,13 +529,13 @@ impl Tcb {
             Some(ctx.now + self.rtt.rto())
         };
         // RTT sample (RFC 6298 §3, Karn): only from a segment sent once.
-        if let Some((end, sent)) = self.rtt_timing {
+        if let Some((end, sent)) = self.rtt_timing() {
             if ack.ge(end) {
                 if !self.ts_ok {
                     self.rtt.on_sample(ctx.now - sent);
                     self.latest_rtt = OptU64::from_duration(ctx.now - sent);
                 }
-                self.rtt_timing = None;
+                self.rtt_timing_at = None;
             }
         }
         acked_seq
@@ -640,8 +640,8 @@ impl Tcb {
         }
         if let Some(rs) = self.rack.take_rate_sample() {
             let newly = (acked + self.rack.sacked_bytes()).saturating_sub(sacked_before);
-            self.cc
-                .on_rate_sample(ctx.now, Some(&rs), newly, self.pipe());
+            let pipe = self.pipe();
+            self.cc.on_rate_sample(ctx.now, Some(&rs), newly, pipe);
         }
         if advanced {
             // RFC 8985 §7.2: restart the probe timer on an ACK of new data.

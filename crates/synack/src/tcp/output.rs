@@ -325,7 +325,7 @@ impl Tcb {
         if self.snd_max != self.iss {
             self.note_retransmit(ctx);
         } else {
-            self.rtt_timing = Some((self.iss + 1u32, ctx.now));
+            self.start_rtt_timing(self.iss + 1u32, ctx.now);
         }
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
@@ -488,8 +488,8 @@ impl Tcb {
         let new_data = !forced && !seq.lt(self.snd_max);
         if !new_data {
             self.note_retransmit(ctx);
-        } else if self.rtt_timing.is_none() {
-            self.rtt_timing = Some((seg_end, ctx.now));
+        } else if self.rtt_timing_at.is_none() {
+            self.start_rtt_timing(seg_end, ctx.now);
         }
         if !forced {
             self.snd_nxt = seg_end;
@@ -582,7 +582,7 @@ impl Tcb {
         self.stats.retransmits += 1;
         ctx.counters.retransmits += 1;
         // Karn's algorithm: never time a retransmitted segment.
-        self.rtt_timing = None;
+        self.rtt_timing_at = None;
     }
 
     /// RFC 6298 §5.1: "Every time a packet containing data is sent (including a

@@ -32,14 +32,15 @@ impl Tcb {
             retrans: 0,
             dsacks: 0,
         }));
-        self.cc.on_congestion_event(ctx.now, self.in_flight());
-        self.stats.recoveries += 1;
+        let in_flight = self.in_flight();
+        self.cc.on_congestion_event(ctx.now, in_flight);
+        self.stats.recoveries = self.stats.recoveries.saturating_add(1);
         if self.sack_ok && self.cc.uses_prr() {
             self.prr = Some(Box::new(Prr::start(self.cc.ssthresh(), self.in_flight())));
             // RFC 6937: the first retransmission goes out at once.
             self.prr_allow = u32::from(self.mss);
         }
-        self.rtt_timing = None;
+        self.rtt_timing_at = None;
         self.tlp_deadline = None;
         ctx.counters.recoveries += 1;
         ctx.counters.fast_retransmits += 1;
@@ -80,7 +81,7 @@ impl Tcb {
         if let Some(u) = self.undo.take() {
             self.cc.undo(u.prior_cwnd, u.prior_ssthresh);
             ctx.counters.spurious_undos += 1;
-            self.stats.spurious_undos += 1;
+            self.stats.spurious_undos = self.stats.spurious_undos.saturating_add(1);
         }
     }
 
@@ -115,8 +116,8 @@ impl Tcb {
             // Step 3 (b): "declare the timeout spurious".
             self.cc.undo(f.prior_cwnd, f.prior_ssthresh);
             self.rack.clear_lost();
-            self.stats.spurious_rtos += 1;
-            self.stats.spurious_undos += 1;
+            self.stats.spurious_rtos = self.stats.spurious_rtos.saturating_add(1);
+            self.stats.spurious_undos = self.stats.spurious_undos.saturating_add(1);
             ctx.counters.spurious_rtos += 1;
             ctx.counters.spurious_undos += 1;
         } else {

@@ -109,7 +109,7 @@ impl Tcb {
             return;
         }
         self.rtt.backoff();
-        self.stats.rtos += 1;
+        self.stats.rtos = self.stats.rtos.saturating_add(1);
         // RFC 5682 §3.1 step 1: remember what undoing would restore, and
         // "recover" = the highest sequence number sent. Only for the first
         // timeout of a window (a backed-off timer means the peer is really silent)
@@ -129,7 +129,8 @@ impl Tcb {
                 })
             });
         // RFC 5681 §3.1 eq. 4 and the loss window.
-        self.cc.on_rto(ctx.now, self.in_flight());
+        let in_flight = self.in_flight();
+        self.cc.on_rto(ctx.now, in_flight);
         self.recover = None;
         self.dupacks = 0;
         self.tlp_end = None;
@@ -140,7 +141,7 @@ impl Tcb {
             self.rack.mark_all_lost();
         }
         // Karn: no RTT sample from a retransmitted segment.
-        self.rtt_timing = None;
+        self.rtt_timing_at = None;
         // Go back: everything after snd_una is resent as the window allows.
         self.snd_nxt = self.snd_una;
         self.rtx_deadline = Some(ctx.now + self.rtt.rto());

@@ -32,6 +32,7 @@ use core::time::Duration;
 
 use super::hystart::{HyStart, HyStartPhase, L_NON_PACED};
 use super::{initial_window, CongestionControl};
+use crate::tcp::conn::OptU64;
 use crate::time::Instant;
 
 /// RFC 9438: C = 0.4, as `C_NUM / C_DEN`.
@@ -74,9 +75,11 @@ pub struct Cubic {
     smss: usize,
     cwnd: usize,
     ssthresh: usize,
-    /// `W_max` in bytes; `None` while undefined (before the first congestion
+    /// `W_max` in bytes; none while undefined (before the first congestion
     /// event, and after a timeout), when the next epoch takes `cwnd_epoch`.
-    w_max: Option<usize>,
+    /// In 8 bytes, not 16 (see [`Cubic::w_max`]): the connection keeps CUBIC
+    /// inside its TCB, whose size is pinned.
+    w_max: OptU64,
     /// `cwnd_prior` (§4.6): `cwnd` before the last reduction, in bytes.
     cwnd_prior: usize,
     /// The current congestion-avoidance stage; `None` until its first ACK.
@@ -136,7 +139,7 @@ impl Cubic {
             smss: mss.max(1),
             cwnd: initial_window(mss),
             ssthresh: usize::MAX,
-            w_max: None,
+            w_max: OptU64::NONE,
             cwnd_prior: 0,
             epoch: None,
             rtt_us: 0,
@@ -176,9 +179,18 @@ impl Cubic {
         self.in_recovery
     }
 
-    /// `W_max` in bytes, if defined.
+    /// `W_max` in bytes, if defined (`usize::MAX` is kept as one less; a
+    /// window that large is already past any use).
     pub fn w_max(&self) -> Option<usize> {
         self.w_max
+            .get()
+            .map(|w| usize::try_from(w).unwrap_or(usize::MAX))
+    }
+
+    fn set_w_max(&mut self, w: Option<usize>) {
+        self.w_max = w.map_or(OptU64::NONE, |w| {
+            OptU64::some(u64::try_from(w).unwrap_or(u64::MAX))
+        });
     }
 
     /// `K` of the current congestion-avoidance stage, once it has started.
@@ -207,7 +219,7 @@ impl Cubic {
     /// Remembers the curve before a reduction.
     fn save_prior(&mut self) {
         let prior = Prior {
-            w_max: self.w_max,
+            w_max: self.w_max(),
             cwnd_prior: self.cwnd_prior,
             epoch: self.epoch,
         };
@@ -289,7 +301,7 @@ impl Cubic {
     /// Starts a congestion-avoidance stage at `now` with `cwnd_epoch = cwnd`.
     fn begin_epoch(&mut self, now: Instant) -> Epoch {
         let cwnd_epoch = self.cwnd;
-        let (origin, k_micros) = match self.w_max {
+        let (origin, k_micros) = match self.w_max() {
             Some(w_max) if w_max > cwnd_epoch => (w_max, k_micros(w_max, cwnd_epoch, self.smss)),
             Some(_) => {
                 // cwnd_epoch ≥ W_max (a small FlightSize at the last event or an
@@ -303,7 +315,7 @@ impl Cubic {
                 // RFC 9438 §4.8 (after a timeout) and §4.10 (after HyStart++):
                 // "K is set to 0, and W_max is set to the congestion window size
                 // at the beginning of the current congestion avoidance stage."
-                self.w_max = Some(cwnd_epoch);
+                self.set_w_max(Some(cwnd_epoch));
                 self.cwnd_prior = cwnd_epoch;
                 (cwnd_epoch, 0)
             }
@@ -413,12 +425,12 @@ impl CongestionControl for Cubic {
         let cwnd = self.cwnd;
         // RFC 9438 §4.7: "if (cwnd < W_max AND fast_convergence enabled) { W_max =
         // cwnd * (1 + β_cubic) / 2 } else { W_max = cwnd }".
-        self.w_max = Some(match self.w_max {
+        self.set_w_max(Some(match self.w_max() {
             Some(w_max) if self.fast_convergence && cwnd < w_max => {
                 (cwnd / 20).saturating_mul(17) + cwnd % 20 * 17 / 20
             }
             _ => cwnd,
-        });
+        }));
         // RFC 9438 §4.6: "cwnd_prior = cwnd ... cwnd = max(ssthresh, 2)".
         self.cwnd_prior = cwnd;
         self.ssthresh = self.reduced_ssthresh(in_flight);
@@ -465,7 +477,7 @@ impl CongestionControl for Cubic {
         // elapsed time since the beginning of the current congestion avoidance
         // stage, K is set to 0, and W_max is set to the congestion window size at
         // the beginning of the current congestion avoidance stage."
-        self.w_max = None;
+        self.set_w_max(None);
         self.epoch = None;
         self.in_recovery = false;
         self.rto_outstanding = true;
@@ -477,7 +489,7 @@ impl CongestionControl for Cubic {
         // from the old t_epoch and K is the old K) -- and the window. Like Reno's
         // undo, never lower what is there now.
         if let Some(prior) = self.prior.take() {
-            self.w_max = prior.w_max;
+            self.set_w_max(prior.w_max);
             self.cwnd_prior = prior.cwnd_prior;
             self.epoch = prior.epoch;
         }

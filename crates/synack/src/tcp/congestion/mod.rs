@@ -325,6 +325,63 @@ impl Phase {
     }
 }
 
+/// A connection's congestion controller: CUBIC, the default, in place in the
+/// TCB (no allocation of its own, and no separate cache lines to visit on
+/// every send and ACK); any other algorithm behind a box. Dereferences to the
+/// algorithm.
+pub(crate) enum Cc {
+    Cubic(Cubic),
+    Boxed(Box<dyn CongestionControl + Send>),
+}
+
+impl Cc {
+    /// A fresh instance of `alg` for a connection whose SMSS is `mss`.
+    pub(crate) fn new(alg: Algorithm, mss: usize) -> Self {
+        match alg {
+            Algorithm::Cubic => Self::Cubic(Cubic::new(mss)),
+            a => Self::Boxed(a.build(mss)),
+        }
+    }
+
+    /// Makes this a fresh instance of `alg` for SMSS `mss`, as [`Cc::new`]
+    /// does, in place (or in the box it has) when it already holds `alg`.
+    pub(crate) fn rebuild(&mut self, alg: Algorithm, mss: usize) {
+        match (self, alg) {
+            (Self::Cubic(c), Algorithm::Cubic) => *c = Cubic::new(mss),
+            (Self::Boxed(b), a) if a != Algorithm::Cubic => a.rebuild(b, mss),
+            (this, a) => *this = Self::new(a, mss),
+        }
+    }
+}
+
+impl core::ops::Deref for Cc {
+    type Target = dyn CongestionControl + Send;
+
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Cubic(c) => c,
+            Self::Boxed(b) => &**b,
+        }
+    }
+}
+
+impl core::ops::DerefMut for Cc {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Cubic(c) => c,
+            Self::Boxed(b) => &mut **b,
+        }
+    }
+}
+
+impl fmt::Debug for Cc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// A choice of congestion-control algorithm, for configuration.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
