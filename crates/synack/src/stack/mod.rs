@@ -370,7 +370,7 @@ impl Stack {
 
     /// Takes in one packet. With `keep` (the capacity of the packet's buffer,
     /// which the caller owns), a payload kept in place
-    /// ([`Tcb::can_keep_payload`]) returns where it is and what follows up
+    /// ([`Tcb::verify_staging`]) returns where it is and what follows up
     /// its connection's change, for the caller to attach the buffer first.
     fn input(&mut self, now: Instant, packet: &[u8], keep: Option<usize>) -> Option<KeptInput> {
         self.advance(now);
@@ -491,20 +491,8 @@ impl Stack {
         let before = (tcb.mem_bytes(), tcb.orphan);
         // As `verify_for_conn` (`predicted` and `predicted_straight_in`
         // imply `goes_straight_in`).
-        let tag = hdr.seq.0;
-        let verified = if keep
-            .is_some_and(|cap| len >= cfg.keep_payload_min && tcb.recv_buf.can_keep(len, cap))
-        {
-            unverified
-                .verify()
-                .inspect(|_| tcb.recv_buf.stage_kept(tag, len))
-        } else {
-            let (a, b) = tcb.recv_buf.stage(len);
-            unverified
-                .verify_into(a, b)
-                .inspect(|_| tcb.recv_buf.set_staged(tag, len))
-        };
-        let seg = match verified {
+        let keep = keep.filter(|_| len >= cfg.keep_payload_min);
+        let seg = match tcb.verify_staging(unverified, true, keep) {
             Ok(s) => s,
             Err(e) => {
                 self.counters.parse_drops[e.index()] += 1;
@@ -593,7 +581,7 @@ impl Stack {
 
     /// Verifies the checksum of a segment for connection `idx`. Payload that will
     /// go straight into the receive ring is copied there in the same pass
-    /// (staged, committed only once the segment is accepted: `Tcb::stage_payload`);
+    /// (staged, committed only once the segment is accepted: `Tcb::verify_staging`);
     /// any other is summed where it lies.
     ///
     /// With `keep` (the capacity of the packet's buffer, see
@@ -613,19 +601,9 @@ impl Stack {
             return seg.verify();
         };
         let (hdr, len) = (&seg.peek().tcp, seg.peek().payload.len());
-        let seq = hdr.seq;
         let keep = keep.filter(|_| len >= self.config.tcp.keep_payload_min);
-        if keep.is_some_and(|cap| tcb.can_keep_payload(hdr, len, cap)) {
-            let seg = seg.verify()?;
-            tcb.recv_buf.stage_kept(seq.0, len);
-            return Ok(seg);
-        }
-        let Some((a, b)) = tcb.stage_payload(hdr, len) else {
-            return seg.verify();
-        };
-        let seg = seg.verify_into(a, b)?;
-        tcb.recv_buf.set_staged(seq.0, len);
-        Ok(seg)
+        let straight = tcb.goes_straight_in(hdr, len);
+        tcb.verify_staging(seg, straight, keep)
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection. "If the state is CLOSED (i.e.,

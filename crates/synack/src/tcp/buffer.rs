@@ -130,7 +130,7 @@ impl SendBuffer {
 ///   bytes, and an emptied ring does not move its head back to index 0.
 ///
 /// The caller keeps the two apart: a staged payload must end before the first
-/// held byte (see `Tcb::stage_payload`), so a copy of a segment that is then
+/// held byte (see `Tcb::verify_staging`), so a copy of a segment that is then
 /// rejected (bad checksum, unacceptable) can only have written into a hole.
 #[derive(Debug, Default)]
 pub(crate) struct RecvRing {
@@ -864,7 +864,7 @@ mod tests {
     }
 
     /// The receive side of a connection in miniature: the same ring and queue
-    /// calls as `Tcb::stage_payload`, `Tcb::take_in_order` and `Tcb::hold`.
+    /// calls as `Tcb::verify_staging`, `Tcb::take_in_order` and `Tcb::hold`.
     #[derive(Default)]
     struct MiniRx {
         ring: RecvRing,

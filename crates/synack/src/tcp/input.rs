@@ -11,7 +11,7 @@ use crate::tcp::conn::{
 };
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::{Cause, State};
-use crate::wire::{TcpFlags, TcpHeader, TcpOptions};
+use crate::wire::{self, TcpFlags, TcpHeader, TcpOptions};
 
 /// Builds `<SEQ=seq><CTL=RST>` or `<SEQ=seq><ACK=ack><CTL=RST,ACK>` from `local` to `remote`.
 pub(crate) fn rst_segment(
@@ -801,7 +801,7 @@ impl Tcb {
     }
 
     /// In-order data at RCV.NXT goes into the ring: committed if the stack
-    /// staged it there while verifying its checksum (`Tcb::stage_payload`),
+    /// staged it there while verifying its checksum (`Tcb::verify_staging`),
     /// copied if not. If out-of-order bytes are held, `data` ends before them.
     fn take_in_order(&mut self, data: &[u8]) {
         if !self.read_closed && self.recv_buf.commit_staged(self.rcv_nxt.0, data.len()) {
@@ -893,14 +893,19 @@ impl Tcb {
         (self.rcv_wnd() as usize).max(advertised)
     }
 
-    /// Storage in the receive ring for the payload of a segment that will go
-    /// straight into it: data at RCV.NXT, within the window, ending before the
-    /// first byte held out of order, in a state that takes data. The stack copies
-    /// the payload there while verifying its checksum
-    /// ([`crate::wire::Unverified::verify_into`]), then declares it good with
-    /// `recv_buf.set_staged`; [`Tcb::process_text`] commits it instead of copying
-    /// again. Staged bytes that are not committed are forgotten; nothing else in
-    /// the TCB changes here.
+    /// Verifies the checksum of a segment for this connection, staging its
+    /// payload if it goes straight into the receive queue (`straight`: the
+    /// caller found [`Tcb::goes_straight_in`] or implied it). Staged, the
+    /// payload is either kept where it lies in its packet (`keep`: the packet
+    /// buffer's capacity, given for a payload of at least
+    /// `TcpConfig::keep_payload_min`; only if nothing is held out of order and
+    /// the queue can keep it, [`RecvRing::can_keep`]) and summed there, or
+    /// copied into the receive ring while summed
+    /// ([`crate::wire::Unverified::verify_into`]); it is declared good with
+    /// `recv_buf.stage_kept` / `set_staged`, and [`Tcb::process_text`]
+    /// commits it instead of copying again. Staged bytes that are not
+    /// committed are forgotten; nothing else in the TCB changes here. A payload
+    /// that does not go straight in is summed where it lies.
     ///
     /// Held out-of-order bytes sit in the ring past the tail, where a staged
     /// payload would land. The copy happens before the checksum is known good and
@@ -910,33 +915,35 @@ impl Tcb {
     /// only land in the hole before the held bytes, which nothing reads. The
     /// usual gap filler, a retransmission of exactly the missing segment, fits
     /// the hole and is staged.
-    pub(crate) fn stage_payload(
-        &mut self,
-        hdr: &TcpHeader,
-        len: usize,
-    ) -> Option<(&mut [u8], &mut [u8])> {
-        if !self.goes_straight_in(hdr, len) {
-            return None;
-        }
-        Some(self.recv_buf.stage(len))
-    }
-
-    /// [`Tcb::stage_payload`] for a payload that may stay in its packet (a
-    /// buffer of `cap` bytes the stack owns): true if it goes straight in and
-    /// the receive queue can keep it whole ([`RecvRing::can_keep`]: nothing
-    /// held before or after it); the stack then verifies it where it lies and
-    /// declares it good with `recv_buf.stage_kept`.
     ///
     /// [`RecvRing::can_keep`]: crate::tcp::buffer::RecvRing::can_keep
-    pub(crate) fn can_keep_payload(&self, hdr: &TcpHeader, len: usize, cap: usize) -> bool {
-        self.recv_buf.can_keep(len, cap) && self.reasm.is_empty() && self.goes_straight_in(hdr, len)
+    #[inline]
+    pub(crate) fn verify_staging<'u, 'p>(
+        &mut self,
+        seg: &'u wire::Unverified<'p>,
+        straight: bool,
+        keep: Option<usize>,
+    ) -> Result<&'u wire::Segment<'p>, wire::ParseError> {
+        if !straight {
+            return seg.verify();
+        }
+        let (tag, len) = (seg.peek().tcp.seq.0, seg.peek().payload.len());
+        if keep.is_some_and(|cap| self.reasm.is_empty() && self.recv_buf.can_keep(len, cap)) {
+            let seg = seg.verify()?;
+            self.recv_buf.stage_kept(tag, len);
+            return Ok(seg);
+        }
+        let (a, b) = self.recv_buf.stage(len);
+        let seg = seg.verify_into(a, b)?;
+        self.recv_buf.set_staged(tag, len);
+        Ok(seg)
     }
 
     /// Whether a payload of `len` bytes goes straight into the receive queue
     /// if its segment is accepted: data at RCV.NXT, within the window, ending
     /// before the first byte held out of order, in a state that takes data.
     #[inline]
-    fn goes_straight_in(&self, hdr: &TcpHeader, len: usize) -> bool {
+    pub(crate) fn goes_straight_in(&self, hdr: &TcpHeader, len: usize) -> bool {
         let takes_data = matches!(
             self.state,
             State::Established | State::FinWait1 | State::FinWait2
