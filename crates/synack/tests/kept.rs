@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, sa, Pair, Side, B6_IP, B_IP};
-use synack::{Shutdown, TcpConfig};
+use common::{pattern, Feed, Pair, Side, B6_IP, B_IP};
+use synack::TcpConfig;
 
 /// What one transfer showed: every packet on the wire, the bytes each end read,
 /// and how many payloads were kept and buffers given back.
@@ -33,32 +33,14 @@ fn transfer(seed: u64, owned: bool, in_place: bool) -> Run {
     p.read_in_place = in_place;
     // Odd seeds over IPv6.
     let b_ip = if seed.is_multiple_of(2) { B_IP } else { B6_IP };
-    let l = p.b.listen(sa(b_ip, 80), 16).unwrap();
-    let c = p.a.connect(sa(b_ip, 80), None).unwrap();
-    let mut s = None;
-    p.run_until(Duration::from_secs(120), |p| {
-        s = s.or_else(|| p.b.accept(l).ok());
-        s.is_some()
-    });
-    let s = s.unwrap();
+    let (c, s) = p.accepted(b_ip);
     let up = pattern(3_000_000, seed);
     let down = pattern(1_000_000, seed + 1000);
     let (mut got_up, mut got_down) = (Vec::new(), Vec::new());
-    let (mut ou, mut od) = (0, 0);
-    let (mut closed_a, mut closed_b) = (false, false);
+    let (mut feed_up, mut feed_down) = (Feed::new(&up), Feed::new(&down));
     p.run_until(Duration::from_secs(1200), |p| {
-        if ou < up.len() {
-            ou += p.a.send(c, &up[ou..]).unwrap_or(0);
-        } else if !closed_a {
-            p.a.shutdown(c, Shutdown::Write).unwrap();
-            closed_a = true;
-        }
-        if od < down.len() {
-            od += p.b.send(s, &down[od..]).unwrap_or(0);
-        } else if !closed_b {
-            p.b.shutdown(s, Shutdown::Write).unwrap();
-            closed_b = true;
-        }
+        feed_up.step(&mut p.a, c);
+        feed_down.step(&mut p.b, s);
         // Reads only every other step, so data piles up (kept packets and the
         // ring mixed).
         if (p.now.micros() / 5000).is_multiple_of(2) {
@@ -119,26 +101,14 @@ fn one_way(seed: u64, prediction: bool) -> (Vec<String>, Vec<u8>, u64, u64) {
     p.loss = 0.03;
     p.owned = true;
     p.read_in_place = true;
-    let l = p.b.listen(sa(B_IP, 80), 16).unwrap();
-    let c = p.a.connect(sa(B_IP, 80), None).unwrap();
-    let mut s = None;
-    p.run_until(Duration::from_secs(120), |p| {
-        s = s.or_else(|| p.b.accept(l).ok());
-        s.is_some()
-    });
-    let s = s.unwrap();
+    let (c, s) = p.accepted(B_IP);
     let up = pattern(3_000_000, seed);
     let mut got = Vec::new();
-    let (mut sent, mut closed) = (0, false);
+    let mut feed = Feed::new(&up);
     p.run_until(Duration::from_secs(1200), |p| {
-        if sent < up.len() {
-            sent += p.a.send(c, &up[sent..]).unwrap_or(0);
-        } else if !closed {
-            p.a.shutdown(c, Shutdown::Write).unwrap();
-            closed = true;
-        }
+        feed.step(&mut p.a, c);
         assert_eq!(p.b.usage(), p.b.recount_usage(), "seed {seed}");
-        if p.now.micros() / 5000 % 2 == 0 {
+        if (p.now.micros() / 5000).is_multiple_of(2) {
             return false;
         }
         p.read_available(Side::B, s, &mut got)

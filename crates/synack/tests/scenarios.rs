@@ -486,21 +486,10 @@ fn transfer_survives_ten_percent_loss_both_ways() {
         let up = pattern(300_000, seed);
         let down = pattern(200_000, seed + 1000);
         let (mut got_up, mut got_down) = (Vec::new(), Vec::new());
-        let (mut ou, mut od) = (0, 0);
-        let (mut closed_a, mut closed_b) = (false, false);
+        let (mut feed_up, mut feed_down) = (Feed::new(&up), Feed::new(&down));
         p.run_until(Duration::from_secs(1200), |p| {
-            if ou < up.len() {
-                ou += p.a.send(c, &up[ou..]).unwrap_or(0);
-            } else if !closed_a {
-                p.a.shutdown(c, Shutdown::Write).unwrap();
-                closed_a = true;
-            }
-            if od < down.len() {
-                od += p.b.send(s, &down[od..]).unwrap_or(0);
-            } else if !closed_b {
-                p.b.shutdown(s, Shutdown::Write).unwrap();
-                closed_b = true;
-            }
+            feed_up.step(&mut p.a, c);
+            feed_down.step(&mut p.b, s);
             let ea = p.read_available(Side::A, c, &mut got_down);
             let eb = p.read_available(Side::B, s, &mut got_up);
             ea && eb

@@ -321,6 +321,47 @@ impl Pair {
     }
 }
 
+/// A sending application: each [`Feed::step`] sends what the stack takes of
+/// `data`, and once all is taken shuts down writing (once).
+pub struct Feed<'a> {
+    data: &'a [u8],
+    off: usize,
+    closed: bool,
+}
+
+impl<'a> Feed<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            off: 0,
+            closed: false,
+        }
+    }
+
+    pub fn step(&mut self, stack: &mut Stack, h: SocketHandle) {
+        if self.off < self.data.len() {
+            self.off += stack.send(h, &self.data[self.off..]).unwrap_or(0);
+        } else if !self.closed {
+            stack.shutdown(h, synack::Shutdown::Write).unwrap();
+            self.closed = true;
+        }
+    }
+}
+
+impl Pair {
+    /// B listens on `b_ip` port 80, A connects, B accepts: (A's handle, B's).
+    pub fn accepted(&mut self, b_ip: IpAddr) -> (SocketHandle, SocketHandle) {
+        let l = self.b.listen(sa(b_ip, 80), 16).unwrap();
+        let c = self.a.connect(sa(b_ip, 80), None).unwrap();
+        let mut s = None;
+        self.run_until(Duration::from_secs(120), |p| {
+            s = s.or_else(|| p.b.accept(l).ok());
+            s.is_some()
+        });
+        (c, s.unwrap())
+    }
+}
+
 /// Deterministic test data.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
