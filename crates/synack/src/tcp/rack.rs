@@ -466,22 +466,10 @@ impl RackState {
     /// any other case.
     #[inline]
     fn append(&mut self, start: SeqNum, end: SeqNum, now: Instant, app_limited: bool) -> bool {
-        let (delivered, delivered_at, first_sent_at) =
-            (self.delivered, self.delivered_at, self.first_sent_at);
+        let rec = self.new_record(start, end, now, app_limited);
         self.segs.push_back_if(
             |first, last| !first.sacked && last.end.le(start) && start.lt(end),
-            || SentSeg {
-                start,
-                end,
-                sent_at: now,
-                rexmit: false,
-                sacked: false,
-                lost: false,
-                delivered,
-                delivered_at,
-                first_sent_at,
-                app_limited,
-            },
+            || rec,
         )
     }
 
