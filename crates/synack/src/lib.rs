@@ -2,8 +2,9 @@
 //!
 //! The core never asks the world anything: time comes in as [`Instant`], randomness
 //! as a seed in [`StackConfig`], packets as byte slices through
-//! [`Stack::handle_packet`], and leave through [`Stack::poll_transmit`]. See
-//! [`Stack`] for the calling contract.
+//! [`Stack::handle_packet`] (or in buffers the stack may keep, so that a large
+//! payload is read where it arrived: [`Stack::handle_packet_owned`]), and leave
+//! through [`Stack::poll_transmit`]. See [`Stack`] for the calling contract.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

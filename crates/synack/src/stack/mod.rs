@@ -129,7 +129,11 @@ impl Slot {
 /// # Calling contract
 ///
 /// The stack never reads a clock, never sleeps and never does I/O. Its user:
-/// - hands in every received IP packet with [`Stack::handle_packet`];
+/// - hands in every received IP packet with [`Stack::handle_packet`], or with
+///   [`Stack::handle_packet_owned`] in a buffer the stack may keep (it returns
+///   the buffer if not; a kept one, once its payload is read, comes back from
+///   [`Stack::reclaim_buffer`], which such a caller drains before reading the
+///   next packets into fresh buffers);
 /// - calls [`Stack::handle_timeout`] once the time returned by
 ///   [`Stack::poll_timeout`] has come;
 /// - after any of the calls above, and after application calls (`send`, `close`,
