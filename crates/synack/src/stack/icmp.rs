@@ -142,15 +142,7 @@ impl Tcb {
         // As after an RTO (`Tcb::on_rto`) but with no congestion response: every
         // outstanding segment is marked lost and resent from SND.UNA at the new
         // size, skipping SACKed ranges.
-        self.recover = None;
-        self.dupacks = 0;
-        self.tlp_end = None;
-        self.tlp_deadline = None;
-        self.undo = None;
-        self.prr = None;
-        self.rack.mark_all_lost();
-        self.rtt_timing_at = None;
-        self.snd_nxt = self.snd_una;
+        self.go_back_to_una(true);
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(ctx.now + self.rtt.rto());
         }

@@ -43,6 +43,15 @@ pub(crate) struct Totals {
     pub(crate) pressure: bool,
 }
 
+impl Totals {
+    /// (memory pressure, over the maximum) for what is buffered now.
+    #[inline]
+    pub(crate) fn mem_flags(&self, cfg: &crate::TcpConfig) -> (bool, bool) {
+        let b = self.buffer_bytes;
+        (b > cfg.mem_pressure, b > cfg.mem_max)
+    }
+}
+
 impl Stack {
     /// What the stack holds now: connections, half-open, orphans, TIME-WAIT and
     /// buffered bytes (with their peak), for `ss`-like tools and tests.
@@ -83,23 +92,14 @@ impl Stack {
 
     /// (under pressure, over the maximum) for buffered bytes now.
     pub(super) fn mem_flags(&self) -> (bool, bool) {
-        let b = self.totals.buffer_bytes;
-        let cfg = &self.config.tcp;
-        (b > cfg.mem_pressure, b > cfg.mem_max)
+        self.totals.mem_flags(&self.config.tcp)
     }
 
     /// A connection took `n` more bytes into its buffers and is as orphaned as
     /// it was: [`Stack::account`] for the receive fast path (`Stack::input_fast`).
     #[inline]
     pub(super) fn account_received(&mut self, n: usize) {
-        let t = &mut self.totals;
-        t.buffer_bytes += n;
-        t.buffer_bytes_peak = t.buffer_bytes_peak.max(t.buffer_bytes);
-        let pressure = t.buffer_bytes > self.config.tcp.mem_pressure;
-        if pressure && !t.pressure {
-            self.counters.memory_pressure += 1;
-        }
-        t.pressure = pressure;
+        self.account((0, false), (n, false));
     }
 
     /// A connection's (buffered bytes, orphan) changed from `before` to `after`.

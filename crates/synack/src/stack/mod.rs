@@ -249,6 +249,28 @@ struct KeptInput {
     state: State,
 }
 
+impl KeptInput {
+    /// Connection `idx` kept `payload`, which lies in `packet` (counted in
+    /// `Counters::segments_kept`).
+    fn new(
+        counters: &mut Counters,
+        idx: u32,
+        payload: &[u8],
+        packet: &[u8],
+        prev: State,
+        state: State,
+    ) -> Self {
+        counters.segments_kept += 1;
+        Self {
+            idx,
+            // Both point into the packet.
+            start: payload.as_ptr() as usize - packet.as_ptr() as usize,
+            prev,
+            state,
+        }
+    }
+}
+
 impl Stack {
     /// A stack owning `addresses`.
     ///
@@ -413,6 +435,8 @@ impl Stack {
         // takes data with ACK or ACK,PSH only): a handshake, a pure ACK or a
         // FIN makes no call.
         let (flags, len) = (unverified.peek().tcp.flags, unverified.peek().payload.len());
+        // Only a payload of `keep_payload_min` bytes or more may stay in its packet.
+        let keep = keep.filter(|_| len >= self.config.tcp.keep_payload_min);
         // Header prediction's verdict: false for anything that fails these.
         let mut predicted = false;
         if len > 0
@@ -434,15 +458,14 @@ impl Stack {
         self.counters.segments_in += 1;
         let (prev, state, kept) = self.conn_input(idx, &seg.tcp, seg.payload, predicted)?;
         if kept {
-            self.counters.segments_kept += 1;
-            // The payload's offset in the packet (both point into it).
-            let start = seg.payload.as_ptr() as usize - packet.as_ptr() as usize;
-            return Some(KeptInput {
+            return Some(KeptInput::new(
+                &mut self.counters,
                 idx,
-                start,
+                seg.payload,
+                packet,
                 prev,
                 state,
-            });
+            ));
         }
         self.follow_up(idx, prev, state);
         None
@@ -485,9 +508,7 @@ impl Stack {
             return Err(false);
         }
         // `mem_flags`, with the slot borrowed.
-        let b = self.totals.buffer_bytes;
-        tcb.mem_pressure = b > cfg.mem_pressure;
-        tcb.mem_over = b > cfg.mem_max;
+        (tcb.mem_pressure, tcb.mem_over) = self.totals.mem_flags(cfg);
         if !tcb.predicted_straight_in(len) {
             return Err(true);
         }
@@ -495,7 +516,6 @@ impl Stack {
         let before = (tcb.mem_bytes(), tcb.orphan);
         // As `verify_for_conn` (`predicted` and `predicted_straight_in`
         // imply `goes_straight_in`).
-        let keep = keep.filter(|_| len >= cfg.keep_payload_min);
         let seg = match tcb.verify_staging(unverified, true, keep) {
             Ok(s) => s,
             Err(e) => {
@@ -523,15 +543,15 @@ impl Stack {
         let (state, kept) = (tcb.state, tcb.recv_buf.attaches());
         if kept {
             self.account_received(n);
-            self.counters.segments_kept += 1;
-            let start = seg.payload.as_ptr() as usize - packet.as_ptr() as usize;
             // `handle_packet_owned` attaches the packet, then follows up.
-            return Ok(Some(KeptInput {
+            return Ok(Some(KeptInput::new(
+                &mut self.counters,
                 idx,
-                start,
-                prev: State::Established,
+                seg.payload,
+                packet,
+                State::Established,
                 state,
-            }));
+            )));
         }
         // `follow_up` of ESTABLISHED to `state`: `touch`, with the slot at hand.
         tcb.pacing_rate_stale = true;
@@ -605,7 +625,6 @@ impl Stack {
             return seg.verify();
         };
         let (hdr, len) = (&seg.peek().tcp, seg.peek().payload.len());
-        let keep = keep.filter(|_| len >= self.config.tcp.keep_payload_min);
         let straight = tcb.goes_straight_in(hdr, len);
         tcb.verify_staging(seg, straight, keep)
     }

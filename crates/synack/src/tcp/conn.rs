@@ -1132,32 +1132,14 @@ impl Tcb {
 
     /// RFC 9293 §3.10.3 RECEIVE. `Ok(0)` means end of stream.
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        if self.recv_buf.is_empty() {
-            return self.nothing_to_read().map(|()| 0);
-        }
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let before = self.rcv_wnd();
+        // Run by run (the ring's pieces, each kept packet), until `buf` is full.
         let mut n = 0;
-        // The ring's two pieces in one step, each kept packet in its own.
-        while n < buf.len() {
-            let (a, b) = self.recv_buf.as_slices();
-            let k = (buf.len() - n).min(a.len() + b.len());
-            if k == 0 {
-                break;
-            }
-            let ka = k.min(a.len());
-            buf[n..n + ka].copy_from_slice(&a[..ka]);
-            buf[n + ka..n + k].copy_from_slice(&b[..k - ka]);
-            self.recv_buf.consume(k);
+        self.recv_each(|run| {
+            let k = run.len().min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&run[..k]);
             n += k;
-            if self.recv_buf.is_empty() {
-                break;
-            }
-        }
-        self.maybe_window_update(before);
-        Ok(n)
+            k
+        })
     }
 
     /// RECEIVE in place: `f` gets the oldest unread bytes that lie contiguous

@@ -261,14 +261,21 @@ impl Tcb {
     /// RST, SYN or FIN, and its ACK is SND.UNA with nothing in flight (no RTT
     /// sample, no recovery, no duplicate ACK, no RACK or F-RTO work, nothing freed).
     fn input_predicted(&mut self, hdr: &TcpHeader, payload: &[u8], ctx: &mut Ctx<'_>) {
+        self.predicted_before_text(hdr, ctx);
+        self.process_text(hdr, payload, ctx);
+        // An out-of-order FIN this data reaches is taken now.
+        self.maybe_take_fin(ctx);
+    }
+
+    /// What a predicted segment does before its text: the peer is alive, the
+    /// send window and the timestamp echo may move.
+    #[inline(always)]
+    fn predicted_before_text(&mut self, hdr: &TcpHeader, ctx: &mut Ctx<'_>) {
         ctx.counters.segments_predicted += 1;
         self.note_peer_alive(ctx.now);
         self.probes_out = 0;
         self.update_window_if_newer(hdr);
         self.update_ts_recent(hdr, ctx);
-        self.process_text(hdr, payload, ctx);
-        // An out-of-order FIN this data reaches is taken now.
-        self.maybe_take_fin(ctx);
     }
 
     /// The receive fast path (`Stack::input_fast`, under
@@ -307,20 +314,11 @@ impl Tcb {
             self.predicted(hdr, payload.len()) && self.predicted_straight_in(payload.len())
         );
         self.stats.segs_in += 1;
-        ctx.counters.segments_predicted += 1;
-        self.note_peer_alive(ctx.now);
-        self.probes_out = 0;
-        self.update_window_if_newer(hdr);
-        self.update_ts_recent(hdr, ctx);
-        // `take_in_order`, reading open: the payload was staged at RCV.NXT
-        // (committing leaves nothing staged).
+        self.predicted_before_text(hdr, ctx);
+        // The payload was staged at RCV.NXT (committing leaves nothing staged).
         let n = payload.len();
-        if self.recv_buf.commit_staged(self.rcv_nxt.0, n) {
-            self.delivered(n);
-        } else {
-            debug_assert!(false, "a fast segment's payload was not staged");
-            self.deliver(payload);
-        }
+        let committed = self.take_in_order(payload);
+        debug_assert!(committed, "a fast segment's payload was not staged");
         self.took_text(hdr, n, ctx);
         self.maybe_take_fin(ctx);
         n
@@ -803,11 +801,15 @@ impl Tcb {
     /// In-order data at RCV.NXT goes into the ring: committed if the stack
     /// staged it there while verifying its checksum (`Tcb::verify_staging`),
     /// copied if not. If out-of-order bytes are held, `data` ends before them.
-    fn take_in_order(&mut self, data: &[u8]) {
+    /// Returns whether the staged copy was committed (else `data` was copied).
+    #[inline]
+    fn take_in_order(&mut self, data: &[u8]) -> bool {
         if !self.read_closed && self.recv_buf.commit_staged(self.rcv_nxt.0, data.len()) {
             self.delivered(data.len());
+            true
         } else {
             self.deliver(data);
+            false
         }
     }
 

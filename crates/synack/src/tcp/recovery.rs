@@ -50,6 +50,25 @@ impl Tcb {
         }
     }
 
+    /// Everything in flight is to be sent again from SND.UNA (after an RTO, or
+    /// a smaller MSS from ICMP): recovery, duplicate-ACK count, tail loss
+    /// probe, undo record and PRR are forgotten, the outstanding segments
+    /// marked lost if `mark_lost` (so the resend skips SACKed ranges), no RTT
+    /// sample is taken from what is resent (Karn), and SND.NXT goes back.
+    pub(crate) fn go_back_to_una(&mut self, mark_lost: bool) {
+        self.recover = None;
+        self.dupacks = 0;
+        self.tlp_end = None;
+        self.tlp_deadline = None;
+        self.undo = None;
+        self.prr = None;
+        if mark_lost {
+            self.rack.mark_all_lost();
+        }
+        self.rtt_timing_at = None;
+        self.snd_nxt = self.snd_una;
+    }
+
     /// Recovery ended with the ACK of everything outstanding at its start. If it
     /// needed no retransmission, or every retransmission was reported a duplicate
     /// by D-SACK, the losses were reordering: undo the reduction (RFC 3708 §3,

@@ -131,19 +131,7 @@ impl Tcb {
         // RFC 5681 §3.1 eq. 4 and the loss window.
         let in_flight = self.in_flight();
         self.cc.on_rto(ctx.now, in_flight);
-        self.recover = None;
-        self.dupacks = 0;
-        self.tlp_end = None;
-        self.tlp_deadline = None;
-        self.undo = None;
-        self.prr = None;
-        if self.sack_ok {
-            self.rack.mark_all_lost();
-        }
-        // Karn: no RTT sample from a retransmitted segment.
-        self.rtt_timing_at = None;
-        // Go back: everything after snd_una is resent as the window allows.
-        self.snd_nxt = self.snd_una;
+        self.go_back_to_una(self.sack_ok);
         self.rtx_deadline = Some(ctx.now + self.rtt.rto());
     }
 }
