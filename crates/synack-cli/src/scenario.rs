@@ -82,7 +82,7 @@ impl Scenario {
                 "both ends connect at once (4000 <-> 5000): SYN-SENT -> SYN-RECEIVED -> ESTABLISHED"
             }
             Self::Close => {
-                "client closes first: FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT; server CLOSE-WAIT, LAST-ACK"
+                "client closes first: FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT; server CLOSE-WAIT (ACK of the FIN delayed), LAST-ACK"
             }
             Self::SimultaneousClose => {
                 "both close at the same instant: FIN-WAIT-1 -> CLOSING -> TIME-WAIT"

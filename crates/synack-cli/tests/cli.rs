@@ -111,7 +111,7 @@ fn human_report_has_ladder_states_and_summary() {
         "◀─ S.  seq=0          ack=1",
         "summary: close (seed 1): ok",
         "retransmissions",
-        "rtt (client)     srtt 20.0 ms",
+        "rtt (client)     srtt 25.0 ms",
     ] {
         assert!(out.contains(needle), "{needle:?} missing from:\n{out}");
     }

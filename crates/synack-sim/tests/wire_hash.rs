@@ -160,15 +160,18 @@ fn cases() -> Vec<(&'static str, u64, TcpConfig, LinkConfig, LinkConfig, u64)> {
 }
 
 /// (name, hash, packets) recorded at 7da157d (main, before the transmit
-/// header template).
+/// header template); re-recorded in session 8 when the ACK of a FIN received
+/// in ESTABLISHED became delayed (the client shuts down writing after its
+/// transfer; the server's reply now carries that ACK; the rows whose FIN is
+/// acknowledged at once for another reason are unchanged).
 const EXPECTED: &[(&str, u64, usize)] = &[
-    ("default clean", 0xee1a68408bfc19b3, 3283),
-    ("default lossy", 0x3db9ef11421099ea, 2485),
-    ("no timestamps", 0x193345215deec2c3, 1343),
+    ("default clean", 0x6e38f0a2c3475ece, 3282),
+    ("default lossy", 0x3316435c108275e9, 2486),
+    ("no timestamps", 0x5ce4dd4f1022b019, 1342),
     ("no sack", 0xf27e7f95c6f735a7, 1339),
-    ("no options", 0x57ef70bdf7e7eb41, 793),
+    ("no options", 0x776505c343c612d8, 792),
     ("bbr", 0x234c0bcb9ef7d5ff, 3144),
-    ("reno nodelay small mss", 0x13f3d8a15ba0d35a, 2010),
+    ("reno nodelay small mss", 0x175c101e1be23c41, 2009),
     ("no pacing", 0xf0d6675c74c2dbee, 1462),
 ];
 

@@ -175,10 +175,33 @@ impl Script {
         s
     }
 
+    /// Lets the stack's next timer come (at most `max` from now); returns when.
+    fn run_timer(&mut self, max: Duration) -> Duration {
+        let at = self.stack.poll_timeout().expect("a timer is set");
+        let wait = at.saturating_duration_since(self.now);
+        assert!(
+            wait <= max,
+            "the next timer is {wait:?} away, expected <= {max:?}"
+        );
+        self.now = at;
+        self.stack.handle_timeout(at);
+        wait
+    }
+
+    /// CLOSE-WAIT with the FIN acknowledged: the ACK of a FIN in ESTABLISHED
+    /// waits the delayed-ACK time (so a close right after the EOF carries it).
     fn close_wait() -> Self {
+        let mut s = Self::close_wait_ack_pending();
+        assert!(s.run_timer(Duration::from_millis(40)) > Duration::ZERO);
+        assert_eq!(s.out(), [(A, s.i + 1, P + 2, 0)]);
+        s
+    }
+
+    /// CLOSE-WAIT, the ACK of the FIN not sent yet.
+    fn close_wait_ack_pending() -> Self {
         let mut s = Self::established();
         s.inject(F | A, P + 1, s.i + 1, b"");
-        assert_eq!(s.out(), [(A, s.i + 1, P + 2, 0)]);
+        assert_eq!(s.out(), []);
         assert_eq!(s.state(), Some(State::CloseWait));
         s
     }
@@ -459,9 +482,19 @@ fn syn_received_state() {
         Some(Established),
     );
     case(
-        "FIN with ACK: ESTABLISHED then CLOSE-WAIT",
+        "FIN with ACK: ESTABLISHED then CLOSE-WAIT, the ACK delayed",
         sr,
         |s| s.inject(F | A, P + 1, s.i + 1, b""),
+        |_| vec![],
+        Some(CloseWait),
+    );
+    case(
+        "FIN with ACK: the delayed ACK comes",
+        sr,
+        |s| {
+            s.inject(F | A, P + 1, s.i + 1, b"");
+            s.run_timer(Duration::from_millis(40));
+        },
         |s| vec![(A, s.i + 1, P + 2, 0)],
         Some(CloseWait),
     );
@@ -521,11 +554,28 @@ fn established_state() {
         Some(Established),
     );
     case(
-        "FIN: ACK and CLOSE-WAIT",
+        "FIN: CLOSE-WAIT, the ACK delayed",
         e,
         |s| s.inject(F | A, P + 1, s.i + 1, b""),
-        |s| vec![(A, s.i + 1, P + 2, 0)],
+        |_| vec![],
         Some(CloseWait),
+    );
+    case(
+        "data with FIN: CLOSE-WAIT, the ACK delayed though quick-ACK is on",
+        e,
+        |s| s.inject(F | A, P + 1, s.i + 1, b"request"),
+        |_| vec![],
+        Some(CloseWait),
+    );
+    case(
+        "FIN, then close at once: the FIN carries the ACK (three-segment close)",
+        e,
+        |s| {
+            s.inject(F | A, P + 1, s.i + 1, b"");
+            s.stack.close(s.handle.take().unwrap()).unwrap();
+        },
+        |s| vec![(F | A, s.i + 1, P + 2, 0)],
+        Some(LastAck),
     );
     case(
         "RST at RCV.NXT: CLOSED",

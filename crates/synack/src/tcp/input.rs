@@ -778,6 +778,12 @@ impl Tcb {
             self.rcv_rtt_sample(ts.ecr, ctx.now);
         }
         self.autotune_recv(ctx.now, ctx.cfg);
+        if hdr.flags.fin() && self.state == State::Established {
+            // In-order text with the peer's FIN (held or trimmed text has set
+            // `ack_now` already): `take_fin` decides when to acknowledge both.
+            self.count_full_segment(len);
+            return;
+        }
         self.schedule_ack(len, ctx);
     }
 
@@ -972,9 +978,22 @@ impl Tcb {
             self.ack_now = true;
             return;
         }
+        self.count_full_segment(len);
+        self.delay_ack(ctx);
+    }
+
+    /// Counts a full-sized segment towards "every second one is acknowledged".
+    #[inline]
+    fn count_full_segment(&mut self, len: usize) {
         if len >= usize::from(self.mss) {
             self.unacked_segs += 1;
         }
+    }
+
+    /// Acknowledges now if two full-sized segments wait for it, otherwise within
+    /// the delayed-ACK time.
+    #[inline]
+    fn delay_ack(&mut self, ctx: &Ctx<'_>) {
         if self.unacked_segs >= 2 {
             self.ack_now = true;
         } else if self.delack_deadline.is_none() {
@@ -997,7 +1016,16 @@ impl Tcb {
         self.peer_fin_off = OptU64::NONE;
         // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN"
         self.rcv_nxt += 1u32;
-        self.ack_now = true;
+        if self.state == State::Established {
+            // As Linux does (`tcp_fin` enters "pingpong" mode), the ACK of a FIN
+            // in ESTABLISHED waits the delayed-ACK time, quick-ACK or not: the
+            // application's close, which usually follows the EOF at once, carries
+            // it (a three-segment close), or its reply does after a half-close.
+            // An ACK something else asked for still goes now.
+            self.delay_ack(ctx);
+        } else {
+            self.ack_now = true;
+        }
         match self.state {
             State::SynReceived | State::Established => {
                 self.transition(State::CloseWait, Cause::RcvFin, ctx);
