@@ -414,9 +414,22 @@ pub fn parse_unverified(packet: &[u8]) -> Result<Unverified<'_>, ParseError> {
     parse_v4_common_or(packet, parse_unverified_general)
 }
 
+/// A handshake's options in Linux's order (`tcp::write_options` writes them so
+/// too), as 32-bit words: MSS (kind 2, length 4; the value in the low half),
+/// SACK-permitted with the timestamps' kind and length, the two timestamps,
+/// then NOP and window scale (kind 3, length 3; the shift in the low byte).
+const SYN_MSS: u32 = u32::from_be_bytes([tcp::OPT_MSS, 4, 0, 0]);
+const SYN_SACK_TS: u32 = u32::from_be_bytes([tcp::OPT_SACK_PERMITTED, 2, tcp::OPT_TIMESTAMPS, 10]);
+const SYN_WS: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_WINDOW_SCALE, 3, 0]);
+/// Their length.
+const SYN_OPTIONS_LEN: usize = 20;
+
 /// [`parse_unverified`] of the packets a connection carries after its handshake
 /// (IPv4 without IP options, unfragmented, TCP with no options or the NOP, NOP,
-/// timestamps of RFC 7323 Appendix A), well formed: the same result, with the
+/// timestamps of RFC 7323 Appendix A) and of the SYN and SYN,ACK that open it
+/// when they carry every option in Linux's order (MSS, SACK-permitted,
+/// timestamps, NOP, window scale: what Linux and synack both send), well
+/// formed: the same result, with the
 /// fields read at fixed offsets and both header sums added up from 32-bit words
 /// in one pass over the 40 or 52 bytes (RFC 1071 §2(B)/(C): `2^16 ≡ 1 (mod
 /// 0xffff)`, so a big-endian 32-bit word counts as the sum of its two 16-bit
@@ -428,7 +441,7 @@ fn parse_v4_common_or<'a>(
     packet: &'a [u8],
     general: impl FnOnce(&'a [u8]) -> Result<Unverified<'a>, ParseError>,
 ) -> Result<Unverified<'a>, ParseError> {
-    /// NOP, NOP, kind 8, length 10 (the only option layout taken here).
+    /// NOP, NOP, kind 8, length 10: the options after the handshake.
     const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     let Some((h, _)) = packet.split_first_chunk::<{ IPV4_HEADER_LEN + TCP_HEADER_LEN }>() else {
         return general(packet);
@@ -471,8 +484,8 @@ fn parse_v4_common_or<'a>(
         + u64::from(ack)
         + u64::from(w3)
         + u64::from(w4);
-    let (header_len, timestamps) = match w3 >> 28 {
-        5 => (TCP_HEADER_LEN, None),
+    let (header_len, options) = match w3 >> 28 {
+        5 => (TCP_HEADER_LEN, TcpOptions::default()),
         8 => {
             let Some(o) = segment
                 .get(TCP_HEADER_LEN..)
@@ -486,11 +499,40 @@ fn parse_v4_common_or<'a>(
                 return general(packet);
             }
             sum += u64::from(kind) + u64::from(val) + u64::from(ecr);
-            (TCP_HEADER_LEN + 12, Some(Timestamps { val, ecr }))
+            let options = TcpOptions {
+                timestamps: Some(Timestamps { val, ecr }),
+                ..TcpOptions::default()
+            };
+            (TCP_HEADER_LEN + 12, options)
+        }
+        10 => {
+            let Some(o) = segment
+                .get(TCP_HEADER_LEN..)
+                .and_then(<[u8]>::first_chunk::<SYN_OPTIONS_LEN>)
+            else {
+                return general(packet);
+            };
+            let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            let (mss, sack_ts, val, ecr, ws) = (word(0), word(4), word(8), word(12), word(16));
+            if mss & 0xffff_0000 != SYN_MSS || sack_ts != SYN_SACK_TS || ws & 0xffff_ff00 != SYN_WS
+            {
+                return general(packet);
+            }
+            sum += u64::from(mss) + u64::from(sack_ts) + u64::from(val);
+            sum += u64::from(ecr) + u64::from(ws);
+            // Truncations take the value fields the masks above left out.
+            let options = TcpOptions {
+                mss: Some(mss as u16),
+                window_scale: Some(ws as u8),
+                sack_permitted: true,
+                timestamps: Some(Timestamps { val, ecr }),
+                ..TcpOptions::default()
+            };
+            (TCP_HEADER_LEN + SYN_OPTIONS_LEN, options)
         }
         _ => return general(packet),
     };
-    // The data offset is within the segment: both arms read that far.
+    // The data offset is within the segment: every arm above read that far.
     let Some(payload) = segment.get(header_len..) else {
         return general(packet);
     };
@@ -508,10 +550,7 @@ fn parse_v4_common_or<'a>(
                 flags: TcpFlags(flags),
                 window: w3 as u16,
                 urgent: w4 as u16,
-                options: TcpOptions {
-                    timestamps,
-                    ..TcpOptions::default()
-                },
+                options,
             },
             payload,
         },
@@ -622,7 +661,12 @@ pub fn emit_parts(
 ) -> Result<usize, EmitError> {
     if let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) {
         let o = &tcp.options;
-        if o.mss.is_none() && o.window_scale.is_none() && !o.sack_permitted && o.sack_count == 0 {
+        let handshake = o.mss.is_some()
+            && o.window_scale.is_some()
+            && o.sack_permitted
+            && o.timestamps.is_some();
+        let plain = o.mss.is_none() && o.window_scale.is_none() && !o.sack_permitted;
+        if o.sack_count == 0 && (plain || handshake) {
             return emit_v4_plain(s, d, hop_limit, tcp, payload, buf);
         }
     }
@@ -656,9 +700,11 @@ fn emit_parts_general(
     Ok(ip_len + tcp_len)
 }
 
-/// [`emit_parts`] for IPv4 and a header with no options or timestamps alone
+/// [`emit_parts`] for IPv4 and a header with no options, timestamps alone
 /// (every segment of an established connection but those carrying SACK
-/// blocks): the same bytes, with both headers written in place from their
+/// blocks), or a handshake's MSS, SACK-permitted, timestamps and window scale
+/// (the caller checks it is one of these: with an MSS, all four are taken to
+/// be there): the same bytes, with both headers written in place from their
 /// fields and their checksums added up from the same fields instead of summed
 /// back from the buffer. 32-bit words are added whole: `2^16 ≡ 1 (mod
 /// 0xffff)`, so a word counts as the sum of its two 16-bit halves (RFC 1071
@@ -678,8 +724,14 @@ pub(crate) fn emit_v4_plain(
     const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     /// Version 4 and IHL 5; Don't Fragment, ID 0 (as `ipv4::emit_header`).
     const VER_IHL: u8 = 0x45;
-    let ts = tcp.options.timestamps;
-    let header_len = TCP_HEADER_LEN + if ts.is_some() { TS_LEN } else { 0 };
+    let o = &tcp.options;
+    let ts = o.timestamps;
+    let header_len = TCP_HEADER_LEN
+        + match (o.mss, ts) {
+            (Some(_), _) => SYN_OPTIONS_LEN,
+            (None, Some(_)) => TS_LEN,
+            (None, None) => 0,
+        };
     let tcp_len = header_len + payload[0].len() + payload[1].len();
     let total = IPV4_HEADER_LEN + tcp_len;
     if total > 0xffff {
@@ -705,7 +757,7 @@ pub(crate) fn emit_v4_plain(
     put_be32(head, 16, d);
 
     let ports = u32::from(tcp.src_port) << 16 | u32::from(tcp.dst_port);
-    // header_len <= 32, so header_len / 4 fits in the 4-bit data offset.
+    // header_len <= 40, so header_len / 4 fits in the 4-bit data offset.
     let off_flags = u32::from(u16::from_be_bytes([
         ((header_len / 4) as u8) << 4,
         tcp.flags.0,
@@ -725,8 +777,29 @@ pub(crate) fn emit_v4_plain(
     put_be32(head, 24, seq);
     put_be32(head, 28, ack);
     put_be32(head, 32, w3);
-    let data = match ts {
-        Some(ts) => {
+    let data = match (o.mss, ts) {
+        (Some(mss), Some(ts)) => {
+            debug_assert!(
+                o.window_scale.is_some() && o.sack_permitted,
+                "not a handshake's set"
+            );
+            let words = [
+                SYN_MSS | u32::from(mss),
+                SYN_SACK_TS,
+                ts.val,
+                ts.ecr,
+                SYN_WS | u32::from(o.window_scale.unwrap_or(0)),
+            ];
+            let (opts, data) = rest
+                .split_first_chunk_mut::<SYN_OPTIONS_LEN>()
+                .ok_or(EmitError::BufferTooSmall)?;
+            for (i, w) in words.into_iter().enumerate() {
+                sum += u64::from(w);
+                put_be32(opts, 4 * i, w);
+            }
+            data
+        }
+        (None, Some(ts)) => {
             sum += u64::from(TS_KIND) + u64::from(ts.val) + u64::from(ts.ecr);
             // rest holds header_len - 20 = 12 bytes and the payload.
             let (opts, data) = rest
@@ -737,7 +810,7 @@ pub(crate) fn emit_v4_plain(
             put_be32(opts, 8, ts.ecr);
             data
         }
-        None => rest,
+        _ => rest,
     };
     let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], checksum::fold64(sum));
     put_be32(head, 36, u32::from(checksum::fold(sum)) << 16 | urgent);
@@ -765,11 +838,12 @@ mod plain_tests {
             ports in (1u16.., 1u16..), seq in any::<u32>(), ack in any::<u32>(),
             flags in any::<u8>(), window in any::<u16>(), urgent in any::<u16>(),
             ts in proptest::option::of((any::<u32>(), any::<u32>())),
+            syn in proptest::option::of((any::<u16>(), any::<u8>())),
             a in proptest::collection::vec(any::<u8>(), 0..1600),
             b in proptest::collection::vec(any::<u8>(), 0..300),
             room in 0usize..2000,
         ) {
-            let hdr = TcpHeader {
+            let mut hdr = TcpHeader {
                 src_port: ports.0,
                 dst_port: ports.1,
                 seq: SeqNum(seq),
@@ -782,6 +856,12 @@ mod plain_tests {
                     ..TcpOptions::default()
                 },
             };
+            if let (Some((mss, shift)), Some(_)) = (syn, ts) {
+                // A handshake's full set, which the fast path writes too.
+                hdr.options.mss = Some(mss);
+                hdr.options.window_scale = Some(shift);
+                hdr.options.sack_permitted = true;
+            }
             let (src, dst) = (IpAddr::V4(Ipv4Addr::from(s)), IpAddr::V4(Ipv4Addr::from(d)));
             let mut x = vec![0xa5u8; room + 100];
             let mut y = vec![0xa5u8; room + 100];

@@ -706,7 +706,9 @@ fn arb_packet() -> impl Strategy<Value = Packet> {
     )
 }
 
-/// The packets [`parse_v4_common_or`] is for: IPv4, no TCP options or timestamps alone.
+/// The packets [`parse_v4_common_or`] is for: IPv4, no TCP options, timestamps
+/// alone, or a handshake's full set (MSS, SACK-permitted, timestamps, window
+/// scale: the emitter writes them in Linux's order).
 fn arb_common_packet() -> impl Strategy<Value = Packet> {
     let addrs = any::<[[u8; 4]; 2]>().prop_map(|[s, d]| {
         (
@@ -715,12 +717,23 @@ fn arb_common_packet() -> impl Strategy<Value = Packet> {
         )
     });
     let ts = proptest::option::of(any::<[u32; 2]>());
+    let syn = proptest::option::of(any::<(u16, u8)>());
     let payload = proptest::collection::vec(any::<u8>(), 0..300);
-    (addrs, any::<u8>(), arb_header(), ts, payload).prop_map(
-        |((src, dst), hop_limit, mut hdr, ts, payload)| {
-            hdr.options = TcpOptions {
-                timestamps: ts.map(|[val, ecr]| Timestamps { val, ecr }),
-                ..TcpOptions::default()
+    (addrs, any::<u8>(), arb_header(), (ts, syn), payload).prop_map(
+        |((src, dst), hop_limit, mut hdr, (ts, syn), payload)| {
+            let timestamps = ts.map(|[val, ecr]| Timestamps { val, ecr });
+            hdr.options = match (timestamps, syn) {
+                (Some(_), Some((mss, shift))) => TcpOptions {
+                    mss: Some(mss),
+                    window_scale: Some(shift),
+                    sack_permitted: true,
+                    timestamps,
+                    ..TcpOptions::default()
+                },
+                _ => TcpOptions {
+                    timestamps,
+                    ..TcpOptions::default()
+                },
             };
             Packet {
                 src,
