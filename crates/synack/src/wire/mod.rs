@@ -725,9 +725,19 @@ pub(crate) fn emit_v4_plain(
     /// Version 4 and IHL 5; Don't Fragment, ID 0 (as `ipv4::emit_header`).
     const VER_IHL: u8 = 0x45;
     let o = &tcp.options;
-    let ts = o.timestamps;
+    debug_assert!(
+        o.sack_count == 0
+            && if o.mss.is_some() {
+                o.window_scale.is_some() && o.sack_permitted && o.timestamps.is_some()
+            } else {
+                o.window_scale.is_none() && !o.sack_permitted
+            },
+        "not a layout of the fast path"
+    );
+    // The handshake's set (an MSS means all four), timestamps alone, or nothing.
+    let (handshake, ts) = (o.mss.zip(o.timestamps), o.timestamps);
     let header_len = TCP_HEADER_LEN
-        + match (o.mss, ts) {
+        + match (handshake, ts) {
             (Some(_), _) => SYN_OPTIONS_LEN,
             (None, Some(_)) => TS_LEN,
             (None, None) => 0,
@@ -777,12 +787,8 @@ pub(crate) fn emit_v4_plain(
     put_be32(head, 24, seq);
     put_be32(head, 28, ack);
     put_be32(head, 32, w3);
-    let data = match (o.mss, ts) {
-        (Some(mss), Some(ts)) => {
-            debug_assert!(
-                o.window_scale.is_some() && o.sack_permitted,
-                "not a handshake's set"
-            );
+    let data = match (handshake, ts) {
+        (Some((mss, ts)), _) => {
             let words = [
                 SYN_MSS | u32::from(mss),
                 SYN_SACK_TS,
@@ -810,7 +816,7 @@ pub(crate) fn emit_v4_plain(
             put_be32(opts, 8, ts.ecr);
             data
         }
-        _ => rest,
+        (None, None) => rest,
     };
     let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], checksum::fold64(sum));
     put_be32(head, 36, u32::from(checksum::fold(sum)) << 16 | urgent);
