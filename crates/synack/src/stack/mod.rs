@@ -921,12 +921,10 @@ impl Stack {
         if self.time_wait.insert(key, entry) {
             self.counters.time_wait_entered += 1;
         } else {
-            self.counters.time_wait_overflow += 1;
-            self.with_conn(idx, |t, ctx| {
-                t.transition(State::Closed, Cause::TimeWaitOverflow, ctx);
-            });
+            self.time_wait_overflow(idx);
         }
-        self.with_conn(idx, |t, _| t.stop_timers());
+        // Timers only: nothing buffered changes, so no accounting (`with_conn_tx`).
+        self.with_conn_tx(idx, |t, _| t.stop_timers());
         if orphan {
             self.free_slot(idx);
         } else {
@@ -934,12 +932,24 @@ impl Stack {
         }
     }
 
+    /// The TIME-WAIT table is full: the connection closes instead (counted).
+    /// Out of line: rare, and `enter_time_wait` runs for every connection.
+    #[cold]
+    #[inline(never)]
+    fn time_wait_overflow(&mut self, idx: u32) {
+        self.counters.time_wait_overflow += 1;
+        self.with_conn(idx, |t, ctx| {
+            t.transition(State::Closed, Cause::TimeWaitOverflow, ctx);
+        });
+    }
+
     /// Emits the pending segments of one connection into the control queue so they
     /// go out even though the connection is leaving the tables.
     fn flush_conn(&mut self, idx: u32) {
         let mut more = true;
         while more {
-            let Some(Some(ctrl)) = self.with_conn(idx, |t, ctx| {
+            // Transmitting changes nothing buffered (`with_conn_tx`).
+            let Some(Some(ctrl)) = self.with_conn_tx(idx, |t, ctx| {
                 let seg = t.poll_segment(ctx)?;
                 more = t.poll_more(ctx);
                 debug_assert_eq!(
