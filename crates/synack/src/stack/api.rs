@@ -227,7 +227,7 @@ impl Stack {
         let h = self.alloc_conn(local, remote, iss, ts_offset);
         self.conns.insert(FourTuple { local, remote }, h.index);
         self.counters.active_opens += 1;
-        self.with_conn(h.index, |t, ctx| {
+        self.with_conn_tx(h.index, |t, ctx| {
             t.transition(State::SynSent, Cause::AppConnect, ctx);
         });
         self.touch(h.index);

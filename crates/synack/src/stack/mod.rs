@@ -678,9 +678,9 @@ impl Stack {
         Some(r)
     }
 
-    /// [`Stack::with_conn`] for transmitting, which never changes what a
-    /// connection buffers nor orphans it (debug builds check): nothing to
-    /// account.
+    /// [`Stack::with_conn`] for work that never changes what a connection
+    /// buffers nor orphans it — transmitting, a new connection's first
+    /// transition, stopping timers (debug builds check): nothing to account.
     fn with_conn_tx<R>(
         &mut self,
         idx: u32,
