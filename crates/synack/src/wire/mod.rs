@@ -414,6 +414,13 @@ pub fn parse_unverified(packet: &[u8]) -> Result<Unverified<'_>, ParseError> {
     parse_v4_common_or(packet, parse_unverified_general)
 }
 
+/// The options after the handshake (RFC 7323 Appendix A; `tcp::write_options`
+/// writes them so): NOP, NOP, kind 8, length 10 as one 32-bit word, then the
+/// two timestamps.
+const TS_WORD: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
+/// Their length.
+const TS_OPTIONS_LEN: usize = 12;
+
 /// A handshake's options in Linux's order (`tcp::write_options` writes them so
 /// too), as 32-bit words: MSS (kind 2, length 4; the value in the low half),
 /// SACK-permitted with the timestamps' kind and length, the two timestamps,
@@ -441,8 +448,6 @@ fn parse_v4_common_or<'a>(
     packet: &'a [u8],
     general: impl FnOnce(&'a [u8]) -> Result<Unverified<'a>, ParseError>,
 ) -> Result<Unverified<'a>, ParseError> {
-    /// NOP, NOP, kind 8, length 10: the options after the handshake.
-    const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     let Some((h, _)) = packet.split_first_chunk::<{ IPV4_HEADER_LEN + TCP_HEADER_LEN }>() else {
         return general(packet);
     };
@@ -489,13 +494,13 @@ fn parse_v4_common_or<'a>(
         8 => {
             let Some(o) = segment
                 .get(TCP_HEADER_LEN..)
-                .and_then(<[u8]>::first_chunk::<12>)
+                .and_then(<[u8]>::first_chunk::<TS_OPTIONS_LEN>)
             else {
                 return general(packet);
             };
             let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
             let (kind, val, ecr) = (word(0), word(4), word(8));
-            if kind != TS_KIND {
+            if kind != TS_WORD {
                 return general(packet);
             }
             sum += u64::from(kind) + u64::from(val) + u64::from(ecr);
@@ -503,7 +508,7 @@ fn parse_v4_common_or<'a>(
                 timestamps: Some(Timestamps { val, ecr }),
                 ..TcpOptions::default()
             };
-            (TCP_HEADER_LEN + 12, options)
+            (TCP_HEADER_LEN + TS_OPTIONS_LEN, options)
         }
         10 => {
             let Some(o) = segment
@@ -719,9 +724,6 @@ pub(crate) fn emit_v4_plain(
     payload: [&[u8]; 2],
     buf: &mut [u8],
 ) -> Result<usize, EmitError> {
-    const TS_LEN: usize = 12;
-    /// NOP, NOP, kind 8, length 10 (the layout of `tcp::write_options`).
-    const TS_KIND: u32 = u32::from_be_bytes([tcp::OPT_NOP, tcp::OPT_NOP, tcp::OPT_TIMESTAMPS, 10]);
     /// Version 4 and IHL 5; Don't Fragment, ID 0 (as `ipv4::emit_header`).
     const VER_IHL: u8 = 0x45;
     let o = &tcp.options;
@@ -734,12 +736,12 @@ pub(crate) fn emit_v4_plain(
             },
         "not a layout of the fast path"
     );
-    // The handshake's set (an MSS means all four), timestamps alone, or nothing.
-    let (handshake, ts) = (o.mss.zip(o.timestamps), o.timestamps);
+    // The handshake's set (an MSS means all four are there), timestamps
+    // alone, or no options.
     let header_len = TCP_HEADER_LEN
-        + match (handshake, ts) {
+        + match (o.mss, o.timestamps) {
             (Some(_), _) => SYN_OPTIONS_LEN,
-            (None, Some(_)) => TS_LEN,
+            (None, Some(_)) => TS_OPTIONS_LEN,
             (None, None) => 0,
         };
     let tcp_len = header_len + payload[0].len() + payload[1].len();
@@ -787,8 +789,9 @@ pub(crate) fn emit_v4_plain(
     put_be32(head, 24, seq);
     put_be32(head, 28, ack);
     put_be32(head, 32, w3);
-    let data = match (handshake, ts) {
-        (Some((mss, ts)), _) => {
+    // rest holds the option area (header_len - 20 bytes) and the payload.
+    let data = match (o.mss, o.timestamps) {
+        (Some(mss), Some(ts)) => {
             let words = [
                 SYN_MSS | u32::from(mss),
                 SYN_SACK_TS,
@@ -806,17 +809,16 @@ pub(crate) fn emit_v4_plain(
             data
         }
         (None, Some(ts)) => {
-            sum += u64::from(TS_KIND) + u64::from(ts.val) + u64::from(ts.ecr);
-            // rest holds header_len - 20 = 12 bytes and the payload.
+            sum += u64::from(TS_WORD) + u64::from(ts.val) + u64::from(ts.ecr);
             let (opts, data) = rest
-                .split_first_chunk_mut::<TS_LEN>()
+                .split_first_chunk_mut::<TS_OPTIONS_LEN>()
                 .ok_or(EmitError::BufferTooSmall)?;
-            put_be32(opts, 0, TS_KIND);
+            put_be32(opts, 0, TS_WORD);
             put_be32(opts, 4, ts.val);
             put_be32(opts, 8, ts.ecr);
             data
         }
-        (None, None) => rest,
+        _ => rest,
     };
     let sum = checksum::copy_and_sum_parts(data, payload[0], payload[1], checksum::fold64(sum));
     put_be32(head, 36, u32::from(checksum::fold(sum)) << 16 | urgent);
