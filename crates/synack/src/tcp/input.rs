@@ -778,13 +778,7 @@ impl Tcb {
             self.rcv_rtt_sample(ts.ecr, ctx.now);
         }
         self.autotune_recv(ctx.now, ctx.cfg);
-        if hdr.flags.fin() && self.state == State::Established {
-            // In-order text with the peer's FIN (held or trimmed text has set
-            // `ack_now` already): `take_fin` decides when to acknowledge both.
-            self.count_full_segment(len);
-            return;
-        }
-        self.schedule_ack(len, ctx);
+        self.schedule_ack(len, hdr.flags.fin(), ctx);
     }
 
     /// Receiver-side RTT from the echo of our own timestamp (the smallest seen, so
@@ -971,23 +965,19 @@ impl Tcb {
     }
 
     /// RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second full-sized
-    /// segment, otherwise within the delayed-ACK time; quick-ACK at the start.
-    fn schedule_ack(&mut self, len: usize, ctx: &mut Ctx<'_>) {
-        if self.quickack > 0 {
+    /// segment, otherwise within the delayed-ACK time; quick-ACK at the start,
+    /// except for text that comes with the peer's FIN in ESTABLISHED, whose ACK
+    /// waits as the FIN's does (`take_fin`).
+    fn schedule_ack(&mut self, len: usize, fin: bool, ctx: &mut Ctx<'_>) {
+        if self.quickack > 0 && !(fin && self.state == State::Established) {
             self.quickack -= 1;
             self.ack_now = true;
             return;
         }
-        self.count_full_segment(len);
-        self.delay_ack(ctx);
-    }
-
-    /// Counts a full-sized segment towards "every second one is acknowledged".
-    #[inline]
-    fn count_full_segment(&mut self, len: usize) {
         if len >= usize::from(self.mss) {
             self.unacked_segs += 1;
         }
+        self.delay_ack(ctx);
     }
 
     /// Acknowledges now if two full-sized segments wait for it, otherwise within
