@@ -492,14 +492,9 @@ fn parse_v4_common_or<'a>(
     let (header_len, options) = match w3 >> 28 {
         5 => (TCP_HEADER_LEN, TcpOptions::default()),
         8 => {
-            let Some(o) = segment
-                .get(TCP_HEADER_LEN..)
-                .and_then(<[u8]>::first_chunk::<TS_OPTIONS_LEN>)
-            else {
+            let Some([kind, val, ecr]) = option_words(segment) else {
                 return general(packet);
             };
-            let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-            let (kind, val, ecr) = (word(0), word(4), word(8));
             if kind != TS_WORD {
                 return general(packet);
             }
@@ -511,14 +506,9 @@ fn parse_v4_common_or<'a>(
             (TCP_HEADER_LEN + TS_OPTIONS_LEN, options)
         }
         10 => {
-            let Some(o) = segment
-                .get(TCP_HEADER_LEN..)
-                .and_then(<[u8]>::first_chunk::<SYN_OPTIONS_LEN>)
-            else {
+            let Some([mss, sack_ts, val, ecr, ws]) = option_words(segment) else {
                 return general(packet);
             };
-            let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-            let (mss, sack_ts, val, ecr, ws) = (word(0), word(4), word(8), word(12), word(16));
             if mss & 0xffff_0000 != SYN_MSS || sack_ts != SYN_SACK_TS || ws & 0xffff_ff00 != SYN_WS
             {
                 return general(packet);
@@ -561,6 +551,18 @@ fn parse_v4_common_or<'a>(
         },
         head_sum: checksum::fold64(sum),
     })
+}
+
+/// The first `N` 32-bit words of a TCP segment's option area, big-endian, if
+/// the segment is that long.
+#[inline]
+fn option_words<const N: usize>(segment: &[u8]) -> Option<[u32; N]> {
+    let bytes = segment.get(TCP_HEADER_LEN..TCP_HEADER_LEN + 4 * N)?;
+    let mut words = [0u32; N];
+    for (w, b) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+        *w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(words)
 }
 
 /// [`parse_unverified`] for any packet: each header checked in turn.
