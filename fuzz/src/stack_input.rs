@@ -519,6 +519,7 @@ impl Harness {
                 self.now, t.1, t.0, hdr.flags, hdr.seq.0, hdr.ack.0, hdr.window, hdr.options
             );
         }
+        self.stack.prefetch(&self.pkt[..n]);
         if self.injected.is_multiple_of(2) {
             // Half the segments in a buffer of their own, which the stack may
             // keep and let the application read in place.
@@ -546,6 +547,8 @@ impl Harness {
             }
             self.injected += seg.payload.len() as u64;
         }
+        // The prefetch hint takes any bytes and changes nothing.
+        self.stack.prefetch(bytes);
         self.stack.handle_packet(self.now, bytes);
     }
 

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use synack::stack::PREFETCH_AHEAD;
 use synack::{Instant, Stack, StackConfig};
 
 /// Virtual time advanced per delivered packet.
@@ -62,6 +63,11 @@ impl Pipe {
     pub(crate) fn push(&mut self, buf: Vec<u8>, len: usize) {
         self.sent += 1;
         self.queue.push_back((buf, len));
+    }
+
+    /// The `i`th queued packet.
+    pub(crate) fn peek(&self, i: usize) -> Option<&[u8]> {
+        self.queue.get(i).map(|(b, len)| &b[..*len])
     }
 
     pub(crate) fn pop(&mut self) -> Option<(Vec<u8>, usize)> {
@@ -130,8 +136,22 @@ impl SynSide {
 impl Side for SynSide {
     fn ingress(&mut self, rx: &mut Pipe, tx: &mut Pipe, clock: &mut Clock) -> usize {
         let mut n = 0;
+        // The stack's prefetch hint runs PREFETCH_AHEAD packets ahead of the
+        // packet handed in (the first ones hinted before the loop), for a
+        // batch long enough to have packets that far ahead.
+        let hint = rx.len() > PREFETCH_AHEAD;
+        if hint {
+            for i in 0..PREFETCH_AHEAD {
+                if let Some(p) = rx.peek(i) {
+                    self.stack.prefetch(p);
+                }
+            }
+        }
         while !rx.is_empty() {
             clock.0 += TICK_PER_PACKET_US;
+            if let Some(p) = rx.peek(PREFETCH_AHEAD).filter(|_| hint) {
+                self.stack.prefetch(p);
+            }
             self.take_one(rx, tx, *clock);
             n += 1;
             if n % BUDGET == 0 && !rx.is_empty() {

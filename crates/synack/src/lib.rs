@@ -22,6 +22,7 @@ pub use time::Instant;
 pub mod config;
 pub mod error;
 pub mod event;
+mod prefetch;
 pub mod stack;
 
 pub use config::{ConfigError, Keepalive, StackConfig, SynCookies, TcpConfig};

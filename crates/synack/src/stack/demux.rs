@@ -44,6 +44,9 @@ use foldhash::SharedSeed;
 use hashbrown::HashMap;
 use siphasher::sip::SipHasher24;
 
+mod v4index;
+pub(crate) use v4index::V4Index;
+
 /// A hasher builder keyed with a secret: foldhash with every seed derived from
 /// it (see the module doc).
 #[derive(Clone)]
@@ -52,6 +55,8 @@ pub(crate) struct KeyedHasher {
     seed: u64,
     /// The other seeds (the fold seed among them), expanded from a second word.
     shared: SharedSeed,
+    /// The IPv4 connection index's two words ([`V4Index`]).
+    v4: [u64; 2],
 }
 
 impl KeyedHasher {
@@ -68,6 +73,7 @@ impl KeyedHasher {
         Self {
             seed: derive(b"demux-s0"),
             shared: SharedSeed::from_u64(derive(b"demux-s1")),
+            v4: [derive(b"demux-v0"), derive(b"demux-v1")],
         }
     }
 }
@@ -227,27 +233,6 @@ impl<V> TupleMap<V> {
         }
     }
 
-    /// Removes `key` if `f` approves of its value (one probe of the table).
-    pub(crate) fn remove_if(&mut self, key: &FourTuple, f: impl FnOnce(&V) -> bool) {
-        use hashbrown::hash_map::Entry;
-        match V4Key::of(key) {
-            Some(k) => {
-                if let Entry::Occupied(e) = self.v4.entry(k) {
-                    if f(e.get()) {
-                        e.remove();
-                    }
-                }
-            }
-            None => {
-                if let Entry::Occupied(e) = self.other.entry(*key) {
-                    if f(e.get()) {
-                        e.remove();
-                    }
-                }
-            }
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.v4.len() + self.other.len()
     }
@@ -261,9 +246,12 @@ impl<V> TupleMap<V> {
 /// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy server)
 /// are kept as 12-byte keys, 16 bytes per entry instead of 72 for a `FourTuple`
 /// key; anything else goes to a second map with the full tuple.
+/// The connection table: IPv4 connections in a [`V4Index`] (one probe, and
+/// prefetchable), any other under the full tuple in a keyed map.
 #[derive(Debug)]
 pub(crate) struct ConnTable {
-    map: TupleMap<u32>,
+    v4: V4Index,
+    other: KeyedMap<FourTuple, u32>,
     /// The IPv4 entry [`ConnTable::lookup`] found last: a bulk flow's segments skip
     /// the hash. Cleared by every insert and remove.
     last: Option<(V4Key, u32)>,
@@ -272,13 +260,17 @@ pub(crate) struct ConnTable {
 impl ConnTable {
     pub(crate) fn new(hasher: KeyedHasher) -> Self {
         Self {
-            map: TupleMap::new(hasher),
+            v4: V4Index::new(hasher.v4),
+            other: keyed_map(hasher),
             last: None,
         }
     }
 
     pub(crate) fn get(&self, key: &FourTuple) -> Option<u32> {
-        self.map.get(key).copied()
+        match V4Key::of(key) {
+            Some(k) => self.v4.get(k),
+            None => self.other.get(key).copied(),
+        }
     }
 
     /// [`ConnTable::get`] for the packet path, remembering the IPv4 entry it finds
@@ -286,7 +278,7 @@ impl ConnTable {
     pub(crate) fn lookup(&mut self, key: &FourTuple) -> Option<u32> {
         match V4Key::of(key) {
             Some(k) => self.lookup_v4(k),
-            None => self.map.get(key).copied(),
+            None => self.other.get(key).copied(),
         }
     }
 
@@ -298,9 +290,22 @@ impl ConnTable {
                 return Some(idx);
             }
         }
-        let idx = *self.map.get_v4(&k)?;
+        let idx = self.v4.get(k)?;
         self.last = Some((k, idx));
         Some(idx)
+    }
+
+    /// [`ConnTable::get`] without remembering, for a prefetch that must find
+    /// the entry already in the cache or not at all.
+    #[inline]
+    pub(crate) fn peek_v4(&self, k: V4Key) -> Option<u32> {
+        self.v4.get(k)
+    }
+
+    /// Starts fetching the line where `k`'s lookup begins.
+    #[inline]
+    pub(crate) fn prefetch_v4(&self, k: V4Key) {
+        self.v4.prefetch(k);
     }
 
     pub(crate) fn contains_key(&self, key: &FourTuple) -> bool {
@@ -309,22 +314,35 @@ impl ConnTable {
 
     pub(crate) fn insert(&mut self, key: FourTuple, idx: u32) -> Option<u32> {
         self.last = None;
-        self.map.insert(key, idx)
+        match V4Key::of(&key) {
+            Some(k) => self.v4.insert(k, idx),
+            None => self.other.insert(key, idx),
+        }
     }
 
     pub(crate) fn remove(&mut self, key: &FourTuple) -> Option<u32> {
         self.last = None;
-        self.map.remove(key)
+        match V4Key::of(key) {
+            Some(k) => self.v4.remove(k),
+            None => self.other.remove(key),
+        }
     }
 
     /// Removes `key` if it maps to `idx` (one probe of the table).
     pub(crate) fn remove_if(&mut self, key: &FourTuple, idx: u32) {
         self.last = None;
-        self.map.remove_if(key, |&v| v == idx);
+        match V4Key::of(key) {
+            Some(k) => self.v4.remove_if(k, idx),
+            None => {
+                if self.other.get(key) == Some(&idx) {
+                    self.other.remove(key);
+                }
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.v4.len() + self.other.len()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Unit tests of the stack that need its private parts (the TCB behind a handle).
 
+use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::{Socket, SocketHandle, Stack};
@@ -313,4 +314,112 @@ fn an_idle_connection_gives_its_buffers_back() {
         assert_eq!(a.state(c), Some(State::Established));
         now = quiet_until;
     }
+}
+
+/// Every packet `from` has to send, in order.
+fn drain(from: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
+    let mut buf = [0u8; 1500];
+    let mut out = Vec::new();
+    while let Some(n) = from.poll_transmit(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+/// `Stack::prefetch` is a hint: twenty connections opened, used and closed
+/// with every packet hinted `PREFETCH_AHEAD` packets ahead (and junk hints
+/// between: empty, cut, IPv6, not TCP) put exactly the same packets on the
+/// wire, and end with the same counters, as without hints.
+#[test]
+fn prefetch_hints_change_nothing() {
+    use super::PREFETCH_AHEAD;
+    let run = |hint: bool| {
+        let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
+        let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+        let l = b.listen(SocketAddr::new(B, 80), 32).unwrap();
+        let clients: Vec<_> = (0..20)
+            .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
+            .collect();
+        let mut wire = Vec::new();
+        let mut servers = Vec::new();
+        let mut v6 = [0u8; 60];
+        v6[0] = 0x60;
+        let junk: [&[u8]; 4] = [&[], &[0x45, 0, 0], &v6, &[0x45; 40]];
+        for round in 0..12u64 {
+            let now = Instant::from_micros(round * 1000);
+            for dir in 0..2 {
+                let (from, to) = if dir == 0 {
+                    (&mut a, &mut b)
+                } else {
+                    (&mut b, &mut a)
+                };
+                let batch = drain(from, now);
+                if hint {
+                    batch
+                        .iter()
+                        .take(PREFETCH_AHEAD)
+                        .for_each(|p| to.prefetch(p));
+                }
+                for (i, p) in batch.iter().enumerate() {
+                    if hint {
+                        if let Some(q) = batch.get(i + PREFETCH_AHEAD) {
+                            to.prefetch(q);
+                        }
+                        to.prefetch(junk[i % junk.len()]);
+                    }
+                    to.handle_packet(now, p);
+                }
+                wire.extend(batch);
+            }
+            while let Ok(s) = b.accept(l) {
+                servers.push(s);
+            }
+            let mut buf = [0u8; 16];
+            for &s in &servers {
+                if b.recv(s, &mut buf) == Ok(4) {
+                    b.send(s, b"pong").unwrap();
+                    b.close(s).unwrap();
+                }
+            }
+            for &c in &clients {
+                match round {
+                    2 => assert_eq!(a.send(c, b"ping"), Ok(4)),
+                    8 => a.close(c).unwrap(),
+                    _ => {}
+                }
+            }
+        }
+        let states: Vec<_> = clients.iter().map(|&c| a.state(c)).collect();
+        (wire, a.counters().clone(), b.counters().clone(), states)
+    };
+    let plain = run(false);
+    let hinted = run(true);
+    assert!(plain.0.len() > 100, "{} packets", plain.0.len());
+    assert!(plain.3.iter().all(|s| s.is_none()), "{:?}", plain.3);
+    assert_eq!(plain, hinted);
+}
+
+/// The hint pipeline finds a hinted packet's connection: `HINT_STAGE` calls
+/// after a data segment is hinted, its entry holds the connection's slot.
+#[test]
+fn prefetch_finds_the_connection_of_a_hinted_packet() {
+    use super::{hint_key, HINT_STAGE};
+    let (mut a, mut b, c, s) = established();
+    assert_eq!(a.send(c, b"x"), Ok(1));
+    let pkt = drain(&mut a, Instant::ZERO).pop().unwrap();
+    let key = hint_key(&pkt).unwrap();
+    assert_eq!(b.conns.peek_v4(key), Some(s.index));
+    b.prefetch(&pkt);
+    for _ in 0..HINT_STAGE {
+        b.prefetch(&[]);
+    }
+    assert!(
+        b.hints.ring.contains(&Some((key, Some(s.index)))),
+        "{:?}",
+        b.hints.ring
+    );
+    // The packet itself is unaffected.
+    b.handle_packet(Instant::ZERO, &pkt);
+    let mut buf = [0u8; 4];
+    assert_eq!(b.recv(s, &mut buf), Ok(1));
 }
