@@ -215,8 +215,8 @@ pub struct Stack {
 }
 
 /// How many packets ahead of [`Stack::handle_packet`] a driver calls
-/// [`Stack::prefetch`]: the pipeline's three stages, [`HINT_STAGE`] packets
-/// apart, end [`HINT_STAGE`] packets before the packet arrives.
+/// [`Stack::prefetch`]: the pipeline's three stages, two packets apart, end
+/// two packets before the packet arrives.
 pub const PREFETCH_AHEAD: usize = 3 * HINT_STAGE;
 
 /// Packets between the prefetch pipeline's stages: enough for a line to
@@ -369,9 +369,9 @@ impl Stack {
     /// waits for memory three times in a row. A driver holding a batch of
     /// received packets (a ring of frames, a TUN read of several) calls this
     /// for each packet, in order, [`PREFETCH_AHEAD`] packets before handing it
-    /// in; the stack starts fetching its table entry at once, its slot
-    /// [`HINT_STAGE`] calls later (the entry has arrived by then), and its
-    /// TCB after another [`HINT_STAGE`], so the three waits overlap other
+    /// in; the stack starts fetching its table entry at once, its slot two
+    /// calls later (the entry has arrived by then), and its TCB after
+    /// another two, so the three waits overlap other
     /// packets' work. Only IPv4 TCP packets are looked at; anything else,
     /// malformed included, is ignored. Nothing here is checked or counted:
     /// a hinted packet that never comes, or comes out of order, costs a few
