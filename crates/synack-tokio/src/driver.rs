@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
+use synack::stack::PREFETCH_AHEAD;
 use synack::{Event, SocketHandle, Stack, State};
 use tokio::sync::Notify;
 
@@ -495,7 +496,18 @@ fn round(shared: &Shared, rx: &mut Rx, wake: &mut Vec<Waker>, deferred: &mut u32
 fn ingest(shared: &Shared, g: &mut Inner, rx: &Rx) {
     let mut ends = rx.read_ends().iter().peekable();
     let mut since_transmit = 0;
+    // A batch long enough is hinted to the stack ahead of itself, so the
+    // cache misses of many connections' lookups overlap (`Stack::prefetch`).
+    let hint = rx.len() > PREFETCH_AHEAD;
+    if hint {
+        rx.packets()
+            .take(PREFETCH_AHEAD)
+            .for_each(|p| g.stack.prefetch(p));
+    }
     for (i, p) in rx.packets().enumerate() {
+        if let Some(q) = rx.packet(i + PREFETCH_AHEAD).filter(|_| hint) {
+            g.stack.prefetch(q);
+        }
         let now = shared.now();
         g.input(now, p);
         // Only data segments earn an ACK; pure ACKs (the peer acknowledging our

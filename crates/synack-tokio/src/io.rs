@@ -181,10 +181,18 @@ impl Rx {
 
     /// The packets of the last [`Rx::read_batch`].
     pub(crate) fn packets(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.bufs[..self.count]
-            .iter()
-            .zip(&self.sizes[..self.count])
-            .map(|(b, &n)| &b[..n.min(b.len())])
+        (0..self.count).filter_map(|i| self.packet(i))
+    }
+
+    /// How many packets the last [`Rx::read_batch`] read.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The `i`th packet of the last [`Rx::read_batch`].
+    pub(crate) fn packet(&self, i: usize) -> Option<&[u8]> {
+        let (b, &n) = (self.bufs[..self.count].get(i)?, self.sizes.get(i)?);
+        Some(&b[..n.min(b.len())])
     }
 }
 
