@@ -15,3 +15,18 @@ pub(crate) fn read<T>(p: *const T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Starts bringing every line of `*r` into the cache (a hint).
+#[inline(always)]
+pub(crate) fn object<T>(r: &T) {
+    let p: *const u8 = (r as *const T).cast();
+    let size = core::mem::size_of::<T>();
+    // A step of a line from the first byte meets every line the object spans
+    // but perhaps the last, which its last byte is in.
+    for off in (0..size).step_by(64) {
+        read(p.wrapping_add(off));
+    }
+    if size > 0 {
+        read(p.wrapping_add(size - 1));
+    }
+}

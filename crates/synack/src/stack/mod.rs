@@ -416,10 +416,7 @@ impl Stack {
             ..
         }) = self.slots.get(idx as usize)
         {
-            let p: *const Tcb = &**t;
-            for off in (0..size_of::<Tcb>()).step_by(64) {
-                crate::prefetch::read(p.cast::<u8>().wrapping_add(off));
-            }
+            crate::prefetch::object::<Tcb>(t);
         }
     }
 
