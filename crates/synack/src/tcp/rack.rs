@@ -53,6 +53,15 @@ fn us(later: Instant, earlier: Instant) -> u64 {
 /// up to this many steps.
 const MAX_REO_MULT: u32 = 16;
 
+/// RFC 8985 §6.2: the reordering window, min_RTT/4 per step (`mult`, at least
+/// one), capped at SRTT. A function of the fields it reads, so that
+/// `detect_loss` can work it out while it walks (and marks) the records.
+fn reo_wnd(min_rtt_us: OptU64, mult: u32, srtt: Option<Duration>) -> Duration {
+    let base = Duration::from_micros(min_rtt_us.get().unwrap_or(0)) / 4;
+    let w = base * mult.max(1);
+    srtt.map_or(w, |s| w.min(s))
+}
+
 /// RACK state for one connection.
 ///
 /// Everything but the app-limited mark lives in a box taken with the first
@@ -289,15 +298,22 @@ impl Rack {
         self.st.as_ref().map_or(0, |s| s.reorder_events)
     }
 
-    /// RFC 8985 §6.2 step 5 (see [`RackState::detect_loss`]).
+    /// RFC 8985 §6.2 step 5 (see [`RackState::detect_loss`]), with SRTT in µs
+    /// as the estimator keeps it (`None` before a sample).
+    ///
+    /// It runs on every ACK with SACK, and most ACKs of a request-response
+    /// exchange leave nothing in flight: with no record there is nothing to
+    /// mark and nothing to wait for, found here without the walk (out of line).
+    #[inline]
     pub(crate) fn detect_loss(
         &mut self,
         now: Instant,
-        srtt: Option<Duration>,
+        srtt_us: Option<u64>,
     ) -> (bool, Option<Instant>) {
-        self.st
-            .as_deref_mut()
-            .map_or((false, None), |s| s.detect_loss(now, srtt))
+        match self.st.as_deref_mut() {
+            Some(st) if !st.segs.is_empty() => st.detect_loss(now, srtt_us),
+            _ => (false, None),
+        }
     }
 
     /// The lowest segment marked lost (and not retransmitted since).
@@ -350,9 +366,8 @@ impl Rack {
 
     #[cfg(test)]
     fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        self.st
-            .as_ref()
-            .map_or_else(|| RackState::default().reo_wnd(srtt), |s| s.reo_wnd(srtt))
+        let st = self.st.as_deref().cloned().unwrap_or_default();
+        reo_wnd(st.min_rtt_us, st.reo_wnd_mult, srtt)
     }
 
     #[cfg(test)]
@@ -661,21 +676,18 @@ impl RackState {
         self.reorder_events += 1;
     }
 
-    /// RFC 8985 §6.2: the reordering window, min_RTT/4 per step, capped at SRTT.
-    fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        let base = Duration::from_micros(self.min_rtt_us.get().unwrap_or(0)) / 4;
-        let w = base * self.reo_wnd_mult.max(1);
-        srtt.map_or(w, |s| w.min(s))
-    }
-
     /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
     /// delivered one that has waited longer than RACK.rtt + reo_wnd. Returns whether
     /// anything new was marked, and when to check again for the rest.
-    fn detect_loss(&mut self, now: Instant, srtt: Option<Duration>) -> (bool, Option<Instant>) {
+    #[inline(never)]
+    fn detect_loss(&mut self, now: Instant, srtt_us: Option<u64>) -> (bool, Option<Instant>) {
         let Some(xmit_ts) = self.xmit_ts else {
             return (false, None);
         };
-        let wait = Duration::from_micros(self.rtt_us) + self.reo_wnd(srtt);
+        // RACK.rtt + reo_wnd, worked out at the first segment that needs it: on
+        // most ACKs of a flight the oldest segment left was sent after the one
+        // just delivered, and the walk stops there.
+        let mut wait = None;
         let mut marked = false;
         let mut timeout: Option<Instant> = None;
         for s in self.segs.iter_mut() {
@@ -690,6 +702,14 @@ impl RackState {
             if s.sacked || s.lost || !sent_before {
                 continue;
             }
+            let wait = *wait.get_or_insert_with(|| {
+                Duration::from_micros(self.rtt_us)
+                    + reo_wnd(
+                        self.min_rtt_us,
+                        self.reo_wnd_mult,
+                        srtt_us.map(Duration::from_micros),
+                    )
+            });
             let deadline = s.sent_at + wait;
             if deadline <= now {
                 s.lost = true;
