@@ -259,16 +259,22 @@ impl Rack {
     /// (Karn) or none is timed. Read-only: call before [`Rack::on_ack`].
     #[inline]
     pub(crate) fn ack_rtt(&self, una: SeqNum, now: Instant) -> Option<Duration> {
+        let (a, b) = self.st.as_deref()?.segs.as_slices();
         let mut first = None;
-        for s in self.st.as_deref()?.segs.iter() {
-            if !s.end.le(una) {
-                break;
-            }
-            if s.rexmit {
-                return None;
-            }
-            if !s.sacked && first.is_none() {
-                first = Some(s.sent_at);
+        // Each half of the queue in a loop of its own (the chained iterator
+        // asks per record which half it is in): this walks every segment the
+        // ACK covers, dozens for a bulk sender.
+        for half in [a, b] {
+            for s in half {
+                if !s.end.le(una) {
+                    return first.map(|t| now - t);
+                }
+                if s.rexmit {
+                    return None;
+                }
+                if !s.sacked && first.is_none() {
+                    first = Some(s.sent_at);
+                }
             }
         }
         first.map(|t| now - t)
