@@ -53,6 +53,15 @@ fn us(later: Instant, earlier: Instant) -> u64 {
 /// up to this many steps.
 const MAX_REO_MULT: u32 = 16;
 
+/// RFC 8985 §6.2: the reordering window, min_RTT/4 per step (`mult`, at least
+/// one), capped at SRTT. A function of the fields it reads, so that
+/// `detect_loss` can work it out while it walks (and marks) the records.
+fn reo_wnd(min_rtt_us: OptU64, mult: u32, srtt: Option<Duration>) -> Duration {
+    let base = Duration::from_micros(min_rtt_us.get().unwrap_or(0)) / 4;
+    let w = base * mult.max(1);
+    srtt.map_or(w, |s| w.min(s))
+}
+
 /// RACK state for one connection.
 ///
 /// Everything but the app-limited mark lives in a box taken with the first
@@ -250,25 +259,38 @@ impl Rack {
     /// (Karn) or none is timed. Read-only: call before [`Rack::on_ack`].
     #[inline]
     pub(crate) fn ack_rtt(&self, una: SeqNum, now: Instant) -> Option<Duration> {
+        let (a, b) = self.st.as_deref()?.segs.as_slices();
         let mut first = None;
-        for s in self.st.as_deref()?.segs.iter() {
-            if !s.end.le(una) {
-                break;
-            }
-            if s.rexmit {
-                return None;
-            }
-            if !s.sacked && first.is_none() {
-                first = Some(s.sent_at);
+        // Each half of the queue in a loop of its own (the chained iterator
+        // asks per record which half it is in): this walks every segment the
+        // ACK covers, dozens for a bulk sender.
+        for half in [a, b] {
+            for s in half {
+                if !s.end.le(una) {
+                    return first.map(|t| now - t);
+                }
+                if s.rexmit {
+                    return None;
+                }
+                if !s.sacked && first.is_none() {
+                    first = Some(s.sent_at);
+                }
             }
         }
         first.map(|t| now - t)
     }
 
     /// The cumulative ACK reached `una`: segments below it are delivered.
+    ///
+    /// It runs on every ACK; one that delivers no record (a duplicate, or an
+    /// ACK with nothing of ours in flight, as on a request or a response) is
+    /// found here, without a call.
+    #[inline]
     pub(crate) fn on_ack(&mut self, una: SeqNum, now: Instant) {
         if let Some(st) = self.st.as_deref_mut() {
-            st.on_ack(una, now);
+            if st.segs.front().is_some_and(|s| s.end.le(una)) {
+                st.on_ack(una, now);
+            }
         }
     }
 
@@ -289,15 +311,22 @@ impl Rack {
         self.st.as_ref().map_or(0, |s| s.reorder_events)
     }
 
-    /// RFC 8985 §6.2 step 5 (see [`RackState::detect_loss`]).
+    /// RFC 8985 §6.2 step 5 (see [`RackState::detect_loss`]), with SRTT in µs
+    /// as the estimator keeps it (`None` before a sample).
+    ///
+    /// It runs on every ACK with SACK, and most ACKs of a request-response
+    /// exchange leave nothing in flight: with no record there is nothing to
+    /// mark and nothing to wait for, found here without the walk (out of line).
+    #[inline]
     pub(crate) fn detect_loss(
         &mut self,
         now: Instant,
-        srtt: Option<Duration>,
+        srtt_us: Option<u64>,
     ) -> (bool, Option<Instant>) {
-        self.st
-            .as_deref_mut()
-            .map_or((false, None), |s| s.detect_loss(now, srtt))
+        match self.st.as_deref_mut() {
+            Some(st) if !st.segs.is_empty() => st.detect_loss(now, srtt_us),
+            _ => (false, None),
+        }
     }
 
     /// The lowest segment marked lost (and not retransmitted since).
@@ -350,9 +379,8 @@ impl Rack {
 
     #[cfg(test)]
     fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        self.st
-            .as_ref()
-            .map_or_else(|| RackState::default().reo_wnd(srtt), |s| s.reo_wnd(srtt))
+        let st = self.st.as_deref().cloned().unwrap_or_default();
+        reo_wnd(st.min_rtt_us, st.reo_wnd_mult, srtt)
     }
 
     #[cfg(test)]
@@ -361,62 +389,60 @@ impl Rack {
     }
 }
 
-/// A run of delivered segments, each sent once and neither SACKed nor marked
-/// lost, taken by a cumulative ACK: what `sample_delivery` and `delivered`
-/// would have left after each of them in turn. Per segment that is the
-/// delivered count, the newest segment for RACK (a running maximum, as
-/// `delivered` keeps it) and the candidate for the rate sample (the last one
-/// whose `delivered` snapshot is not older than the sample's, as
-/// `sample_delivery` picks it); once for the run, the durations: the RTT of
-/// its last segment and the minimum RTT, which, `now` being the same for all,
-/// is that of the latest sent.
-#[derive(Default)]
-struct PlainRun {
-    /// Set by the run's first segment.
-    last: Option<SentSeg>,
-    latest_sent: Option<Instant>,
-    sample: Option<SentSeg>,
+/// The running values of [`RackState::take_plain_run`]'s pass over a run of
+/// delivered segments, each sent once and neither SACKed nor marked lost: what
+/// `sample_delivery` and `delivered` would have left after each of them in
+/// turn. Per segment that is the delivered count, the newest segment for RACK
+/// (a running maximum, as `note_delivered_send` keeps it) and the candidate
+/// for the rate sample (the last one whose `delivered` snapshot is not older
+/// than the sample's, as `sample_delivery` picks it); once for the run, the
+/// durations: the RTT of its last segment and the minimum RTT, which, `now`
+/// being the same for all, is that of the latest sent.
+struct PlainRun<'a> {
+    una: SeqNum,
+    /// Records taken.
+    n: usize,
+    delivered: u64,
+    sample: Option<&'a SentSeg>,
+    /// The snapshot the next candidate must not be older than: the
+    /// candidate's, else that of the sample being built, else 0 (which every
+    /// snapshot passes, as every one passes when there is no sample).
+    prior: u64,
+    latest_sent: Instant,
+    xmit_ts: Option<Instant>,
+    end_seq: SeqNum,
+    last: Option<&'a SentSeg>,
 }
 
-impl PlainRun {
+impl<'a> PlainRun<'a> {
+    /// Takes the records of `segs` from the first, up to one that is not in
+    /// the run; returns whether it took them all (the run may go on). Over a
+    /// slice, not the records' chained iterator: this runs per segment of a
+    /// bulk sender's flight.
     #[inline]
-    fn add(&mut self, st: &mut RackState, s: &SentSeg) {
-        st.delivered += s.len() as u64;
-        let prior = match (&self.sample, &st.rs) {
-            (Some(c), _) => Some(c.delivered),
-            (None, Some(b)) => Some(b.prior_delivered),
-            (None, None) => None,
-        };
-        if prior.is_none_or(|p| s.delivered >= p) {
-            self.sample = Some(*s);
+    fn scan(&mut self, segs: &'a [SentSeg]) -> bool {
+        for s in segs {
+            if !s.end.le(self.una) || s.lost || s.sacked || s.rexmit {
+                return false;
+            }
+            self.n += 1;
+            self.delivered += s.len() as u64;
+            if s.delivered >= self.prior {
+                self.prior = s.delivered;
+                self.sample = Some(s);
+            }
+            self.latest_sent = self.latest_sent.max(s.sent_at);
+            // RFC 8985 §6.2 step 2, as `note_delivered_send` keeps it.
+            let newer = self
+                .xmit_ts
+                .is_none_or(|t| s.sent_at > t || (s.sent_at == t && s.end.gt(self.end_seq)));
+            if newer {
+                self.xmit_ts = Some(s.sent_at);
+                self.end_seq = s.end;
+            }
+            self.last = Some(s);
         }
-        self.latest_sent = Some(self.latest_sent.map_or(s.sent_at, |t| t.max(s.sent_at)));
-        st.note_delivered_send(s);
-        self.last = Some(*s);
-    }
-
-    /// Applies the run's effects (nothing if it is empty) and empties it.
-    #[inline(never)]
-    fn finish(&mut self, st: &mut RackState, now: Instant) {
-        let Some(last) = self.last.take() else {
-            return;
-        };
-        st.delivered_at = now;
-        if let Some(seg) = self.sample.take() {
-            st.rs = Some(RsBuild {
-                prior_delivered: seg.delivered,
-                send_elapsed_us: us(seg.sent_at, seg.first_sent_at),
-                ack_elapsed_us: us(now, seg.delivered_at),
-                app_limited: seg.app_limited,
-                rtt_us: OptU64::some(us(now, seg.sent_at)),
-            });
-            st.first_sent_at = seg.sent_at;
-        }
-        if let Some(t) = self.latest_sent.take() {
-            let rtt = us(now, t);
-            st.min_rtt_us = OptU64::some(st.min_rtt_us.get().map_or(rtt, |m| m.min(rtt)));
-        }
-        st.rtt_us = us(now, last.sent_at);
+        true
     }
 }
 
@@ -569,22 +595,25 @@ impl RackState {
     /// The cumulative ACK reached `una`: segments below it are delivered.
     ///
     /// An ACK of a loss-free flight covers dozens of segments, none of them
-    /// resent, SACKed or marked lost: such runs go through [`PlainRun`], which
-    /// keeps the few quantities the per-segment steps leave behind and applies
-    /// them once; any other segment takes the steps itself, in order.
+    /// resent, SACKed or marked lost: such runs are taken by
+    /// [`RackState::take_plain_run`], which works out where the per-segment
+    /// steps would leave things in one pass over the records; any other
+    /// segment takes the steps itself, in order.
+    #[inline(never)]
     fn on_ack(&mut self, una: SeqNum, now: Instant) {
-        let mut run = PlainRun::default();
-        loop {
-            // The run, in a loop of its own: nothing but the running values.
-            while let Some(s) = self.segs.front() {
-                if !s.end.le(una) || s.lost || s.sacked || s.rexmit {
-                    break;
+        // A request-response exchange has one segment in flight: an ACK takes
+        // one record, whose steps are what a run of one would leave
+        // (`plain_runs_match_one_by_one`), without the run's bookkeeping.
+        if self.segs.get(1).is_none_or(|s| !s.end.le(una)) {
+            if self.segs.front().is_some_and(|s| s.end.le(una)) {
+                if let Some(s) = self.segs.pop_front() {
+                    self.acked(s, now);
                 }
-                let s = *s;
-                self.segs.pop_front();
-                run.add(self, &s);
             }
-            run.finish(self, now);
+            return;
+        }
+        loop {
+            self.take_plain_run(una, now);
             let Some(&s) = self.segs.front() else { break };
             if !s.end.le(una) {
                 break;
@@ -592,6 +621,50 @@ impl RackState {
             self.segs.pop_front();
             self.acked(s, now);
         }
+    }
+
+    /// Takes the run of records at the front that `una` covers and that were
+    /// sent once and are neither SACKed nor marked lost (none if the first is
+    /// not such), leaving what [`RackState::acked`] would have left after each
+    /// of them in turn (see [`PlainRun`]). The records are read where they lie
+    /// and dropped together, not copied out one by one.
+    #[inline(never)]
+    fn take_plain_run(&mut self, una: SeqNum, now: Instant) {
+        let (a, b) = self.segs.as_slices();
+        let mut run = PlainRun {
+            una,
+            n: 0,
+            delivered: self.delivered,
+            sample: None,
+            prior: self.rs.map_or(0, |b| b.prior_delivered),
+            latest_sent: Instant::ZERO,
+            xmit_ts: self.xmit_ts,
+            end_seq: self.end_seq,
+            last: None,
+        };
+        if run.scan(a) {
+            run.scan(b);
+        }
+        let Some(last) = run.last else {
+            return;
+        };
+        self.delivered = run.delivered;
+        self.delivered_at = now;
+        if let Some(seg) = run.sample {
+            self.rs = Some(RsBuild {
+                prior_delivered: seg.delivered,
+                send_elapsed_us: us(seg.sent_at, seg.first_sent_at),
+                ack_elapsed_us: us(now, seg.delivered_at),
+                app_limited: seg.app_limited,
+                rtt_us: OptU64::some(us(now, seg.sent_at)),
+            });
+            self.first_sent_at = seg.sent_at;
+        }
+        let rtt = us(now, run.latest_sent);
+        self.min_rtt_us = OptU64::some(self.min_rtt_us.get().map_or(rtt, |m| m.min(rtt)));
+        self.rtt_us = us(now, last.sent_at);
+        (self.xmit_ts, self.end_seq) = (run.xmit_ts, run.end_seq);
+        self.segs.drop_front(run.n);
     }
 
     /// A record taken off the front by a cumulative ACK, one at a time.
@@ -661,21 +734,18 @@ impl RackState {
         self.reorder_events += 1;
     }
 
-    /// RFC 8985 §6.2: the reordering window, min_RTT/4 per step, capped at SRTT.
-    fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        let base = Duration::from_micros(self.min_rtt_us.get().unwrap_or(0)) / 4;
-        let w = base * self.reo_wnd_mult.max(1);
-        srtt.map_or(w, |s| w.min(s))
-    }
-
     /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
     /// delivered one that has waited longer than RACK.rtt + reo_wnd. Returns whether
     /// anything new was marked, and when to check again for the rest.
-    fn detect_loss(&mut self, now: Instant, srtt: Option<Duration>) -> (bool, Option<Instant>) {
+    #[inline(never)]
+    fn detect_loss(&mut self, now: Instant, srtt_us: Option<u64>) -> (bool, Option<Instant>) {
         let Some(xmit_ts) = self.xmit_ts else {
             return (false, None);
         };
-        let wait = Duration::from_micros(self.rtt_us) + self.reo_wnd(srtt);
+        // RACK.rtt + reo_wnd, worked out at the first segment that needs it: on
+        // most ACKs of a flight the oldest segment left was sent after the one
+        // just delivered, and the walk stops there.
+        let mut wait = None;
         let mut marked = false;
         let mut timeout: Option<Instant> = None;
         for s in self.segs.iter_mut() {
@@ -690,6 +760,14 @@ impl RackState {
             if s.sacked || s.lost || !sent_before {
                 continue;
             }
+            let wait = *wait.get_or_insert_with(|| {
+                Duration::from_micros(self.rtt_us)
+                    + reo_wnd(
+                        self.min_rtt_us,
+                        self.reo_wnd_mult,
+                        srtt_us.map(Duration::from_micros),
+                    )
+            });
             let deadline = s.sent_at + wait;
             if deadline <= now {
                 s.lost = true;
@@ -739,8 +817,19 @@ mod tests {
             prior in proptest::option::of((0u64..200_000, 0u64..1000)),
             xmit in proptest::option::of(0u64..50_000),
             min_rtt in proptest::option::of(0u64..20_000),
+            lead in 0usize..12,
         ) {
             let mut st = RackState::default();
+            // Records pushed and taken before: on the heap, the queue's
+            // start moves, and the records may wrap around its end (the
+            // run is read as two slices).
+            let pad = st.new_record(SeqNum(0), SeqNum(1), Instant::ZERO, false);
+            for _ in 0..lead {
+                st.segs.push_back(pad);
+            }
+            for _ in 0..lead {
+                st.segs.pop_front();
+            }
             let mut seq = SeqNum(1000);
             for &(len, sent, delivered, flags, first) in &recs {
                 let (sacked, lost) = (flags & 1 != 0, flags & 2 != 0 && flags & 1 == 0);

@@ -147,11 +147,12 @@ impl Tcb {
 
     /// RFC 8985 §6.2: runs RACK's loss detection; enters recovery on a loss,
     /// or with a loss still unrepaired from before.
+    #[inline]
     pub(crate) fn rack_detect(&mut self, ctx: &mut Ctx<'_>) {
         if !self.sack_ok {
             return;
         }
-        let (marked, timeout) = self.rack.detect_loss(ctx.now, self.rtt.srtt());
+        let (marked, timeout) = self.rack.detect_loss(ctx.now, self.rtt.srtt_us());
         self.rack_deadline = timeout;
         // While F-RTO decides whether the timeout was spurious, its own rules
         // (RFC 5682 §3.1) say what is sent.

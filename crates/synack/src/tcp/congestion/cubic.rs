@@ -499,10 +499,12 @@ impl CongestionControl for Cubic {
         self.rto_outstanding = false;
     }
 
+    #[inline]
     fn cwnd(&self) -> usize {
         self.cwnd
     }
 
+    #[inline]
     fn ssthresh(&self) -> usize {
         self.ssthresh
     }

@@ -354,6 +354,38 @@ impl Cc {
     }
 }
 
+/// The calls made on every ACK, dispatched by hand: for the inline CUBIC a
+/// direct call the compiler can inline (`cwnd` is a field read, and the rate
+/// sample, which CUBIC does not use, compiles away with the arguments worked
+/// out for it), where a call through the `Deref` below goes by the trait
+/// object's table. Inherent methods: `cc.cwnd()` finds them before the
+/// trait's.
+impl Cc {
+    /// [`CongestionControl::cwnd`].
+    #[inline]
+    pub(crate) fn cwnd(&self) -> usize {
+        match self {
+            Self::Cubic(c) => c.cwnd(),
+            Self::Boxed(b) => b.cwnd(),
+        }
+    }
+
+    /// [`CongestionControl::on_rate_sample`].
+    #[inline]
+    pub(crate) fn on_rate_sample(
+        &mut self,
+        now: Instant,
+        rs: Option<&RateSample>,
+        newly_delivered: usize,
+        pipe: usize,
+    ) {
+        match self {
+            Self::Cubic(c) => c.on_rate_sample(now, rs, newly_delivered, pipe),
+            Self::Boxed(b) => b.on_rate_sample(now, rs, newly_delivered, pipe),
+        }
+    }
+}
+
 impl core::ops::Deref for Cc {
     type Target = dyn CongestionControl + Send;
 

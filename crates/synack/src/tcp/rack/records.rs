@@ -204,14 +204,37 @@ impl Records {
         }
     }
 
-    pub(super) fn iter(&self) -> Chain<slice::Iter<'_, SentSeg>, slice::Iter<'_, SentSeg>> {
+    /// Removes the first `n` records (all of them if there are fewer).
+    pub(super) fn drop_front(&mut self, n: usize) {
         match self {
-            Self::Inline { len, buf } => buf[..usize::from(*len)].iter().chain([].iter()),
+            Self::Inline { len, buf } => {
+                // Those left (fewer than INLINE) move up one by one: a
+                // fixed-size copy each, where a ranged copy is a call.
+                let left = usize::from(*len).saturating_sub(n);
+                for i in 0..left {
+                    buf[i] = buf[i + n];
+                }
+                // Fewer than INLINE: it fits.
+                *len = left as u8;
+            }
             Self::Heap(v) => {
-                let (a, b) = v.as_slices();
-                a.iter().chain(b.iter())
+                v.drain(..n.min(v.len()));
             }
         }
+    }
+
+    /// The records, oldest first, as two slices (the second empty while
+    /// inline), as [`VecDeque::as_slices`].
+    pub(super) fn as_slices(&self) -> (&[SentSeg], &[SentSeg]) {
+        match self {
+            Self::Inline { len, buf } => (&buf[..usize::from(*len)], &[]),
+            Self::Heap(v) => v.as_slices(),
+        }
+    }
+
+    pub(super) fn iter(&self) -> Chain<slice::Iter<'_, SentSeg>, slice::Iter<'_, SentSeg>> {
+        let (a, b) = self.as_slices();
+        a.iter().chain(b.iter())
     }
 
     pub(super) fn iter_mut(
@@ -278,6 +301,40 @@ mod tests {
         assert!(r.is_empty() && r.heap_bytes() > 0);
         r.release();
         assert_eq!((r.heap_bytes(), r.capacity()), (0, INLINE));
+    }
+
+    /// `drop_front` against a `VecDeque`'s `drain`, inline and on the heap,
+    /// wrapped around its end or not; `as_slices` holds the records in order.
+    #[test]
+    fn drop_front_takes_the_first_n() {
+        // (pushed, then taken and pushed again, then dropped)
+        for (pushed, again, n) in [
+            (1, 0, 1),
+            (2, 0, 1),
+            (2, 0, 2),
+            (2, 1, 5),
+            (6, 0, 3),
+            (6, 3, 2),
+            (7, 5, 6),
+            (7, 5, 9),
+        ] {
+            let mut r = Records::default();
+            let mut model = VecDeque::new();
+            for k in 0..pushed {
+                r.push_back(seg(k));
+                model.push_back(seg(k));
+            }
+            for k in 0..again {
+                assert_eq!(r.pop_front(), model.pop_front());
+                r.push_back(seg(pushed + k));
+                model.push_back(seg(pushed + k));
+            }
+            r.drop_front(n);
+            model.drain(..n.min(model.len()));
+            assert!(r.iter().eq(model.iter()), "{pushed} {again} {n}");
+            let (a, b) = r.as_slices();
+            assert!(a.iter().chain(b).eq(model.iter()));
+        }
     }
 
     #[test]
