@@ -106,7 +106,7 @@ impl Demux {
 fn demux(c: &mut Criterion) {
     let mut g = c.benchmark_group("demux");
     g.throughput(Throughput::Elements(1));
-    for n in [1usize, 1024, 65_536] {
+    for n in [1usize, 1024, 8192, 65_536] {
         let mut d = Demux::new(n);
         let now = Instant::from_secs(2);
         let mut out = vec![0u8; 2048];

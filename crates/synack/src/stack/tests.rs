@@ -326,16 +326,42 @@ fn drain(from: &mut Stack, now: Instant) -> Vec<Vec<u8>> {
     out
 }
 
+/// Fills `s`'s connection table past `PREFETCH_DEEP_MIN` with entries for
+/// tuples no packet here uses (TEST-NET-2 peers), pointing at no slot, so that
+/// the prefetch hints run all their stages.
+fn pad_conns(s: &mut Stack) {
+    for i in 0..=super::PREFETCH_DEEP_MIN {
+        let port = u16::try_from(i % 50_000).unwrap() + 1024;
+        let peer = Ipv4Addr::new(198, 51, 100, u8::try_from(i / 50_000).unwrap());
+        let key = super::FourTuple {
+            local: SocketAddr::new(A, 9),
+            remote: SocketAddr::new(IpAddr::V4(peer), port),
+        };
+        s.conns.insert(key, u32::MAX - 1);
+    }
+}
+
 /// `Stack::prefetch` is a hint: twenty connections opened, used and closed
 /// with every packet hinted `PREFETCH_AHEAD` packets ahead (and junk hints
 /// between: empty, cut, IPv6, not TCP) put exactly the same packets on the
-/// wire, and end with the same counters, as without hints.
+/// wire, and end with the same counters, as without hints; with tables large
+/// enough for every stage of the hints, and without.
 #[test]
 fn prefetch_hints_change_nothing() {
+    for padded in [false, true] {
+        prefetch_hints_change_nothing_with(padded);
+    }
+}
+
+fn prefetch_hints_change_nothing_with(padded: bool) {
     use super::PREFETCH_AHEAD;
     let run = |hint: bool| {
         let mut a = Stack::new(StackConfig::from_seed(1), &[A]).unwrap();
         let mut b = Stack::new(StackConfig::from_seed(2), &[B]).unwrap();
+        if padded {
+            pad_conns(&mut a);
+            pad_conns(&mut b);
+        }
         let l = b.listen(SocketAddr::new(B, 80), 32).unwrap();
         let clients: Vec<_> = (0..20)
             .map(|_| a.connect(SocketAddr::new(B, 80), None).unwrap())
@@ -405,6 +431,7 @@ fn prefetch_hints_change_nothing() {
 fn prefetch_finds_the_connection_of_a_hinted_packet() {
     use super::{hint_key, HINT_STAGE};
     let (mut a, mut b, c, s) = established();
+    pad_conns(&mut b);
     assert_eq!(a.send(c, b"x"), Ok(1));
     let pkt = drain(&mut a, Instant::ZERO).pop().unwrap();
     let key = hint_key(&pkt).unwrap();
