@@ -230,8 +230,8 @@ const HINT_STAGE: usize = 2;
 /// one of N connections in random order) measured the whole pipeline against
 /// the table entry alone at 94 against 89 ns per packet for N = 1,024 (no
 /// gain), 226 against 330 ns for N = 8,192 and 419 against 721 ns for N =
-/// 65,536; in the `connections` bench at concurrency 1,024 the deeper stages
-/// were ~10 % slower, at 100,000 even.
+/// 65,536; in the `connections` bench the deeper stages were ~10 % slower at
+/// concurrency 1,024 and even at 100,000.
 const PREFETCH_DEEP_MIN: usize = 4096;
 
 /// The keys [`Stack::prefetch`] was given last, each with the slot its
@@ -381,12 +381,13 @@ impl Stack {
     /// received packets (a ring of frames, a TUN read of several) calls this
     /// for each packet, in order, [`PREFETCH_AHEAD`] packets before handing it
     /// in; the stack starts fetching its table entry at once, its slot two
-    /// calls later (the entry has arrived by then), and its TCB after
-    /// another two, so the three waits overlap other
-    /// packets' work. Only IPv4 TCP packets are looked at; anything else,
-    /// malformed included, is ignored. Nothing here is checked or counted:
-    /// a hinted packet that never comes, or comes out of order, costs a few
-    /// wasted fetches.
+    /// calls later (the entry has arrived by then), and its TCB after another
+    /// two, so the three waits overlap other packets' work. With a few
+    /// thousand connections or fewer, whose TCBs mostly stay in the cache,
+    /// only the table entry is fetched. Only IPv4 TCP packets are looked at;
+    /// anything else, malformed included, is ignored. Nothing here is checked
+    /// or counted: a hinted packet that never comes, or comes out of order,
+    /// costs a few wasted fetches.
     pub fn prefetch(&mut self, packet: &[u8]) {
         let key = hint_key(packet);
         if let Some(k) = key {
