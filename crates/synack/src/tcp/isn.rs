@@ -20,7 +20,7 @@
 
 use core::fmt;
 use core::hash::Hasher;
-use core::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 use siphasher::sip::SipHasher24;
 
@@ -60,10 +60,34 @@ impl IsnGenerator {
     pub fn isn(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> SeqNum {
         // Truncation is the point: M is a 32-bit counter.
         let m = (now.micros() / 4) as u32;
-        let mut input = Input::new(DOMAIN_ISN);
-        input.endpoint(local);
-        input.endpoint(remote);
-        SeqNum(m.wrapping_add(self.prf(&input)))
+        let f = match (local, remote) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => self.prf_v4(l, r),
+            _ => {
+                let mut input = Input::new(DOMAIN_ISN);
+                input.endpoint(local);
+                input.endpoint(remote);
+                self.prf(&input)
+            }
+        };
+        SeqNum(m.wrapping_add(f))
+    }
+
+    /// F() of an IPv4 connection-id: the 15 bytes an [`Input`] would hold
+    /// (the domain byte, then each end's family tag, address and port), put
+    /// together in place and written as an 8-byte word and the 7 left, which
+    /// SipHash reads as the same byte stream. Every connection a stack opens
+    /// or accepts takes one; the general path spends ~80 instructions on
+    /// building the input and the hasher's buffering.
+    fn prf_v4(&self, l: SocketAddrV4, r: SocketAddrV4) -> u32 {
+        let (la, ra) = (l.ip().octets(), r.ip().octets());
+        let (lp, rp) = (l.port().to_be_bytes(), r.port().to_be_bytes());
+        let head = [DOMAIN_ISN, 4, la[0], la[1], la[2], la[3], lp[0], lp[1]];
+        let tail = [4, ra[0], ra[1], ra[2], ra[3], rp[0], rp[1]];
+        let mut h = SipHasher24::new_with_key(&self.key);
+        h.write_u64(u64::from_le_bytes(head));
+        h.write(&tail);
+        // Truncation is the point, as in `prf`.
+        h.finish() as u32
     }
 
     /// The offset to add to the timestamp clock (TSval) of connections between the
