@@ -946,13 +946,6 @@ impl Stack {
         self.timers.set(idx, deadline);
     }
 
-    /// Recomputes `idx`'s deadline now (it is a connection).
-    fn update_timer_now(&mut self, idx: u32) {
-        if let Some(deadline) = self.conn(idx).map(Tcb::next_deadline) {
-            self.set_timer(idx, deadline);
-        }
-    }
-
     /// Recomputes every deadline marked stale.
     fn refresh_timers(&mut self) {
         while let Some(idx) = self.stale_timers.pop() {
@@ -1218,12 +1211,20 @@ impl Stack {
     /// of the queue. The TCB is in cache now, so its deadline is brought up to
     /// date here (timers may have been armed by the attempt) rather than in the
     /// next `poll_timeout`.
+    ///
+    /// The slot is looked up once for both (its deadline set as `set_timer`
+    /// would: it runs after almost every connection's turn).
     fn transmit_done(&mut self, idx: u32) {
         self.tx_queue.pop_front();
-        if let Some(slot) = self.slots.get_mut(idx as usize) {
-            slot.queued = false;
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        slot.queued = false;
+        if let Some(Socket::Conn(tcb)) = &slot.sock {
+            let deadline = tcb.next_deadline();
+            slot.timer_stale = false;
+            self.timers.set(idx, deadline);
         }
-        self.update_timer_now(idx);
     }
 
     fn emit(

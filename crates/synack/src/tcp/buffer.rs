@@ -193,6 +193,17 @@ impl RecvRing {
         self.buf.len() + self.kept.as_deref().map_or(0, KeptPackets::allocated)
     }
 
+    /// Whether [`RecvRing::allocated`] is above zero, without adding it up
+    /// (the kept packets' bookkeeping is never empty: it counts its own
+    /// size). Asked for every deadline a connection computes
+    /// (`Tcb::idle_trim_deadline`).
+    #[inline]
+    pub(crate) fn holds_memory(&self) -> bool {
+        let holds = !self.buf.is_empty() || self.kept.is_some();
+        debug_assert_eq!(holds, self.allocated() > 0);
+        holds
+    }
+
     /// Index of the oldest byte.
     fn head(&self) -> usize {
         (self.head & !AHEAD) as usize

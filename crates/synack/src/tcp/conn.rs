@@ -886,7 +886,7 @@ impl Tcb {
             && self.recv_buf.is_empty()
             && self.reasm.is_empty();
         let holds = quiet
-            && (self.recv_buf.allocated() > 0
+            && (self.recv_buf.holds_memory()
                 || self.send_buf.allocated() > 0
                 || self.rack.idle_bytes() > 0);
         if !holds {
