@@ -4,8 +4,8 @@
 //! Every segment of an IPv4 connection is found here, so a lookup is what
 //! matters. A general hash map (hashbrown: a control byte per bucket in one
 //! array, the entries in another) costs a lookup two dependent reads, the
-//! control group and then the entry; with thousands of connections both are
-//! misses. Here the key and the slot sit together in the entry the hash points
+//! control group and then the entry; with a table far larger than the cache
+//! both miss. Here the key and the slot sit together in the entry the hash points
 //! at: one read, usually one line (linear probing at most half full finds a key
 //! in 1.5 probes on average, most of them in the first line), and the line can
 //! be fetched ahead of the segment ([`V4Index::prefetch`]) because its address
