@@ -247,11 +247,9 @@ impl<V> TupleMap<V> {
     }
 }
 
-/// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy server)
-/// are kept as 12-byte keys, 16 bytes per entry instead of 72 for a `FourTuple`
-/// key; anything else goes to a second map with the full tuple.
-/// The connection table: IPv4 connections in a [`V4Index`] (one probe, and
-/// prefetchable), any other under the full tuple in a keyed map.
+/// The connection table: 4-tuple → slot. IPv4 tuples (the bulk of a busy
+/// server) in a [`V4Index`] (12-byte keys in 16-byte entries, one probe, and
+/// prefetchable); any other under the full tuple in a keyed map.
 #[derive(Debug)]
 pub(crate) struct ConnTable {
     v4: V4Index,
@@ -299,8 +297,8 @@ impl ConnTable {
         Some(idx)
     }
 
-    /// [`ConnTable::get`] without remembering, for a prefetch that must find
-    /// the entry already in the cache or not at all.
+    /// [`ConnTable::lookup_v4`] without touching the flow cache: a prefetch
+    /// hint looks ahead and must not evict the entry the packet path uses.
     #[inline]
     pub(crate) fn peek_v4(&self, k: V4Key) -> Option<u32> {
         self.v4.get(k)

@@ -393,25 +393,32 @@ impl Stack {
         if let Some(k) = key {
             self.conns.prefetch_v4(k);
         }
-        if self.conns.len() <= PREFETCH_DEEP_MIN {
+        if !self.prefetch_deep() {
             return;
         }
-        let h = &mut self.hints;
-        let pos = h.pos;
-        h.pos = (pos + 1) % h.ring.len();
+        let (pos, len) = (self.hints.pos, self.hints.ring.len());
+        self.hints.pos = (pos + 1) % len;
         // The key given HINT_STAGE calls ago: its entry is here now.
-        let mid = (pos + HINT_STAGE) % h.ring.len();
-        if let Some((k, idx @ None)) = &mut h.ring[mid] {
-            *idx = self.conns.peek_v4(*k);
-            if let Some(slot) = idx.and_then(|i| self.slots.get(i as usize)) {
-                crate::prefetch::read(slot);
+        let mid = (pos + HINT_STAGE) % len;
+        if let Some((k, None)) = self.hints.ring[mid] {
+            let idx = self.conns.peek_v4(k);
+            self.hints.ring[mid] = Some((k, idx));
+            if let Some(i) = idx {
+                self.prefetch_slot(i);
             }
         }
         // The oldest (2 × HINT_STAGE calls ago): its slot is here now.
-        let old = core::mem::replace(&mut h.ring[pos], key.map(|k| (k, None)));
+        let old = core::mem::replace(&mut self.hints.ring[pos], key.map(|k| (k, None)));
         if let Some((_, Some(i))) = old {
             self.prefetch_tcb(i);
         }
+    }
+
+    /// Whether there are enough connections for the prefetch hints to go
+    /// past the table entry ([`PREFETCH_DEEP_MIN`]).
+    #[inline]
+    fn prefetch_deep(&self) -> bool {
+        self.conns.len() > PREFETCH_DEEP_MIN
     }
 
     /// Starts fetching slot `idx` (a hint).
@@ -1160,7 +1167,7 @@ impl Stack {
         while let Some(&idx) = self.tx_queue.front() {
             // The connections next in line, on their way into the cache as
             // `Stack::prefetch` brings those of received packets.
-            if self.conns.len() > PREFETCH_DEEP_MIN {
+            if self.prefetch_deep() {
                 if let Some(&n) = self.tx_queue.get(1) {
                     self.prefetch_tcb(n);
                 }

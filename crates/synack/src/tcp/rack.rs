@@ -379,8 +379,11 @@ impl Rack {
 
     #[cfg(test)]
     fn reo_wnd(&self, srtt: Option<Duration>) -> Duration {
-        let st = self.st.as_deref().cloned().unwrap_or_default();
-        reo_wnd(st.min_rtt_us, st.reo_wnd_mult, srtt)
+        let (min_rtt, mult) = self
+            .st
+            .as_deref()
+            .map_or((OptU64::default(), 0), |s| (s.min_rtt_us, s.reo_wnd_mult));
+        reo_wnd(min_rtt, mult, srtt)
     }
 
     #[cfg(test)]
